@@ -1,0 +1,1 @@
+"""The console's server side: the REST API (and, later, socket.io namespaces and the web app)."""

@@ -1,0 +1,43 @@
+"""The aiohttp application: middlewares, the API's routes and the channels' webhooks."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hub.agent_console.middleware import authorize, errors_as_json, observe
+from hub.agent_console.routes import audit, auth, customers, system
+from hub.bootstrap import Hub
+from hub.errors import ConfigError
+from hub.http import HUB, MAX_JSON_BYTES, access_of
+
+
+def build_app(hub: Hub) -> web.Application:
+    """The hub's web application; starting it starts the hub, cleaning up stops it."""
+    app = web.Application(
+        middlewares=[observe, errors_as_json, authorize], client_max_size=MAX_JSON_BYTES
+    )
+    app[HUB] = hub
+    for table in (system.routes, auth.routes, customers.routes, audit.routes):
+        app.router.add_routes(table)
+    for channel in hub.channels:
+        app.router.add_routes(channel.routes())
+    _refuse_unguarded_routes(app)
+
+    async def start(_: web.Application) -> None:
+        await hub.start()
+
+    async def stop(_: web.Application) -> None:
+        await hub.stop()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    return app
+
+
+def _refuse_unguarded_routes(app: web.Application) -> None:
+    """Every route must say who may call it; a route that does not is a bug, caught here."""
+    for route in app.router.routes():
+        if route.method == "HEAD":
+            continue
+        if access_of(route.handler) is None:
+            raise ConfigError(f"route {route.method} {route.resource} has no access rule")

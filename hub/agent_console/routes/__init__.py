@@ -1,0 +1,1 @@
+"""The REST API's route tables, one module per resource."""

@@ -1,0 +1,74 @@
+"""Log in, log out, who am I, users."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.agent_console.presenters import user_json
+from hub.domain.users import Permission
+from hub.http import (
+    HUB,
+    TOKEN_ID,
+    authenticated,
+    json_response,
+    principal_of,
+    public,
+    read_json,
+    requires,
+)
+from hub.services import accounts
+
+routes = web.RouteTableDef()
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+@routes.post("/api/v1/auth/login")
+@public
+async def login(request: web.Request) -> web.Response:
+    """Trade a username and password for a session token."""
+    hub = request.app[HUB]
+    body = await read_json(request, LoginBody)
+    session = await accounts.login(
+        hub.store,
+        username=body.username,
+        password=body.password,
+        ttl=timedelta(hours=hub.settings.session_ttl_hours),
+        now=hub.clock(),
+    )
+    return json_response(
+        {"token": session.token, "expires_at": session.expires_at, "user": user_json(session.user)}
+    )
+
+
+@routes.post("/api/v1/auth/logout")
+@authenticated
+async def logout(request: web.Request) -> web.Response:
+    """Revoke the token this request was made with."""
+    hub = request.app[HUB]
+    await accounts.logout(hub.store, request[TOKEN_ID], principal_of(request), hub.clock())
+    return web.Response(status=204)
+
+
+@routes.get("/api/v1/me")
+@authenticated
+async def me(request: web.Request) -> web.Response:
+    """The caller's user record."""
+    user = await accounts.current_user(request.app[HUB].store, principal_of(request))
+    return json_response(user_json(user))
+
+
+@routes.get("/api/v1/users")
+@requires(Permission.USERS_MANAGE)
+async def users(request: web.Request) -> web.Response:
+    """Every user (admins)."""
+    found = await accounts.list_users(request.app[HUB].store, principal_of(request))
+    return json_response({"users": [user_json(u) for u in found]})

@@ -1,0 +1,1 @@
+"""Benchmarks behind `hub bench`: they report figures, they never pass or fail."""

@@ -1,0 +1,93 @@
+"""Builds the running hub from Settings: store, bus, channels, and the web app around them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+
+from hub.bus import EventBus, InProcessEventBus
+from hub.channels.api import ApiChannel
+from hub.channels.base import ChannelAdapter
+from hub.config import Settings
+from hub.crm_store.database import create_engine, migrate
+from hub.crm_store.unit_of_work import Store
+from hub.domain.messages import InboundMessage
+from hub.errors import ConfigError, HubError
+from hub.observability import Metrics
+from hub.services.receive import Received, receive
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC: the only place the hub reads it."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Hub:
+    """One running hub: its settings and the parts built from them."""
+
+    settings: Settings
+    store: Store
+    bus: EventBus
+    metrics: Metrics
+    clock: Clock = utc_now
+    channels: list[ChannelAdapter] = field(default_factory=list)
+
+    async def receive(self, message: InboundMessage) -> Received:
+        """The core path for a message a channel took in (counted in the metrics)."""
+        try:
+            received = await receive(
+                self.store, message, default_team=self.settings.default_team, now=self.clock()
+            )
+        except HubError:
+            self.metrics.inbound.labels(message.channel.value, "rejected").inc()
+            raise
+        outcome = "duplicate" if received.duplicate else "stored"
+        self.metrics.inbound.labels(message.channel.value, outcome).inc()
+        return received
+
+    async def start(self) -> None:
+        """Start the bus and every channel; a channel that fails is logged, the rest go on."""
+        await self.bus.start()
+        for channel in self.channels:
+            try:
+                await channel.start(self.receive)
+            except HubError:
+                log.exception("channel failed to start", channel=channel.channel.value)
+
+    async def stop(self) -> None:
+        """Stop channels, then the bus, then close the store."""
+        for channel in reversed(self.channels):
+            try:
+                await channel.stop()
+            except HubError:
+                log.exception("channel failed to stop", channel=channel.channel.value)
+        await self.bus.stop()
+        await self.store.close()
+
+
+async def build_hub(
+    settings: Settings, *, run_migrations: bool = True, clock: Clock = utc_now
+) -> Hub:
+    """Connect the store (migrating it to the newest schema) and assemble the hub."""
+    engine = create_engine(settings.database_url)
+    if run_migrations:
+        try:
+            await migrate(engine)
+        except (DBAPIError, OSError) as err:
+            await engine.dispose()
+            raise ConfigError(
+                f"HUB_DATABASE_URL (database_url): cannot migrate {engine.url!r}: {err}"
+            ) from err
+    bus = InProcessEventBus()
+    store = Store(engine, bus)
+    channels: list[ChannelAdapter] = [ApiChannel(settings.default_region)]
+    return Hub(settings, store, bus, Metrics(), clock, channels)

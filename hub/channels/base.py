@@ -1,0 +1,78 @@
+"""The channel adapter contract.
+
+An adapter verifies and parses what its provider sends, hands the core a provider-neutral
+``InboundMessage``, and sends replies with ``send``. What a channel can do is said by its
+capability flags, so the core never asks ``if channel == "email"``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Flag, auto
+from typing import ClassVar
+
+from aiohttp import web
+
+from hub.domain.identity import IdentityRef
+from hub.domain.interaction import Channel
+from hub.domain.messages import InboundMessage
+from hub.domain.timeline import Attachment
+from hub.services.receive import Received
+
+InboundSink = Callable[[InboundMessage], Awaitable[Received]]
+
+
+class Capability(Flag):
+    """What a channel can do."""
+
+    NONE = 0
+    OUTBOUND = auto()  # the hub can write back to the customer
+    ATTACHMENTS = auto()
+    TYPING = auto()
+    VOICE = auto()
+    REPLY_WINDOW_24H = auto()  # replies only within 24 hours of the customer's last message
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A reply or a first message from the hub to a customer."""
+
+    interaction_id: int
+    to: IdentityRef
+    body: str
+    subject: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """What the provider said when it took an outbound message."""
+
+    provider: str
+    provider_ref: str
+    status: str
+
+
+class ChannelAdapter(abc.ABC):
+    """One channel's edge: inbound to the core, outbound to the provider."""
+
+    channel: ClassVar[Channel]
+    capabilities: ClassVar[Capability]
+
+    @abc.abstractmethod
+    async def start(self, sink: InboundSink) -> None:
+        """Begin taking inbound messages and handing them to sink."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Stop taking inbound messages and release connections."""
+
+    @abc.abstractmethod
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """Hand an outbound message to the provider."""
+
+    def routes(self) -> list[web.RouteDef]:
+        """HTTP routes (webhooks) the channel serves; none by default."""
+        return []

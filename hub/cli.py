@@ -1,0 +1,308 @@
+"""The ``hub`` command: serve, migrate, users, tokens, demo, backup, restore, bench."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from aiohttp import web
+
+from hub.bootstrap import build_hub, utc_now
+from hub.config import Settings, load_settings
+from hub.crm_store import backup as backups
+from hub.crm_store.database import create_engine, migrate
+from hub.domain.users import Role
+from hub.errors import HubError
+from hub.observability import configure_logging
+
+T = TypeVar("T")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion, turning HubErrors into a clear message and exit code."""
+    try:
+        return asyncio.run(coroutine)
+    except HubError as err:
+        raise click.ClickException(err.message) from err
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+def with_settings(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Pass the loaded settings as the first argument."""
+
+    @click.pass_context
+    @wraps(func)
+    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
+        return func(settings_from(ctx), *args, **kwargs)
+
+    return wrapper
+
+
+@click.group()
+@click.option("--database-url", help="Override HUB_DATABASE_URL for this command.")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """The hub: a self-hosted contact centre."""
+    overrides = {"database_url": database_url} if database_url else {}
+    try:
+        settings = load_settings(**overrides)
+    except HubError as err:
+        raise click.ClickException(err.message) from err
+    configure_logging(settings.log_level, settings.log_format)
+    ctx.obj = settings
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default: setting host).")
+@click.option("--port", type=int, help="Port to listen on (default: setting port).")
+@click.option("--demo", is_flag=True, help="Seed a demo organisation first (if not there yet).")
+@with_settings
+def serve(settings: Settings, host: str | None, port: int | None, demo: bool) -> None:
+    """Run the hub (migrates the store first)."""
+    from hub.agent_console.app import build_app
+    from hub.demo import seed_demo
+
+    async def make_app() -> web.Application:
+        try:
+            hub = await build_hub(settings)
+            if demo:
+                organisation = await seed_demo(hub.store, now=hub.clock())
+                _print_demo(organisation.usernames, organisation.password, organisation.created)
+        except HubError as err:
+            raise click.ClickException(err.message) from err
+        return build_app(hub)
+
+    listen_host, listen_port = host or settings.host, port or settings.port
+    click.echo(f"hub listening on http://{listen_host}:{listen_port}")
+    click.echo(f"public URL (what providers call): {settings.public_url}")
+    web.run_app(make_app(), host=listen_host, port=listen_port, print=None)
+
+
+def _print_demo(usernames: tuple[str, ...], password: str, created: bool) -> None:
+    state = "created" if created else "already present"
+    click.echo(f"demo organisation {state}; users {', '.join(usernames)}; password {password!r}")
+    click.echo(
+        "  try: curl -s -XPOST localhost:8080/api/v1/auth/login "
+        f'-d \'{{"username": "agent", "password": "{password}"}}\''
+    )
+
+
+@main.command(name="migrate")
+@with_settings
+def migrate_command(settings: Settings) -> None:
+    """Bring the database schema up to date."""
+
+    async def go() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+
+    run(go())
+    click.echo("database is up to date")
+
+
+@main.command()
+@with_settings
+def demo(settings: Settings) -> None:
+    """Seed the demo organisation (users, teams, queues, a customer with history)."""
+    from hub.demo import seed_demo
+
+    async def go() -> None:
+        hub = await build_hub(settings)
+        try:
+            organisation = await seed_demo(hub.store, now=utc_now())
+        finally:
+            await hub.stop()
+        _print_demo(organisation.usernames, organisation.password, organisation.created)
+
+    run(go())
+
+
+@main.group()
+def users() -> None:
+    """Manage users."""
+
+
+def _read_password(prompt_for_it: bool) -> str:
+    if prompt_for_it and sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if first != getpass.getpass("again: "):
+            raise click.ClickException("the passwords differ")
+        return first
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise click.ClickException("give the password on standard input")
+    return line
+
+
+@users.command(name="create")
+@click.argument("username")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--team", "teams", multiple=True, help="Team to join (repeatable; created if new).")
+@click.option("--display-name", help="Name shown to others (default: the username).")
+@with_settings
+def users_create(
+    settings: Settings, username: str, role: str, teams: tuple[str, ...], display_name: str | None
+) -> None:
+    """Create a user; the password is read from standard input."""
+    from hub.services.accounts import create_user
+
+    password = _read_password(prompt_for_it=True)
+
+    async def go() -> None:
+        hub = await build_hub(settings)
+        try:
+            user = await create_user(
+                hub.store,
+                username=username,
+                role=Role(role),
+                password=password,
+                teams=list(teams) or [settings.default_team],
+                display_name=display_name,
+                actor_id=None,
+                now=utc_now(),
+            )
+        finally:
+            await hub.stop()
+        click.echo(f"created {user.role} {user.username} (id {user.id})")
+
+    run(go())
+
+
+@users.command(name="list")
+@with_settings
+def users_list(settings: Settings) -> None:
+    """List users."""
+
+    async def go() -> None:
+        hub = await build_hub(settings)
+        try:
+            async with hub.store.unit_of_work() as uow:
+                found = await uow.accounts.users()
+        finally:
+            await hub.stop()
+        for user in found:
+            state = "" if user.active else " (inactive)"
+            click.echo(f"{user.id}\t{user.username}\t{user.role}{state}")
+
+    run(go())
+
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command(name="create")
+@click.argument("username")
+@click.option("--name", "label", default="cli", show_default=True, help="What the token is for.")
+@click.option("--expires-days", type=click.IntRange(1, 3650), help="Expire after N days.")
+@with_settings
+def tokens_create(settings: Settings, username: str, label: str, expires_days: int | None) -> None:
+    """Print a new bearer token for USERNAME (shown once; only its hash is kept)."""
+    from hub.services.accounts import issue_token
+
+    async def go() -> str:
+        hub = await build_hub(settings)
+        now = utc_now()
+        try:
+            return await issue_token(
+                hub.store,
+                username=username,
+                name=label,
+                now=now,
+                expires_at=now + timedelta(days=expires_days) if expires_days else None,
+            )
+        finally:
+            await hub.stop()
+
+    click.echo(run(go()))
+
+
+@main.command(name="backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_settings
+def backup_command(settings: Settings, path: Path) -> None:
+    """Write a consistent backup of the store to PATH (gzip'd JSON lines)."""
+    counts = run(_with_engine(settings, lambda e: backups.backup(e, path, now=utc_now())))
+    click.echo(f"backed up {sum(counts.values())} rows to {path}")
+
+
+@main.command(name="restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_settings
+def restore_command(settings: Settings, path: Path) -> None:
+    """Load a backup into an empty database (it is migrated first)."""
+
+    async def go(engine: Any) -> dict[str, int]:
+        await migrate(engine)
+        return await backups.restore(engine, path)
+
+    counts = run(_with_engine(settings, go))
+    click.echo(f"restored {sum(counts.values())} rows from {path}")
+
+
+async def _with_engine(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    engine = create_engine(settings.database_url)
+    try:
+        return await work(engine)
+    finally:
+        await engine.dispose()
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that report numbers (never pass/fail)."""
+
+
+@bench.command(name="store")
+@click.option("--customers", default=100_000, show_default=True, help="Customers in the store.")
+@click.option("--events", default=10_000, show_default=True, help="Events on the read customer.")
+@click.option("--requests", default=2_000, show_default=True, help="GETs of the record to time.")
+@click.option("--concurrency", default=8, show_default=True, help="Requests in flight at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@with_settings
+def bench_store(
+    settings: Settings,
+    customers: int,
+    events: int,
+    requests: int,
+    concurrency: int,
+    as_json: bool,
+) -> None:
+    """Unified-record reads per second and GET /api/v1/customers/{id} latency."""
+    from hub.bench.store import run_store_bench
+
+    result = run(
+        run_store_bench(
+            settings,
+            customers=customers,
+            events=events,
+            requests=requests,
+            concurrency=concurrency,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:32} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The hub's one typed settings object.
+
+Sources, weakest first: built-in defaults, the TOML file (``config/hub.toml`` or the file named by
+``HUB_CONFIG``), then environment variables ``HUB_<KEY>`` with ``__`` between levels
+(``HUB_TWILIO__AUTH_TOKEN``). Nothing else in the hub reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from hub.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("config/hub.toml")
+ENV_PREFIX = "HUB_"
+
+
+class TwilioSettings(BaseModel):
+    """Credentials and endpoint of the Twilio account used for voice and SMS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    api_base_url: str = "https://api.twilio.com"
+
+
+class Settings(BaseSettings):
+    """Everything the hub can be told, with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    public_url: str = "http://127.0.0.1:8080"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    default_region: str = "US"
+    database_url: str = "sqlite+aiosqlite:///./hub.db"
+    redis_url: str | None = None
+    default_team: str = "support"
+    session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
+    record_events: int = Field(default=50, ge=1, le=500)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    metrics_token: SecretStr | None = None
+    twilio: TwilioSettings = TwilioSettings()
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(
+                f"{value!r} is not an ISO 3166 region phonenumbers knows (e.g. US, CN)"
+            )
+        return region
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL: providers call it")
+        return value.rstrip("/")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _config_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"HUB_CONFIG names {path}, which is not a file")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, or raise ConfigError naming each bad setting."""
+    try:
+        return Settings(**overrides)
+    except PydanticValidationError as err:
+        problems = []
+        for problem in err.errors():
+            path = [str(part) for part in problem["loc"]]
+            env_name = ENV_PREFIX + "__".join(path).upper()
+            problems.append(f"{'.'.join(path)} ({env_name}): {problem['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from err

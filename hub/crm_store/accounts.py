@@ -1,0 +1,206 @@
+"""Users, teams, queues and API tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.crm_store.tables import ApiTokenRow, QueueRow, TeamRow, UserRow, UserTeamRow
+from hub.domain.users import Principal, Role
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who logs in to the hub."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    active: bool
+    password_hash: str | None
+    team_ids: frozenset[int]
+
+    def principal(self) -> Principal:
+        """The user as the caller of a request."""
+        return Principal(self.id, self.username, self.role, self.team_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    """A group of users who share customers and queues."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """A line of waiting work, owned by a team."""
+
+    id: int
+    name: str
+    team_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    """What a presented token stands for."""
+
+    token_id: int
+    kind: str
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    user: User
+
+
+class AccountRepository:
+    """Reads and writes users, teams, queues and tokens."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def _teams_of(self, user_id: int) -> frozenset[int]:
+        rows = await self._session.scalars(
+            select(UserTeamRow.team_id).where(UserTeamRow.user_id == user_id)
+        )
+        return frozenset(rows.all())
+
+    async def _user(self, row: UserRow) -> User:
+        return User(
+            row.id,
+            row.username,
+            row.display_name,
+            Role(row.role),
+            row.active,
+            row.password_hash,
+            await self._teams_of(row.id),
+        )
+
+    async def user_by_name(self, username: str) -> User | None:
+        """The user with that username, or None."""
+        row = await self._session.scalar(select(UserRow).where(UserRow.username == username))
+        return None if row is None else await self._user(row)
+
+    async def user(self, user_id: int) -> User | None:
+        """The user with that id, or None."""
+        row = await self._session.get(UserRow, user_id)
+        return None if row is None else await self._user(row)
+
+    async def users(self) -> list[User]:
+        """Every user, by username."""
+        rows = (await self._session.scalars(select(UserRow).order_by(UserRow.username))).all()
+        return [await self._user(row) for row in rows]
+
+    async def add_user(
+        self,
+        *,
+        username: str,
+        display_name: str,
+        role: Role,
+        password_hash: str | None,
+        team_ids: frozenset[int],
+        now: datetime,
+    ) -> User:
+        """Create a user in the given teams."""
+        row = UserRow(
+            username=username,
+            display_name=display_name,
+            role=role.value,
+            password_hash=password_hash,
+            active=True,
+            created_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        self._session.add_all(UserTeamRow(user_id=row.id, team_id=t) for t in team_ids)
+        await self._session.flush()
+        return User(row.id, username, display_name, role, True, password_hash, team_ids)
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Replace a user's password hash (after a rehash or a password change)."""
+        await self._session.execute(
+            update(UserRow).where(UserRow.id == user_id).values(password_hash=password_hash)
+        )
+
+    async def team_by_name(self, name: str) -> Team | None:
+        """The team with that name, or None."""
+        row = await self._session.scalar(select(TeamRow).where(TeamRow.name == name))
+        return None if row is None else Team(row.id, row.name)
+
+    async def ensure_team(self, name: str, now: datetime) -> Team:
+        """The team with that name, created if it does not exist."""
+        team = await self.team_by_name(name)
+        if team is not None:
+            return team
+        row = TeamRow(name=name, created_at=now)
+        self._session.add(row)
+        await self._session.flush()
+        return Team(row.id, row.name)
+
+    async def queue_by_name(self, name: str) -> Queue | None:
+        """The queue with that name, or None."""
+        row = await self._session.scalar(select(QueueRow).where(QueueRow.name == name))
+        return None if row is None else Queue(row.id, row.name, row.team_id)
+
+    async def ensure_queue(self, name: str, team_id: int | None, now: datetime) -> Queue:
+        """The queue with that name, created for the team if it does not exist."""
+        queue = await self.queue_by_name(name)
+        if queue is not None:
+            return queue
+        row = QueueRow(name=name, team_id=team_id, created_at=now)
+        self._session.add(row)
+        await self._session.flush()
+        return Queue(row.id, row.name, row.team_id)
+
+    async def add_token(
+        self,
+        *,
+        user_id: int,
+        name: str,
+        kind: str,
+        token_hash: str,
+        now: datetime,
+        expires_at: datetime | None,
+    ) -> int:
+        """Store a token's hash; return its id."""
+        row = ApiTokenRow(
+            user_id=user_id,
+            name=name,
+            kind=kind,
+            token_hash=token_hash,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return row.id
+
+    async def grant_for(self, token_hash: str) -> TokenGrant | None:
+        """The live grant behind a token hash (not revoked), or None."""
+        row = await self._session.scalar(
+            select(ApiTokenRow).where(
+                ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None)
+            )
+        )
+        if row is None:
+            return None
+        user = await self.user(row.user_id)
+        if user is None:
+            return None
+        return TokenGrant(row.id, row.kind, row.expires_at, row.last_used_at, user)
+
+    async def touch_token(self, token_id: int, now: datetime) -> None:
+        """Note that a token was used."""
+        await self._session.execute(
+            update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_at=now)
+        )
+
+    async def revoke_token(self, token_id: int, now: datetime) -> None:
+        """Make a token useless from now on."""
+        await self._session.execute(
+            update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(revoked_at=now)
+        )

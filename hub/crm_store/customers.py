@@ -1,0 +1,465 @@
+"""Customers, their identities, notes, merge suggestions and merges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, false, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.crm_store.tables import (
+    CustomerRow,
+    IdentityRow,
+    InteractionRow,
+    MergeRow,
+    MergeSuggestionRow,
+    NoteRow,
+    TimelineEventRow,
+)
+from hub.domain.customer import Customer, Identity, MergeSuggestion
+from hub.domain.identity import IdentityKind, IdentityRef
+from hub.domain.users import Principal, Role
+
+# The rows a merge moves from one customer to another, by the name the merge record uses.
+MOVABLE: dict[str, Any] = {
+    "identities": IdentityRow,
+    "interactions": InteractionRow,
+    "events": TimelineEventRow,
+    "notes": NoteRow,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A note an agent wrote on a customer."""
+
+    id: int
+    customer_id: int
+    interaction_id: int | None
+    author_id: int | None
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """A merge of one customer into another, and what it moved."""
+
+    id: int
+    survivor_id: int
+    merged_id: int
+    moved: dict[str, Any]
+    performed_by: int | None
+    performed_at: datetime
+    undone_at: datetime | None
+
+
+def _customer(row: CustomerRow) -> Customer:
+    return Customer(
+        id=row.id,
+        display_name=row.display_name,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        custom_fields=dict(row.custom_fields or {}),
+        tags=tuple(row.tags or ()),
+        owner_id=row.owner_id,
+        team_id=row.team_id,
+        merged_into_id=row.merged_into_id,
+    )
+
+
+def _identity(row: IdentityRow) -> Identity:
+    return Identity(
+        row.id, row.customer_id, IdentityKind(row.kind), row.value, row.verified, row.created_at
+    )
+
+
+def _suggestion(row: MergeSuggestionRow) -> MergeSuggestion:
+    return MergeSuggestion(
+        row.id, row.customer_a_id, row.customer_b_id, row.reason, row.status, row.created_at
+    )
+
+
+def _merge(row: MergeRow) -> Merge:
+    return Merge(
+        row.id,
+        row.survivor_id,
+        row.merged_id,
+        row.moved,
+        row.performed_by,
+        row.performed_at,
+        row.undone_at,
+    )
+
+
+def fold_name(name: str | None) -> str | None:
+    """The searchable form of a name."""
+    return None if name is None else " ".join(name.casefold().split())
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def visible_to(principal: Principal) -> ColumnElement[bool]:
+    """SQL condition: the customer is visible to the principal.
+
+    Admins see everyone; others see their teams' customers; an agent also sees the customers
+    whose interactions are assigned to them, wherever those customers belong.
+    """
+    if principal.sees_everything:
+        return true()
+    conditions: list[ColumnElement[bool]] = []
+    if principal.team_ids:
+        conditions.append(CustomerRow.team_id.in_(principal.team_ids))
+    if principal.role is Role.AGENT:
+        conditions.append(
+            exists().where(
+                InteractionRow.customer_id == CustomerRow.id,
+                InteractionRow.assigned_user_id == principal.user_id,
+            )
+        )
+    return or_(*conditions) if conditions else false()
+
+
+class CustomerRepository:
+    """Reads and writes customers and everything hanging on them but interactions and events."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    # -- customers -------------------------------------------------------------------------
+
+    async def get(self, customer_id: int, *, lock: bool = False) -> Customer | None:
+        """The customer, or None; lock=True holds a row lock (PostgreSQL) until commit."""
+        query = select(CustomerRow).where(CustomerRow.id == customer_id)
+        if lock:
+            query = query.with_for_update()
+        row = await self._session.scalar(query)
+        return None if row is None else _customer(row)
+
+    async def is_visible(self, customer_id: int, principal: Principal) -> bool:
+        """Whether the principal may see this customer."""
+        found = await self._session.scalar(
+            select(CustomerRow.id).where(CustomerRow.id == customer_id, visible_to(principal))
+        )
+        return found is not None
+
+    async def create(
+        self,
+        *,
+        display_name: str | None,
+        team_id: int | None,
+        now: datetime,
+        custom_fields: dict[str, Any] | None = None,
+        tags: Sequence[str] = (),
+        owner_id: int | None = None,
+    ) -> Customer:
+        """Create a customer."""
+        row = CustomerRow(
+            display_name=display_name,
+            name_folded=fold_name(display_name),
+            custom_fields=custom_fields or {},
+            tags=list(tags),
+            owner_id=owner_id,
+            team_id=team_id,
+            created_at=now,
+            updated_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _customer(row)
+
+    async def update(self, customer_id: int, now: datetime, **values: Any) -> None:
+        """Change profile fields (display_name, custom_fields, tags, owner_id, team_id)."""
+        if "display_name" in values:
+            values["name_folded"] = fold_name(values["display_name"])
+        if "tags" in values:
+            values["tags"] = list(values["tags"])
+        await self._session.execute(
+            update(CustomerRow)
+            .where(CustomerRow.id == customer_id)
+            .values(updated_at=now, **values)
+        )
+
+    async def touch(self, customer_id: int, now: datetime) -> None:
+        """Mark the customer as having had activity now (orders search results)."""
+        await self._session.execute(
+            update(CustomerRow).where(CustomerRow.id == customer_id).values(updated_at=now)
+        )
+
+    async def set_merged_into(self, customer_id: int, survivor_id: int | None) -> None:
+        """Mark a customer as merged into another (or, with None, as standing alone again)."""
+        await self._session.execute(
+            update(CustomerRow)
+            .where(CustomerRow.id == customer_id)
+            .values(merged_into_id=survivor_id)
+        )
+
+    async def search(
+        self,
+        principal: Principal,
+        *,
+        name: str | None,
+        identities: Iterable[IdentityRef],
+        email_prefix: str | None,
+        limit: int,
+    ) -> list[Customer]:
+        """Customers visible to the principal matching a name fragment or an identity."""
+        matches: list[ColumnElement[bool]] = []
+        refs = list(identities)
+        if refs:
+            matches.append(
+                CustomerRow.id.in_(
+                    select(IdentityRow.customer_id).where(
+                        or_(
+                            *(
+                                (IdentityRow.kind == r.kind) & (IdentityRow.value == r.value)
+                                for r in refs
+                            )
+                        )
+                    )
+                )
+            )
+        if email_prefix:
+            matches.append(
+                CustomerRow.id.in_(
+                    select(IdentityRow.customer_id).where(
+                        IdentityRow.kind == IdentityKind.EMAIL,
+                        IdentityRow.value.like(_like_escape(email_prefix) + "%", escape="\\"),
+                    )
+                )
+            )
+        folded = fold_name(name)
+        if folded:
+            pattern = "%" + _like_escape(folded) + "%"
+            matches.append(CustomerRow.name_folded.like(pattern, escape="\\"))
+        if not matches:
+            return []
+        rows = await self._session.scalars(
+            select(CustomerRow)
+            .where(CustomerRow.merged_into_id.is_(None), visible_to(principal), or_(*matches))
+            .order_by(CustomerRow.updated_at.desc(), CustomerRow.id.desc())
+            .limit(limit)
+        )
+        return [_customer(row) for row in rows]
+
+    # -- identities ------------------------------------------------------------------------
+
+    async def identities_of(self, customer_ids: Sequence[int]) -> list[Identity]:
+        """The identities of these customers, oldest first."""
+        if not customer_ids:
+            return []
+        rows = await self._session.scalars(
+            select(IdentityRow)
+            .where(IdentityRow.customer_id.in_(customer_ids))
+            .order_by(IdentityRow.id)
+        )
+        return [_identity(row) for row in rows]
+
+    async def holders(self, ref: IdentityRef) -> list[Identity]:
+        """Every stored identity with this value, verified or not."""
+        rows = await self._session.scalars(
+            select(IdentityRow)
+            .where(IdentityRow.kind == ref.kind, IdentityRow.value == ref.value)
+            .order_by(IdentityRow.id)
+        )
+        return [_identity(row) for row in rows]
+
+    async def verified_owner(self, ref: IdentityRef) -> int | None:
+        """The customer holding this identity as verified, or None."""
+        return await self._session.scalar(
+            select(IdentityRow.customer_id).where(
+                IdentityRow.kind == ref.kind,
+                IdentityRow.value == ref.value,
+                IdentityRow.verified.is_(True),
+            )
+        )
+
+    async def add_identity(
+        self, customer_id: int, ref: IdentityRef, *, verified: bool, now: datetime
+    ) -> Identity:
+        """Attach an identity to a customer."""
+        row = IdentityRow(
+            customer_id=customer_id,
+            kind=ref.kind.value,
+            value=ref.value,
+            verified=verified,
+            created_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _identity(row)
+
+    async def mark_verified(self, identity_id: int) -> None:
+        """Record that an identity has been proven to belong to its customer."""
+        await self._session.execute(
+            update(IdentityRow).where(IdentityRow.id == identity_id).values(verified=True)
+        )
+
+    # -- notes -----------------------------------------------------------------------------
+
+    async def add_note(
+        self,
+        customer_id: int,
+        *,
+        body: str,
+        author_id: int | None,
+        interaction_id: int | None,
+        now: datetime,
+    ) -> Note:
+        """Write a note on a customer."""
+        row = NoteRow(
+            customer_id=customer_id,
+            interaction_id=interaction_id,
+            author_id=author_id,
+            body=body,
+            created_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return Note(row.id, customer_id, interaction_id, author_id, body, now)
+
+    async def notes_of(self, customer_id: int, *, limit: int) -> list[Note]:
+        """A customer's notes, newest first."""
+        rows = await self._session.scalars(
+            select(NoteRow)
+            .where(NoteRow.customer_id == customer_id)
+            .order_by(NoteRow.created_at.desc(), NoteRow.id.desc())
+            .limit(limit)
+        )
+        return [
+            Note(r.id, r.customer_id, r.interaction_id, r.author_id, r.body, r.created_at)
+            for r in rows
+        ]
+
+    # -- merge suggestions -----------------------------------------------------------------
+
+    async def suggest_merge(
+        self, first: int, second: int, *, reason: str, now: datetime
+    ) -> MergeSuggestion | None:
+        """Suggest two customers are one; None when the pair already has an open suggestion."""
+        a, b = sorted((first, second))
+        existing = await self._session.scalar(
+            select(MergeSuggestionRow.id).where(
+                MergeSuggestionRow.customer_a_id == a,
+                MergeSuggestionRow.customer_b_id == b,
+                MergeSuggestionRow.status == "open",
+            )
+        )
+        if existing is not None:
+            return None
+        row = MergeSuggestionRow(
+            customer_a_id=a, customer_b_id=b, reason=reason, status="open", created_at=now
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _suggestion(row)
+
+    async def open_suggestions(self, customer_id: int) -> list[MergeSuggestion]:
+        """Open merge suggestions that involve the customer."""
+        rows = await self._session.scalars(
+            select(MergeSuggestionRow)
+            .where(
+                or_(
+                    MergeSuggestionRow.customer_a_id == customer_id,
+                    MergeSuggestionRow.customer_b_id == customer_id,
+                ),
+                MergeSuggestionRow.status == "open",
+            )
+            .order_by(MergeSuggestionRow.id)
+        )
+        return [_suggestion(row) for row in rows]
+
+    async def resolve_suggestions(
+        self, first: int, second: int, *, status: str, by: int | None, now: datetime
+    ) -> None:
+        """Close the open suggestions for a pair as accepted or dismissed."""
+        a, b = sorted((first, second))
+        await self._session.execute(
+            update(MergeSuggestionRow)
+            .where(
+                MergeSuggestionRow.customer_a_id == a,
+                MergeSuggestionRow.customer_b_id == b,
+                MergeSuggestionRow.status == "open",
+            )
+            .values(status=status, resolved_at=now, resolved_by=by)
+        )
+
+    async def suggestion(self, suggestion_id: int) -> MergeSuggestion | None:
+        """One merge suggestion, or None."""
+        row = await self._session.get(MergeSuggestionRow, suggestion_id)
+        return None if row is None else _suggestion(row)
+
+    # -- merges ----------------------------------------------------------------------------
+
+    async def owned_ids(self, customer_id: int) -> dict[str, list[int]]:
+        """The ids of every movable row a customer owns, by kind."""
+        owned: dict[str, list[int]] = {}
+        for name, table in MOVABLE.items():
+            ids = await self._session.scalars(
+                select(table.id).where(table.customer_id == customer_id).order_by(table.id)
+            )
+            owned[name] = list(ids)
+        return owned
+
+    async def reassign(
+        self, moved: dict[str, list[int]], *, from_customer: int, to_customer: int
+    ) -> None:
+        """Move the listed rows (those still on from_customer) to another customer."""
+        for name, ids in moved.items():
+            table = MOVABLE[name]
+            for start in range(0, len(ids), 500):  # keep under every driver's parameter limit
+                await self._session.execute(
+                    update(table)
+                    .where(
+                        table.id.in_(ids[start : start + 500]),
+                        table.customer_id == from_customer,
+                    )
+                    .values(customer_id=to_customer)
+                )
+
+    async def add_merge(
+        self,
+        *,
+        survivor_id: int,
+        merged_id: int,
+        moved: dict[str, Any],
+        by: int | None,
+        now: datetime,
+    ) -> Merge:
+        """Record a merge and what it moved."""
+        row = MergeRow(
+            survivor_id=survivor_id,
+            merged_id=merged_id,
+            moved=moved,
+            performed_by=by,
+            performed_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _merge(row)
+
+    async def merge(self, merge_id: int) -> Merge | None:
+        """One merge record, or None."""
+        row = await self._session.get(MergeRow, merge_id)
+        return None if row is None else _merge(row)
+
+    async def latest_merge_of(self, customer_id: int) -> Merge | None:
+        """The newest merge not undone in which the customer was absorbed, or None."""
+        row = await self._session.scalar(
+            select(MergeRow)
+            .where(MergeRow.merged_id == customer_id, MergeRow.undone_at.is_(None))
+            .order_by(MergeRow.id.desc())
+            .limit(1)
+        )
+        return None if row is None else _merge(row)
+
+    async def mark_merge_undone(self, merge_id: int, *, by: int | None, now: datetime) -> None:
+        """Record that a merge was undone."""
+        await self._session.execute(
+            update(MergeRow).where(MergeRow.id == merge_id).values(undone_at=now, undone_by=by)
+        )

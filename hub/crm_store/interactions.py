@@ -1,0 +1,119 @@
+"""Interactions: read them, open them, and move them through their state machine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.crm_store.tables import InteractionRow
+from hub.domain.interaction import OPEN_STATES, Channel, Interaction, InteractionState
+
+
+def _interaction(row: InteractionRow) -> Interaction:
+    return Interaction(
+        id=row.id,
+        customer_id=row.customer_id,
+        channel=Channel(row.channel),
+        state=InteractionState(row.state),
+        opened_at=row.opened_at,
+        updated_at=row.updated_at,
+        queue_id=row.queue_id,
+        assigned_user_id=row.assigned_user_id,
+        subject=row.subject,
+        thread_key=row.thread_key,
+        closed_at=row.closed_at,
+        disposition=row.disposition,
+    )
+
+
+_OPEN = [state.value for state in OPEN_STATES]
+
+
+class InteractionRepository:
+    """Reads and writes interactions."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, interaction_id: int, *, lock: bool = False) -> Interaction | None:
+        """The interaction, or None; lock=True holds a row lock (PostgreSQL) until commit."""
+        query = select(InteractionRow).where(InteractionRow.id == interaction_id)
+        if lock:
+            query = query.with_for_update()
+        row = await self._session.scalar(query)
+        return None if row is None else _interaction(row)
+
+    async def open_for(
+        self, customer_id: int, channel: Channel, thread_key: str | None
+    ) -> Interaction | None:
+        """The customer's newest open interaction on the channel (and thread, if given)."""
+        query = (
+            select(InteractionRow)
+            .where(
+                InteractionRow.customer_id == customer_id,
+                InteractionRow.channel == channel.value,
+                InteractionRow.state.in_(_OPEN),
+            )
+            .order_by(InteractionRow.id.desc())
+            .limit(1)
+        )
+        if thread_key is not None:
+            query = query.where(InteractionRow.thread_key == thread_key)
+        row = await self._session.scalar(query)
+        return None if row is None else _interaction(row)
+
+    async def open_of_customer(self, customer_id: int) -> list[Interaction]:
+        """All the customer's open interactions, newest first."""
+        rows = await self._session.scalars(
+            select(InteractionRow)
+            .where(InteractionRow.customer_id == customer_id, InteractionRow.state.in_(_OPEN))
+            .order_by(InteractionRow.id.desc())
+        )
+        return [_interaction(row) for row in rows]
+
+    async def create(
+        self,
+        *,
+        customer_id: int,
+        channel: Channel,
+        now: datetime,
+        queue_id: int | None = None,
+        subject: str | None = None,
+        thread_key: str | None = None,
+    ) -> Interaction:
+        """Open a new interaction in state NEW."""
+        row = InteractionRow(
+            customer_id=customer_id,
+            channel=channel.value,
+            state=InteractionState.NEW.value,
+            queue_id=queue_id,
+            subject=subject,
+            thread_key=thread_key,
+            opened_at=now,
+            updated_at=now,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _interaction(row)
+
+    async def save_state(self, interaction: Interaction, expected: InteractionState) -> bool:
+        """Write the interaction's state if the stored one is still ``expected``.
+
+        The compare-and-set makes two concurrent moves of one interaction safe: the loser
+        sees False and must re-read.
+        """
+        result = await self._session.execute(
+            update(InteractionRow)
+            .where(InteractionRow.id == interaction.id, InteractionRow.state == expected.value)
+            .values(
+                state=interaction.state.value,
+                updated_at=interaction.updated_at,
+                closed_at=interaction.closed_at,
+                queue_id=interaction.queue_id,
+                assigned_user_id=interaction.assigned_user_id,
+                disposition=interaction.disposition,
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,124 @@
+"""Timeline events: append them once, read them newest first."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.crm_store.tables import TimelineEventRow
+from hub.domain.interaction import Channel
+from hub.domain.timeline import Attachment, Direction, EventKind, TimelineEvent
+from hub.errors import ValidationError
+
+
+def _event(row: TimelineEventRow) -> TimelineEvent:
+    return TimelineEvent(
+        id=row.id,
+        customer_id=row.customer_id,
+        kind=EventKind(row.kind),
+        direction=Direction(row.direction),
+        occurred_at=row.occurred_at,
+        interaction_id=row.interaction_id,
+        channel=None if row.channel is None else Channel(row.channel),
+        body=row.body,
+        attachments=tuple(Attachment(**a) for a in row.attachments or ()),
+        provider=row.provider,
+        provider_ref=row.provider_ref,
+        author_id=row.author_id,
+        data=dict(row.data or {}),
+    )
+
+
+def encode_cursor(event: TimelineEvent) -> str:
+    """An opaque cursor that continues a page after this event."""
+    micros = int(event.occurred_at.timestamp() * 1_000_000)
+    return base64.urlsafe_b64encode(f"{micros}:{event.id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Read a cursor made by encode_cursor, or raise ValidationError."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        micros, event_id = base64.urlsafe_b64decode(padded).decode().split(":")
+        at = datetime.fromtimestamp(int(micros) / 1_000_000, tz=UTC)
+        return at, int(event_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError) as err:
+        raise ValidationError("the cursor is not one this API gave out", field="before") from err
+
+
+class TimelineRepository:
+    """Reads and appends timeline events."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def by_provider_ref(self, provider: str, provider_ref: str) -> TimelineEvent | None:
+        """The event a provider already delivered under this reference, or None."""
+        row = await self._session.scalar(
+            select(TimelineEventRow).where(
+                TimelineEventRow.provider == provider,
+                TimelineEventRow.provider_ref == provider_ref,
+            )
+        )
+        return None if row is None else _event(row)
+
+    async def append(
+        self,
+        *,
+        customer_id: int,
+        kind: EventKind,
+        direction: Direction,
+        occurred_at: datetime,
+        interaction_id: int | None = None,
+        channel: Channel | None = None,
+        body: str | None = None,
+        attachments: tuple[Attachment, ...] = (),
+        provider: str | None = None,
+        provider_ref: str | None = None,
+        author_id: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> TimelineEvent:
+        """Append an event; a repeated provider reference fails at flush (StoreConflict)."""
+        row = TimelineEventRow(
+            customer_id=customer_id,
+            interaction_id=interaction_id,
+            kind=kind.value,
+            channel=None if channel is None else channel.value,
+            direction=direction.value,
+            occurred_at=occurred_at,
+            body=body,
+            attachments=[asdict(a) for a in attachments],
+            provider=provider,
+            provider_ref=provider_ref,
+            author_id=author_id,
+            data=data or {},
+        )
+        self._session.add(row)
+        await self._session.flush()
+        return _event(row)
+
+    async def page(
+        self, customer_id: int, *, limit: int, before: tuple[datetime, int] | None = None
+    ) -> list[TimelineEvent]:
+        """The customer's events newest first, starting after the ``before`` position."""
+        query = (
+            select(TimelineEventRow)
+            .where(TimelineEventRow.customer_id == customer_id)
+            .order_by(TimelineEventRow.occurred_at.desc(), TimelineEventRow.id.desc())
+            .limit(limit)
+        )
+        if before is not None:
+            at, event_id = before
+            query = query.where(
+                or_(
+                    TimelineEventRow.occurred_at < at,
+                    and_(TimelineEventRow.occurred_at == at, TimelineEventRow.id < event_id),
+                )
+            )
+        return [_event(row) for row in await self._session.scalars(query)]

@@ -1,0 +1,36 @@
+"""What channel adapters hand to the core: a provider-neutral inbound message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hub.domain.identity import IdentityClaim, IdentityRef
+from hub.domain.interaction import Channel
+from hub.domain.timeline import Attachment
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A contact from a customer, normalised at the edge.
+
+    ``sender`` is the identity the channel vouches for (the carrier's From number, the chat
+    session's visitor id). ``claims`` are further identities the message asserts; only verified
+    ones may resolve the customer, unverified ones become merge suggestions on conflict.
+    ``provider`` + ``provider_ref`` name the message at its source, so a retry is a no-op.
+    """
+
+    channel: Channel
+    sender: IdentityRef
+    received_at: datetime
+    body: str = ""
+    provider: str | None = None
+    provider_ref: str | None = None
+    name: str | None = None
+    claims: tuple[IdentityClaim, ...] = ()
+    subject: str | None = None
+    thread_key: str | None = None
+    queue: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)

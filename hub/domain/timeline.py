@@ -1,0 +1,59 @@
+"""Timeline events: everything that happened with a customer, across channels, in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from hub.domain.interaction import Channel
+
+
+class EventKind(StrEnum):
+    """What a timeline event records."""
+
+    MESSAGE = "message"
+    CALL = "call"
+    NOTE = "note"
+    ASSIGNMENT = "assignment"
+    STATUS_CHANGE = "status_change"
+    MERGE = "merge"
+    UNMERGE = "unmerge"
+
+
+class Direction(StrEnum):
+    """Who spoke: the customer (inbound), us (outbound), or nobody outside (internal)."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that came with (or went out with) a message."""
+
+    filename: str
+    content_type: str
+    size: int | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """One thing that happened with a customer."""
+
+    id: int
+    customer_id: int
+    kind: EventKind
+    direction: Direction
+    occurred_at: datetime
+    interaction_id: int | None = None
+    channel: Channel | None = None
+    body: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    provider: str | None = None
+    provider_ref: str | None = None
+    author_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)

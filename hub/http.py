@@ -1,0 +1,126 @@
+"""HTTP plumbing shared by the console API and channel webhooks.
+
+Every route says who may call it: ``@requires(permission)``, ``@authenticated`` (any logged-in
+user) or ``@public``. The app refuses to start with a route that says nothing (fail closed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pydantic
+from aiohttp import web
+
+from hub.domain.users import Permission, Principal
+from hub.errors import MalformedRequest, ValidationError
+
+if TYPE_CHECKING:
+    from hub.bootstrap import Hub
+
+HUB: web.AppKey[Hub] = web.AppKey("hub")
+PRINCIPAL = "hub.principal"
+TOKEN_ID = "hub.token_id"  # noqa: S105  (a request key, not a secret)
+ACCESS_ATTRIBUTE = "__hub_access__"
+MAX_JSON_BYTES = 1024 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+
+
+def requires(permission: Permission) -> Callable[[H], H]:
+    """Mark a handler as needing an authenticated caller whose role grants permission."""
+
+    def mark(handler: H) -> H:
+        setattr(handler, ACCESS_ATTRIBUTE, permission)
+        return handler
+
+    return mark
+
+
+def authenticated(handler: H) -> H:
+    """Mark a handler as open to any authenticated caller."""
+    setattr(handler, ACCESS_ATTRIBUTE, AUTHENTICATED)
+    return handler
+
+
+def public(handler: H) -> H:
+    """Mark a handler as open to anyone (health checks, login, signed webhooks)."""
+    setattr(handler, ACCESS_ATTRIBUTE, PUBLIC)
+    return handler
+
+
+def access_of(handler: Any) -> Permission | str | None:
+    """What a handler was marked with, or None when it was not marked."""
+    return getattr(handler, ACCESS_ATTRIBUTE, None)
+
+
+def principal_of(request: web.Request) -> Principal:
+    """The authenticated caller (set by the auth middleware)."""
+    principal: Principal = request[PRINCIPAL]
+    return principal
+
+
+async def read_json(request: web.Request, model: type[M]) -> M:
+    """Parse the body as JSON into model; 400 when it is not JSON, 422 when it does not fit."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+        raise MalformedRequest(f"the body is larger than {MAX_JSON_BYTES} bytes")
+    raw = await request.read()
+    if not raw:
+        raise MalformedRequest("the body is empty; send a JSON object")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise MalformedRequest(f"the body is not JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise MalformedRequest("the body must be a JSON object")
+    return validate(model, data)
+
+
+def validate(model: type[M], data: Any) -> M:
+    """Validate data against model, turning pydantic's errors into a 422 with each field."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as err:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]) or None, "reason": e["msg"]}
+            for e in err.errors(include_url=False, include_input=False)
+        ]
+        summary = "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
+        raise ValidationError(f"the input is not valid: {summary}", problems=problems) from err
+
+
+def query_int(request: web.Request, name: str, default: int, *, low: int, high: int) -> int:
+    """An integer query parameter within [low, high], or a 422 naming it."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as err:
+        raise ValidationError(f"{name} must be a whole number", field=name) from err
+    if not low <= value <= high:
+        raise ValidationError(f"{name} must be between {low} and {high}", field=name)
+    return value
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON response (dates as ISO 8601 strings)."""
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, default=_default, ensure_ascii=False)
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")

@@ -1,0 +1,1 @@
+"""The service layer: use cases that run in one unit of work each."""
