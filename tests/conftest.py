@@ -1,0 +1,162 @@
+"""Shared fixtures: real SQLite and PostgreSQL stores, a running app, users with tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
+
+from hub.agent_console.app import build_app
+from hub.bootstrap import Hub, build_hub
+from hub.bus import InProcessEventBus
+from hub.config import Settings
+from hub.crm_store.database import create_engine, migrate
+from hub.crm_store.scratch import create_scratch_database, drop_scratch_database
+from hub.crm_store.tables import Base
+from hub.crm_store.unit_of_work import Store
+from hub.domain.users import Role
+from hub.services.accounts import create_user, issue_token
+
+POSTGRES_URL = os.environ.get(
+    "HUB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+class FrozenClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+def _make_database(like: str) -> str:
+    async def go() -> str:
+        url = await create_scratch_database(like, prefix="hub_test")
+        engine = create_engine(url)
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+        return url
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(scope="session")
+def migrated_databases() -> Iterator[dict[str, str]]:
+    """One migrated scratch database per backend for the whole session."""
+    urls = {
+        "sqlite": _make_database("sqlite+aiosqlite:///unused.db"),
+        "postgresql": _make_database(POSTGRES_URL),
+    }
+    yield urls
+    for url in urls.values():
+        asyncio.run(drop_scratch_database(url))
+
+
+async def empty_tables(url: str) -> None:
+    """Remove every row, so each test starts from an empty (migrated) store."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            tables = list(reversed(Base.metadata.sorted_tables))
+            if conn.dialect.name == "postgresql":
+                names = ", ".join(t.name for t in tables)
+                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    await conn.execute(table.delete())
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest, migrated_databases: dict[str, str]) -> str:
+    """An empty, migrated database on each backend in turn."""
+    url = migrated_databases[request.param]
+    await empty_tables(url)
+    return url
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    store = Store(create_engine(database_url), InProcessEventBus())
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, default_region="US", log_level="WARNING")
+
+
+@pytest.fixture
+async def hub(settings: Settings, clock: FrozenClock) -> AsyncIterator[Hub]:
+    hub = await build_hub(settings, run_migrations=False, clock=clock)
+    yield hub
+    await hub.stop()
+
+
+@pytest.fixture
+async def client(hub: Hub) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(build_app(hub))) as client:
+        yield client
+
+
+@dataclass
+class Team:
+    """Users of every role in one team, with a token each."""
+
+    tokens: dict[str, str]
+    user_ids: dict[str, int]
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+async def make_team(hub: Hub, team: str, suffix: str = "") -> Team:
+    tokens: dict[str, str] = {}
+    user_ids: dict[str, int] = {}
+    for role in Role:
+        username = f"{role.value}{suffix}"
+        user = await create_user(
+            hub.store,
+            username=username,
+            role=role,
+            password="correct horse battery",
+            teams=[team],
+            display_name=None,
+            actor_id=None,
+            now=hub.clock(),
+        )
+        tokens[role.value] = await issue_token(
+            hub.store, username=username, name="test", now=hub.clock()
+        )
+        user_ids[role.value] = user.id
+    return Team(tokens, user_ids)
+
+
+@pytest.fixture
+async def team(hub: Hub) -> Team:
+    """An admin, supervisor, agent and marketer in team "support" (the default team)."""
+    return await make_team(hub, "support")
