@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from hub.bootstrap import Hub
 
 HUB: web.AppKey[Hub] = web.AppKey("hub")
-PRINCIPAL = "hub.principal"
-TOKEN_ID = "hub.token_id"  # noqa: S105  (a request key, not a secret)
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
+TOKEN_ID: web.RequestKey[int] = web.RequestKey("token_id", int)
 ACCESS_ATTRIBUTE = "__hub_access__"
 MAX_JSON_BYTES = 1024 * 1024
 
@@ -62,8 +62,7 @@ def access_of(handler: Any) -> Permission | str | None:
 
 def principal_of(request: web.Request) -> Principal:
     """The authenticated caller (set by the auth middleware)."""
-    principal: Principal = request[PRINCIPAL]
-    return principal
+    return request[PRINCIPAL]
 
 
 async def read_json(request: web.Request, model: type[M]) -> M:

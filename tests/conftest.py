@@ -22,7 +22,7 @@ from hub.crm_store.scratch import create_scratch_database, drop_scratch_database
 from hub.crm_store.tables import Base
 from hub.crm_store.unit_of_work import Store
 from hub.domain.users import Role
-from hub.services.accounts import create_user, issue_token
+from hub.services.accounts import hash_password, issue_token
 
 POSTGRES_URL = os.environ.get(
     "HUB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -134,21 +134,29 @@ class Team:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
+PASSWORD = "correct horse battery"
+_password_hash: list[str] = []
+
+
 async def make_team(hub: Hub, team: str, suffix: str = "") -> Team:
+    """A user of every role in the team (all with PASSWORD), each with an API token."""
+    if not _password_hash:  # argon2 is slow by design: hash once per session
+        _password_hash.append(await hash_password(PASSWORD))
     tokens: dict[str, str] = {}
     user_ids: dict[str, int] = {}
     for role in Role:
         username = f"{role.value}{suffix}"
-        user = await create_user(
-            hub.store,
-            username=username,
-            role=role,
-            password="correct horse battery",
-            teams=[team],
-            display_name=None,
-            actor_id=None,
-            now=hub.clock(),
-        )
+        async with hub.store.unit_of_work() as uow:
+            team_id = (await uow.accounts.ensure_team(team, hub.clock())).id
+            user = await uow.accounts.add_user(
+                username=username,
+                display_name=username,
+                role=role,
+                password_hash=_password_hash[0],
+                team_ids=frozenset({team_id}),
+                now=hub.clock(),
+            )
+            await uow.commit()
         tokens[role.value] = await issue_token(
             hub.store, username=username, name="test", now=hub.clock()
         )

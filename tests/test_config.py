@@ -29,7 +29,8 @@ def test_toml_file_then_environment_take_precedence(
 ) -> None:
     config = tmp_path / "hub.toml"
     config.write_text(
-        'default_region = "CN"\nport = 9000\n[twilio]\naccount_sid = "ACfile"\nauth_token = "file"\n'
+        'default_region = "CN"\nport = 9000\n'
+        '[twilio]\naccount_sid = "ACfile"\nauth_token = "file"\n'
     )
     monkeypatch.setenv("HUB_CONFIG", str(config))
     monkeypatch.setenv("HUB_PORT", "9100")

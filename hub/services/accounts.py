@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -25,13 +26,24 @@ _hasher = PasswordHasher()  # argon2id with the library's current (RFC 9106) par
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-def hash_password(password: str) -> str:
-    """An argon2id hash of the password, after checking it is long enough."""
+async def hash_password(password: str) -> str:
+    """An argon2id hash of the password, after checking it is long enough.
+
+    Hashing takes ~0.1 s of CPU by design, so it runs in a thread (argon2-cffi releases the
+    GIL) and the event loop keeps serving everyone else meanwhile.
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(
             f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
         )
-    return _hasher.hash(password)
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def _password_matches(stored: str, password: str) -> bool:
+    try:
+        return await asyncio.to_thread(_hasher.verify, stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def hash_token(token: str) -> str:
@@ -68,7 +80,7 @@ async def create_user(
     username = username.strip()
     if not username or len(username) > 100 or any(ch.isspace() for ch in username):
         raise ValidationError("a username is 1-100 characters without spaces", field="username")
-    password_hash = None if password is None else hash_password(password)
+    password_hash = None if password is None else await hash_password(password)
     async with store.unit_of_work() as uow:
         if await uow.accounts.user_by_name(username) is not None:
             raise Conflict(f"there is already a user named {username!r}")
@@ -138,11 +150,8 @@ async def login(
     async with store.unit_of_work() as uow:
         user = await uow.accounts.user_by_name(username)
         stored = user.password_hash if user is not None and user.active else None
-        try:
-            _hasher.verify(stored or _DUMMY_HASH, password)
-        except (VerificationError, InvalidHashError):
-            stored = None
-        if user is None or stored is None:
+        matches = await _password_matches(stored or _DUMMY_HASH, password)
+        if user is None or stored is None or not matches:
             uow.audit.add(
                 at=now,
                 actor_id=None,
@@ -154,7 +163,7 @@ async def login(
             await uow.commit()
             raise AuthError("wrong username or password")
         if _hasher.check_needs_rehash(stored):
-            await uow.accounts.set_password_hash(user.id, _hasher.hash(password))
+            await uow.accounts.set_password_hash(user.id, await hash_password(password))
         token = new_token()
         expires_at = now + ttl
         await uow.accounts.add_token(
