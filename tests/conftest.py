@@ -22,12 +22,17 @@ from hub.crm_store.scratch import create_scratch_database, drop_scratch_database
 from hub.crm_store.tables import Base
 from hub.crm_store.unit_of_work import Store
 from hub.domain.users import Role
+from hub.observability import configure_logging
 from hub.services.accounts import hash_password, issue_token
 
 POSTGRES_URL = os.environ.get(
     "HUB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    configure_logging("INFO", "console")  # as the running hub does: through stdlib logging
 
 
 class FrozenClock:

@@ -32,4 +32,4 @@ class InProcessEventBus(EventBus):
                     try:
                         await handler(event)
                     except Exception:
-                        log.exception("event handler failed", event=type(event).__name__)
+                        log.exception("event handler failed", event_type=type(event).__name__)

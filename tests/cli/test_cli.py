@@ -1,0 +1,137 @@
+"""The `hub` command, run in-process against a SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from hub.bus import InProcessEventBus
+from hub.cli import main
+from hub.crm_store.database import create_engine
+from hub.crm_store.unit_of_work import Store
+from hub.domain.users import Role
+from hub.services.accounts import authenticate
+from hub.services.customers import search_customers
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
+    monkeypatch.setenv("HUB_DATABASE_URL", url)
+    monkeypatch.setenv("HUB_LOG_LEVEL", "WARNING")
+    return url
+
+
+def hub(*args: str, stdin: str | None = None, code: int = 0) -> Result:
+    result = CliRunner().invoke(main, list(args), input=stdin)
+    assert result.exit_code == code, (result.output, result.exception)
+    return result
+
+
+def in_store(url: str, work: object) -> object:
+    async def go() -> object:
+        store = Store(create_engine(url), InProcessEventBus())
+        try:
+            return await work(store)  # type: ignore[operator]
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def test_users_and_tokens(database: str) -> None:
+    assert "up to date" in hub("migrate").output
+    created = hub(
+        "users",
+        "create",
+        "ada",
+        "--role",
+        "supervisor",
+        "--team",
+        "support",
+        "--team",
+        "sales",
+        stdin="a long password\n",
+    )
+    assert "created supervisor ada" in created.output
+    hub("users", "create", "ada", "--role", "agent", stdin="another password\n", code=1)
+    short = hub("users", "create", "bob", "--role", "agent", stdin="short\n", code=1)
+    assert "at least 8 characters" in short.output
+    hub("users", "create", "bob", "--role", "wizard", stdin="a long password\n", code=2)
+    assert "ada\tsupervisor" in hub("users", "list").output
+    token = hub("tokens", "create", "ada", "--name", "crm").output.strip()
+    assert token.startswith("hub_")
+    hub("tokens", "create", "nobody", code=1)
+
+    from datetime import UTC, datetime
+
+    async def check(store: Store) -> object:
+        principal, _ = await authenticate(store, token, datetime.now(UTC))
+        return principal
+
+    principal = in_store(database, check)
+    assert principal.username == "ada"  # type: ignore[attr-defined]
+    assert principal.role is Role.SUPERVISOR  # type: ignore[attr-defined]
+    assert len(principal.team_ids) == 2  # type: ignore[attr-defined]
+
+
+def test_demo_is_idempotent_and_searchable(database: str) -> None:
+    assert "created" in hub("demo").output
+    assert "already present" in hub("demo").output
+
+    async def find(store: Store) -> object:
+        async with store.unit_of_work() as uow:
+            admin = await uow.accounts.user_by_name("admin")
+        assert admin is not None
+        return await search_customers(
+            store, admin.principal(), "(415) 555-0100", default_region="US", limit=5
+        )
+
+    hits = in_store(database, find)
+    assert [h.customer.display_name for h in hits] == ["Grace Hopper"]  # type: ignore[attr-defined]
+
+
+def test_backup_then_restore_into_a_new_database(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub("demo")
+    backup = tmp_path / "hub.backup.gz"
+    assert "backed up" in hub("backup", str(backup)).output
+    other = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
+    restored = hub("--database-url", other, "restore", str(backup))
+    assert "restored" in restored.output
+    again = hub("--database-url", other, "restore", str(backup), code=1)
+    assert "not empty" in again.output
+
+
+def test_a_bad_setting_is_named(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_DEFAULT_REGION", "Atlantis")
+    result = hub("migrate", code=1)
+    assert "HUB_DEFAULT_REGION" in result.output
+
+
+def test_bench_store_reports_figures(database: str) -> None:
+    result = hub(
+        "bench",
+        "store",
+        "--customers",
+        "300",
+        "--events",
+        "120",
+        "--requests",
+        "40",
+        "--concurrency",
+        "4",
+        "--json",
+    )
+    figures = json.loads(result.stdout)
+    assert figures["database"] == "sqlite"
+    assert figures["customers"] == 300
+    assert figures["http_requests"] == 40
+    assert figures["http_p99_ms"] >= figures["http_p50_ms"] > 0
+    assert figures["service_reads_per_second"] > 0
