@@ -181,17 +181,18 @@ class AccountRepository:
 
     async def grant_for(self, token_hash: str) -> TokenGrant | None:
         """The live grant behind a token hash (not revoked), or None."""
-        row = await self._session.scalar(
-            select(ApiTokenRow).where(
-                ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None)
+        found = (
+            await self._session.execute(
+                select(ApiTokenRow, UserRow)
+                .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+                .where(ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None))
             )
-        )
-        if row is None:
+        ).first()
+        if found is None:
             return None
-        user = await self.user(row.user_id)
-        if user is None:
-            return None
-        return TokenGrant(row.id, row.kind, row.expires_at, row.last_used_at, user)
+        token, user_row = found
+        user = await self._user(user_row)
+        return TokenGrant(token.id, token.kind, token.expires_at, token.last_used_at, user)
 
     async def touch_token(self, token_id: int, now: datetime) -> None:
         """Note that a token was used."""

@@ -141,6 +141,13 @@ class CustomerRepository:
         row = await self._session.scalar(query)
         return None if row is None else _customer(row)
 
+    async def get_visible(self, customer_id: int, principal: Principal) -> Customer | None:
+        """The customer if it exists and the principal may see it, in one query."""
+        row = await self._session.scalar(
+            select(CustomerRow).where(CustomerRow.id == customer_id, visible_to(principal))
+        )
+        return None if row is None else _customer(row)
+
     async def is_visible(self, customer_id: int, principal: Principal) -> bool:
         """Whether the principal may see this customer."""
         found = await self._session.scalar(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +12,8 @@ from hub.crm_store.tables import InteractionRow
 from hub.domain.interaction import OPEN_STATES, Channel, Interaction, InteractionState
 
 
-def _interaction(row: InteractionRow) -> Interaction:
+def _interaction(row: Any) -> Interaction:
+    """A domain interaction from an ORM instance or a Core row (same attribute names)."""
     return Interaction(
         id=row.id,
         customer_id=row.customer_id,
@@ -66,8 +68,8 @@ class InteractionRepository:
 
     async def open_of_customer(self, customer_id: int) -> list[Interaction]:
         """All the customer's open interactions, newest first."""
-        rows = await self._session.scalars(
-            select(InteractionRow)
+        rows = await self._session.execute(
+            select(InteractionRow.__table__)
             .where(InteractionRow.customer_id == customer_id, InteractionRow.state.in_(_OPEN))
             .order_by(InteractionRow.id.desc())
         )

@@ -17,7 +17,8 @@ from hub.domain.timeline import Attachment, Direction, EventKind, TimelineEvent
 from hub.errors import ValidationError
 
 
-def _event(row: TimelineEventRow) -> TimelineEvent:
+def _event(row: Any) -> TimelineEvent:
+    """A domain event from an ORM instance or a Core row (same attribute names)."""
     return TimelineEvent(
         id=row.id,
         customer_id=row.customer_id,
@@ -107,8 +108,9 @@ class TimelineRepository:
         self, customer_id: int, *, limit: int, before: tuple[datetime, int] | None = None
     ) -> list[TimelineEvent]:
         """The customer's events newest first, starting after the ``before`` position."""
+        # Core rows, not ORM instances: the timeline is the hot read path and is read-only here.
         query = (
-            select(TimelineEventRow)
+            select(TimelineEventRow.__table__)
             .where(TimelineEventRow.customer_id == customer_id)
             .order_by(TimelineEventRow.occurred_at.desc(), TimelineEventRow.id.desc())
             .limit(limit)
@@ -121,4 +123,4 @@ class TimelineRepository:
                     and_(TimelineEventRow.occurred_at == at, TimelineEventRow.id < event_id),
                 )
             )
-        return [_event(row) for row in await self._session.scalars(query)]
+        return [_event(row) for row in await self._session.execute(query)]

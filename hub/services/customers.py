@@ -37,8 +37,13 @@ async def visible_customer(
     uow: UnitOfWork, principal: Principal, customer_id: int, *, lock: bool = False
 ) -> Customer:
     """The customer if the principal may see it; NotFound otherwise (no existence leak)."""
-    customer = await uow.customers.get(customer_id, lock=lock)
-    if customer is None or not await uow.customers.is_visible(customer_id, principal):
+    if lock:
+        customer = await uow.customers.get(customer_id, lock=True)
+        if customer is not None and not await uow.customers.is_visible(customer_id, principal):
+            customer = None
+    else:
+        customer = await uow.customers.get_visible(customer_id, principal)
+    if customer is None:
         raise NotFound(f"no customer {customer_id}")
     return customer
 
