@@ -3,7 +3,9 @@
 Seeds a throwaway database of the configured kind with N customers (each with a phone and an
 email) and one customer with M timeline events across channels, then measures
 (1) unified-record reads per second through the service layer, and
-(2) the latency of ``GET /api/v1/customers/{id}`` over real HTTP on loopback.
+(2) ``GET /api/v1/customers/{id}`` over real HTTP on loopback: latency of requests sent one
+    at a time, then throughput and latency with several in flight (where latency includes
+    waiting behind the others: one process serves them on one core).
 """
 
 from __future__ import annotations
@@ -176,6 +178,7 @@ async def run_store_bench(
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         url_of = f"http://127.0.0.1:{port}/api/v1/customers/{target}"
         latencies: list[float] = []
+        serial: list[float] = []
         headers = {"Authorization": f"Bearer {token}"}
         try:
             async with aiohttp.ClientSession(headers=headers) as client:
@@ -183,6 +186,11 @@ async def run_store_bench(
                     async with client.get(url_of) as response:
                         assert response.status == 200, await response.text()
                         await response.read()
+                for _ in range(max(100, requests // 4)):
+                    sent = time.perf_counter()
+                    async with client.get(url_of) as response:
+                        await response.read()
+                    serial.append(time.perf_counter() - sent)
                 queue: asyncio.Queue[int] = asyncio.Queue()
                 for n in range(requests):
                     queue.put_nowait(n)
@@ -209,6 +217,8 @@ async def run_store_bench(
         "record_events_returned": settings.record_events,
         "seed_seconds": round(seed_seconds, 1),
         "service_reads_per_second": round(reads / service_seconds, 1),
+        "http_serial_p50_ms": round(percentile(serial, 0.50) * 1000, 2),
+        "http_serial_p99_ms": round(percentile(serial, 0.99) * 1000, 2),
         "http_requests": requests,
         "http_concurrency": concurrency,
         "http_reads_per_second": round(requests / http_seconds, 1),

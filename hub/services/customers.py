@@ -48,6 +48,12 @@ async def visible_customer(
     return customer
 
 
+async def lock_pair(uow: UnitOfWork, principal: Principal, first: int, second: int) -> None:
+    """Lock two visible customers in id order, so concurrent merges cannot deadlock."""
+    for customer_id in sorted((first, second)):
+        await visible_customer(uow, principal, customer_id, lock=True)
+
+
 async def unified_record(
     store: Store, principal: Principal, customer_id: int, *, events: int
 ) -> CustomerRecord:
@@ -294,9 +300,7 @@ async def merge_customers(
     if survivor_id == merged_id:
         raise ValidationError("a customer cannot be merged with itself", field="merge_from")
     async with store.unit_of_work() as uow:
-        first, second = sorted((survivor_id, merged_id))  # lock in one order: no deadlock
-        await visible_customer(uow, principal, first, lock=True)
-        await visible_customer(uow, principal, second, lock=True)
+        await lock_pair(uow, principal, survivor_id, merged_id)
         survivor = await uow.customers.get(survivor_id)
         merged = await uow.customers.get(merged_id)
         assert survivor is not None
@@ -370,9 +374,7 @@ async def unmerge_customers(
         record = await uow.customers.merge(merge_id)
         if record is None:
             raise NotFound(f"no merge {merge_id}")
-        first, second = sorted((record.survivor_id, record.merged_id))
-        await visible_customer(uow, principal, first, lock=True)
-        await visible_customer(uow, principal, second, lock=True)
+        await lock_pair(uow, principal, record.survivor_id, record.merged_id)
         if record.undone_at is not None:
             raise Conflict(f"merge {merge_id} was already undone")
         survivor = await uow.customers.get(record.survivor_id)

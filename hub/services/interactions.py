@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hub.crm_store.unit_of_work import Store
+from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.interaction import Interaction, InteractionState
 from hub.domain.timeline import Direction, EventKind
 from hub.domain.users import Permission, Principal
@@ -14,18 +14,25 @@ from hub.services.customers import visible_customer
 MAX_DISPOSITION = 100
 
 
+async def visible_interaction(
+    uow: UnitOfWork, principal: Principal, interaction_id: int, *, lock: bool = False
+) -> Interaction:
+    """The interaction if its customer is visible to the caller; NotFound otherwise."""
+    interaction = await uow.interactions.get(interaction_id, lock=lock)
+    if interaction is None:
+        raise NotFound(f"no interaction {interaction_id}")
+    try:
+        await visible_customer(uow, principal, interaction.customer_id)
+    except NotFound as err:
+        raise NotFound(f"no interaction {interaction_id}") from err
+    return interaction
+
+
 async def get_interaction(store: Store, principal: Principal, interaction_id: int) -> Interaction:
     """One interaction, if its customer is visible to the caller."""
     principal.require(Permission.CUSTOMERS_READ)
     async with store.unit_of_work() as uow:
-        interaction = await uow.interactions.get(interaction_id)
-        if interaction is None:
-            raise NotFound(f"no interaction {interaction_id}")
-        try:
-            await visible_customer(uow, principal, interaction.customer_id)
-        except NotFound as err:
-            raise NotFound(f"no interaction {interaction_id}") from err
-    return interaction
+        return await visible_interaction(uow, principal, interaction_id)
 
 
 async def close_interaction(
@@ -43,13 +50,7 @@ async def close_interaction(
             f"a disposition is 1-{MAX_DISPOSITION} characters", field="disposition"
         )
     async with store.unit_of_work() as uow:
-        interaction = await uow.interactions.get(interaction_id, lock=True)
-        if interaction is None:
-            raise NotFound(f"no interaction {interaction_id}")
-        try:
-            await visible_customer(uow, principal, interaction.customer_id)
-        except NotFound as err:
-            raise NotFound(f"no interaction {interaction_id}") from err
+        interaction = await visible_interaction(uow, principal, interaction_id, lock=True)
         previous = interaction.move_to(InteractionState.CLOSED, now)
         interaction.disposition = disposition.strip() if disposition else None
         if not await uow.interactions.save_state(interaction, previous):
