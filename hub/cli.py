@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import click
 from aiohttp import web
 
-from hub.bootstrap import build_hub, utc_now
+from hub.bootstrap import Hub, build_hub, utc_now
 from hub.config import Settings, load_settings
 from hub.crm_store import backup as backups
+from hub.crm_store.accounts import User
 from hub.crm_store.database import create_engine, migrate
 from hub.domain.users import Role
 from hub.errors import HubError
@@ -121,15 +122,8 @@ def demo(settings: Settings) -> None:
     """Seed the demo organisation (users, teams, queues, a customer with history)."""
     from hub.demo import seed_demo
 
-    async def go() -> None:
-        hub = await build_hub(settings)
-        try:
-            organisation = await seed_demo(hub.store, now=utc_now())
-        finally:
-            await hub.stop()
-        _print_demo(organisation.usernames, organisation.password, organisation.created)
-
-    run(go())
+    organisation = run(_with_hub(settings, lambda hub: seed_demo(hub.store, now=utc_now())))
+    _print_demo(organisation.usernames, organisation.password, organisation.created)
 
 
 @main.group()
@@ -163,24 +157,20 @@ def users_create(
 
     password = _read_password(prompt_for_it=True)
 
-    async def go() -> None:
-        hub = await build_hub(settings)
-        try:
-            user = await create_user(
-                hub.store,
-                username=username,
-                role=Role(role),
-                password=password,
-                teams=list(teams) or [settings.default_team],
-                display_name=display_name,
-                actor_id=None,
-                now=utc_now(),
-            )
-        finally:
-            await hub.stop()
-        click.echo(f"created {user.role} {user.username} (id {user.id})")
+    async def go(hub: Hub) -> User:
+        return await create_user(
+            hub.store,
+            username=username,
+            role=Role(role),
+            password=password,
+            teams=list(teams) or [settings.default_team],
+            display_name=display_name,
+            actor_id=None,
+            now=utc_now(),
+        )
 
-    run(go())
+    user = run(_with_hub(settings, go))
+    click.echo(f"created {user.role} {user.username} (id {user.id})")
 
 
 @users.command(name="list")
@@ -188,18 +178,41 @@ def users_create(
 def users_list(settings: Settings) -> None:
     """List users."""
 
-    async def go() -> None:
-        hub = await build_hub(settings)
-        try:
-            async with hub.store.unit_of_work() as uow:
-                found = await uow.accounts.users()
-        finally:
-            await hub.stop()
-        for user in found:
-            state = "" if user.active else " (inactive)"
-            click.echo(f"{user.id}\t{user.username}\t{user.role}{state}")
+    async def go(hub: Hub) -> list[User]:
+        async with hub.store.unit_of_work() as uow:
+            return await uow.accounts.users()
 
-    run(go())
+    for user in run(_with_hub(settings, go)):
+        state = "" if user.active else " (inactive)"
+        click.echo(f"{user.id}\t{user.username}\t{user.role}{state}")
+
+
+@users.command(name="deactivate")
+@click.argument("username")
+@with_settings
+def users_deactivate(settings: Settings, username: str) -> None:
+    """Stop a user: their logins and every token stop working at once."""
+    _set_active(settings, username, active=False)
+
+
+@users.command(name="activate")
+@click.argument("username")
+@with_settings
+def users_activate(settings: Settings, username: str) -> None:
+    """Let a deactivated user log in again."""
+    _set_active(settings, username, active=True)
+
+
+def _set_active(settings: Settings, username: str, *, active: bool) -> None:
+    from hub.services.accounts import set_user_active
+
+    async def go(hub: Hub) -> None:
+        await set_user_active(
+            hub.store, username=username, active=active, actor_id=None, now=utc_now()
+        )
+
+    run(_with_hub(settings, go))
+    click.echo(f"{username} is now {'active' if active else 'deactivated'}")
 
 
 @main.group()
@@ -216,21 +229,59 @@ def tokens_create(settings: Settings, username: str, label: str, expires_days: i
     """Print a new bearer token for USERNAME (shown once; only its hash is kept)."""
     from hub.services.accounts import issue_token
 
-    async def go() -> str:
-        hub = await build_hub(settings)
-        now = utc_now()
-        try:
-            return await issue_token(
-                hub.store,
-                username=username,
-                name=label,
-                now=now,
-                expires_at=now + timedelta(days=expires_days) if expires_days else None,
-            )
-        finally:
-            await hub.stop()
+    now = utc_now()
+    expires_at = now + timedelta(days=expires_days) if expires_days else None
+    token = run(
+        _with_hub(
+            settings,
+            lambda hub: issue_token(
+                hub.store, username=username, name=label, now=now, expires_at=expires_at
+            ),
+        )
+    )
+    click.echo(token)
 
-    click.echo(run(go()))
+
+@tokens.command(name="list")
+@click.argument("username")
+@with_settings
+def tokens_list(settings: Settings, username: str) -> None:
+    """List USERNAME's tokens (id, kind, name, created, last used, state)."""
+    from hub.services.accounts import list_tokens
+
+    async def go(hub: Hub) -> None:
+        for t in await list_tokens(hub.store, username=username):
+            state = (
+                "revoked"
+                if t.revoked_at
+                else (f"expires {t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "live")
+            )
+            used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+            click.echo(f"{t.id}\t{t.kind}\t{t.name}\t{t.created_at:%Y-%m-%d}\tused {used}\t{state}")
+
+    run(_with_hub(settings, go))
+
+
+@tokens.command(name="revoke")
+@click.argument("token_id", type=int)
+@with_settings
+def tokens_revoke(settings: Settings, token_id: int) -> None:
+    """Revoke a token by its id (from `hub tokens list`)."""
+    from hub.services.accounts import revoke_token
+
+    async def go(hub: Hub) -> None:
+        await revoke_token(hub.store, token_id=token_id, actor_id=None, now=utc_now())
+
+    run(_with_hub(settings, go))
+    click.echo(f"token {token_id} revoked")
+
+
+async def _with_hub(settings: Settings, work: Callable[[Hub], Awaitable[T]]) -> T:
+    hub = await build_hub(settings)
+    try:
+        return await work(hub)
+    finally:
+        await hub.stop()
 
 
 @main.command(name="backup")

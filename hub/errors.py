@@ -11,6 +11,7 @@ clients match on) and the HTTP ``status`` the API answers with::
     ├── AuthError                 401 unauthenticated: no or bad credentials
     │   └── Forbidden             403 forbidden: authenticated, but the role may not do this
     ├── NotFound                  404 not_found
+    ├── TooManyRequests           429 too_many_requests: slow down (``retry_after`` seconds)
     ├── Conflict                  409 conflict: the request clashes with the current state
     │   ├── IllegalTransition     409 illegal_transition: the interaction state machine says no
     │   └── StoreConflict         409 store_conflict: a concurrent write got there first
@@ -89,6 +90,13 @@ class NotFound(HubError):
 
     code = "not_found"
     status = 404
+
+
+class TooManyRequests(HubError):
+    """The caller is going too fast (e.g. repeated failed logins)."""
+
+    code = "too_many_requests"
+    status = 429
 
 
 class Conflict(HubError):

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from hub.agent_console.middleware import authorize, errors_as_json, observe
 from hub.agent_console.routes import audit, auth, customers, system
+from hub.agent_console.throttle import LoginThrottle
 from hub.bootstrap import Hub
 from hub.errors import ConfigError
 from hub.http import HUB, MAX_JSON_BYTES, access_of
@@ -17,6 +18,7 @@ def build_app(hub: Hub) -> web.Application:
         middlewares=[observe, errors_as_json, authorize], client_max_size=MAX_JSON_BYTES
     )
     app[HUB] = hub
+    app[auth.THROTTLE] = LoginThrottle(hub.clock)
     for table in (system.routes, auth.routes, customers.routes, audit.routes):
         app.router.add_routes(table)
     for channel in hub.channels:

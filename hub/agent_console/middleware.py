@@ -73,6 +73,8 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         response = json_response(error_body(err.code, err.message, **err.details), err.status)
         if isinstance(err, AuthError) and err.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="hub"'
+        if "retry_after" in err.details:
+            response.headers["Retry-After"] = str(err.details["retry_after"])
         return response
     except web.HTTPException as err:
         if err.status < 400:

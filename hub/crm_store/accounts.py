@@ -47,6 +47,19 @@ class Queue:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A token as an admin sees it (never the token itself)."""
+
+    id: int
+    name: str
+    kind: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class TokenGrant:
     """What a presented token stands for."""
 
@@ -119,6 +132,26 @@ class AccountRepository:
         self._session.add_all(UserTeamRow(user_id=row.id, team_id=t) for t in team_ids)
         await self._session.flush()
         return User(row.id, username, display_name, role, True, password_hash, team_ids)
+
+    async def set_active(self, user_id: int, active: bool) -> None:
+        """Let a user log in again, or stop them (their tokens stop working too)."""
+        await self._session.execute(
+            update(UserRow).where(UserRow.id == user_id).values(active=active)
+        )
+
+    async def tokens_of(self, user_id: int) -> list[TokenInfo]:
+        """A user's tokens, newest first."""
+        rows = await self._session.scalars(
+            select(ApiTokenRow)
+            .where(ApiTokenRow.user_id == user_id)
+            .order_by(ApiTokenRow.id.desc())
+        )
+        return [
+            TokenInfo(
+                r.id, r.name, r.kind, r.created_at, r.expires_at, r.last_used_at, r.revoked_at
+            )
+            for r in rows
+        ]
 
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         """Replace a user's password hash (after a rehash or a password change)."""
@@ -200,8 +233,11 @@ class AccountRepository:
             update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_at=now)
         )
 
-    async def revoke_token(self, token_id: int, now: datetime) -> None:
-        """Make a token useless from now on."""
-        await self._session.execute(
-            update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(revoked_at=now)
+    async def revoke_token(self, token_id: int, now: datetime) -> bool:
+        """Make a live token useless from now on; False if there was no such live token."""
+        result = await self._session.execute(
+            update(ApiTokenRow)
+            .where(ApiTokenRow.id == token_id, ApiTokenRow.revoked_at.is_(None))
+            .values(revoked_at=now)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

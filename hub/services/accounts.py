@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from hub.crm_store.accounts import User
+from hub.crm_store.accounts import TokenInfo, User
 from hub.crm_store.audit import AuditEntry
-from hub.crm_store.unit_of_work import Store
+from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.users import Permission, Principal, Role
-from hub.errors import AuthError, Conflict, ValidationError
+from hub.errors import AuthError, Conflict, NotFound, ValidationError
 
 TOKEN_PREFIX = "hub_"  # noqa: S105  (a prefix, not a secret)
 MIN_PASSWORD_LENGTH = 8
@@ -241,3 +241,50 @@ async def audit_log(
     principal.require(Permission.AUDIT_READ)
     async with store.unit_of_work() as uow:
         return await uow.audit.latest(limit=limit, before_id=before_id, entity_type=entity_type)
+
+
+async def _user_named(uow: UnitOfWork, username: str) -> User:
+    user = await uow.accounts.user_by_name(username)
+    if user is None:
+        raise NotFound(f"there is no user named {username!r}")
+    return user
+
+
+async def set_user_active(
+    store: Store, *, username: str, active: bool, actor_id: int | None, now: datetime
+) -> User:
+    """Deactivate a user (logins and every token stop working) or reactivate them; audited."""
+    async with store.unit_of_work() as uow:
+        user = await _user_named(uow, username)
+        await uow.accounts.set_active(user.id, active)
+        uow.audit.add(
+            at=now,
+            actor_id=actor_id,
+            action="user.activate" if active else "user.deactivate",
+            entity_type="user",
+            entity_id=user.id,
+        )
+        await uow.commit()
+    return user
+
+
+async def list_tokens(store: Store, *, username: str) -> list[TokenInfo]:
+    """A user's tokens (ids, names, dates), newest first."""
+    async with store.unit_of_work() as uow:
+        user = await _user_named(uow, username)
+        return await uow.accounts.tokens_of(user.id)
+
+
+async def revoke_token(store: Store, *, token_id: int, actor_id: int | None, now: datetime) -> None:
+    """Revoke a token by id (see list_tokens); audited."""
+    async with store.unit_of_work() as uow:
+        if not await uow.accounts.revoke_token(token_id, now):
+            raise NotFound(f"no live token {token_id}")
+        uow.audit.add(
+            at=now,
+            actor_id=actor_id,
+            action="token.revoke",
+            entity_type="api_token",
+            entity_id=token_id,
+        )
+        await uow.commit()

@@ -357,3 +357,28 @@ async def test_health_metrics_and_unknown_routes(hub: Hub, client: Client, team:
     assert (await response.json())["error"]["code"] == "not_found"
     response = await client.delete("/healthz")
     assert response.status == 405
+
+
+async def test_password_guessing_is_throttled(
+    client: Client, team: Team, clock: FrozenClock
+) -> None:
+    async def login(password: str) -> Any:
+        return await client.post(
+            "/api/v1/auth/login", json={"username": "agent", "password": password}
+        )
+
+    for _ in range(5):
+        assert (await login("guess")).status == 401
+    response = await login("correct horse battery")  # even the right password waits now
+    assert response.status == 429
+    assert (await response.json())["error"]["code"] == "too_many_requests"
+    assert 1 <= int(response.headers["Retry-After"]) <= 15 * 60
+    clock.advance(15 * 60 + 1)
+    assert (await login("correct horse battery")).status == 200
+    # Other users are not locked out by someone guessing at "agent".
+    for _ in range(5):
+        await login("guess")
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": "supervisor", "password": "correct horse battery"}
+    )
+    assert response.status == 200

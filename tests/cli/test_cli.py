@@ -135,3 +135,36 @@ def test_bench_store_reports_figures(database: str) -> None:
     assert figures["http_requests"] == 40
     assert figures["http_p99_ms"] >= figures["http_p50_ms"] > 0
     assert figures["service_reads_per_second"] > 0
+
+
+def test_deactivating_a_user_and_revoking_a_token_stop_them_at_once(database: str) -> None:
+    from datetime import UTC, datetime
+
+    from hub.errors import AuthError
+
+    hub("users", "create", "eve", "--role", "agent", stdin="a long password\n")
+    first = hub("tokens", "create", "eve", "--name", "laptop").output.strip()
+    second = hub("tokens", "create", "eve", "--name", "phone").output.strip()
+    listing = hub("tokens", "list", "eve").output.splitlines()
+    assert [line.split("\t")[2] for line in listing] == ["phone", "laptop"]
+    assert all(line.endswith("live") for line in listing)
+    laptop_id = listing[1].split("\t")[0]
+    assert "revoked" in hub("tokens", "revoke", laptop_id).output
+    hub("tokens", "revoke", laptop_id, code=1)  # already revoked
+    assert hub("tokens", "list", "eve").output.splitlines()[1].endswith("revoked")
+
+    async def try_token(store: Store, token: str) -> str:
+        try:
+            await authenticate(store, token, datetime.now(UTC))
+        except AuthError as err:
+            return err.message
+        return "ok"
+
+    assert "revoked" in in_store(database, lambda s: try_token(s, first))  # type: ignore[operator]
+    assert in_store(database, lambda s: try_token(s, second)) == "ok"
+    assert "deactivated" in hub("users", "deactivate", "eve").output
+    assert "(inactive)" in hub("users", "list").output
+    assert "deactivated" in in_store(database, lambda s: try_token(s, second))  # type: ignore[operator]
+    hub("users", "activate", "eve")
+    assert in_store(database, lambda s: try_token(s, second)) == "ok"
+    hub("users", "deactivate", "nobody", code=1)

@@ -8,7 +8,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.agent_console.presenters import user_json
+from hub.agent_console.throttle import LoginThrottle
 from hub.domain.users import Permission
+from hub.errors import AuthError
 from hub.http import (
     HUB,
     TOKEN_ID,
@@ -22,6 +24,7 @@ from hub.http import (
 from hub.services import accounts
 
 routes = web.RouteTableDef()
+THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)
 
 
 class LoginBody(BaseModel):
@@ -36,14 +39,22 @@ class LoginBody(BaseModel):
 async def login(request: web.Request) -> web.Response:
     """Trade a username and password for a session token."""
     hub = request.app[HUB]
+    throttle = request.app[THROTTLE]
     body = await read_json(request, LoginBody)
-    session = await accounts.login(
-        hub.store,
-        username=body.username,
-        password=body.password,
-        ttl=timedelta(hours=hub.settings.session_ttl_hours),
-        now=hub.clock(),
-    )
+    address = request.remote or "unknown"
+    throttle.check(body.username, address)
+    try:
+        session = await accounts.login(
+            hub.store,
+            username=body.username,
+            password=body.password,
+            ttl=timedelta(hours=hub.settings.session_ttl_hours),
+            now=hub.clock(),
+        )
+    except AuthError:
+        throttle.failed(body.username, address)
+        raise
+    throttle.succeeded(body.username)
     return json_response(
         {"token": session.token, "expires_at": session.expires_at, "user": user_json(session.user)}
     )
