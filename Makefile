@@ -28,7 +28,7 @@ format: $(STAMP) ## Format the code with ruff
 typecheck: $(STAMP) ## mypy --strict on hub/
 	$(BIN)/mypy
 
-pytest: $(STAMP) services ## Run the tests (starts PostgreSQL if it is not answering)
+pytest: $(STAMP) services ## Run the tests (starts PostgreSQL and Redis if they are not answering)
 	$(BIN)/pytest
 
 services: ## Make sure the servers the tests use answer, starting them if not

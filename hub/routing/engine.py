@@ -66,15 +66,27 @@ def can_take(
     extra: Mapping[Channel, int] | None = None,
 ) -> bool:
     """Whether the agent can be offered one more interaction of the channel now."""
+    return has_room(agent, channel, policy.capacity, policy.voice_exclusive, now, extra)
+
+
+def has_room(
+    agent: AgentState,
+    channel: Channel,
+    default_capacity: Mapping[Channel, int],
+    voice_exclusive: bool,
+    now: datetime,
+    extra: Mapping[Channel, int] | None = None,
+) -> bool:
+    """The capacity rule itself; the state stores apply it again when they reserve."""
     if agent.presence is not Presence.AVAILABLE:
         return False
     if agent.wrap_up_until is not None and agent.wrap_up_until > now:
         return False
     extra = extra or {}
     load = agent.load.get(channel, 0) + extra.get(channel, 0)
-    if load >= agent.capacity_for(channel, policy.capacity):
+    if load >= agent.capacity_for(channel, default_capacity):
         return False
-    if policy.voice_exclusive:
+    if voice_exclusive:
         total = agent.total_load() + sum(extra.values())
         voice = agent.load.get(Channel.VOICE, 0) + extra.get(Channel.VOICE, 0)
         if channel is Channel.VOICE and total > 0:

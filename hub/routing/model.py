@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -45,7 +46,7 @@ class AgentState:
     wrap_up_until: datetime | None = None
     load: dict[Channel, int] = field(default_factory=dict)  # assigned + offered, by channel
 
-    def capacity_for(self, channel: Channel, default: dict[Channel, int]) -> int:
+    def capacity_for(self, channel: Channel, default: Mapping[Channel, int]) -> int:
         """How many interactions of the channel the agent can hold at once."""
         return self.capacity.get(channel, default.get(channel, 1))
 
@@ -65,7 +66,7 @@ class AgentState:
             return AgentActivity.AWAY
         return AgentActivity.IDLE
 
-    def occupancy(self, default: dict[Channel, int]) -> float:
+    def occupancy(self, default: Mapping[Channel, int]) -> float:
         """The share of capacity in use, the busiest channel counting."""
         return max(
             (n / max(1, self.capacity_for(c, default)) for c, n in self.load.items() if n),

@@ -1,0 +1,123 @@
+"""The routing state contract.
+
+The engine decides from snapshots; the state applies a decision only if it still holds
+(``reserve``, ``accept``), atomically. That is what keeps several hub processes sharing one
+Redis from offering or assigning one interaction twice, or overfilling an agent.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from hub.domain.interaction import Channel
+from hub.routing.model import AgentState, Presence, WorkItem
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The capacity rule's settings, from the policy."""
+
+    capacity: Mapping[Channel, int] = field(default_factory=dict)
+    voice_exclusive: bool = True
+
+
+class RoutingState(abc.ABC):
+    """Agents, waiting work and offers. Snapshots returned are not to be changed by callers."""
+
+    # -- agents ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_agent(self, agent: AgentState) -> None:
+        """Store an agent's profile and presence (load is kept if the agent is known)."""
+
+    @abc.abstractmethod
+    async def agent(self, agent_id: int) -> AgentState | None:
+        """One agent, or None."""
+
+    @abc.abstractmethod
+    async def agents(self, team: str | None = None) -> list[AgentState]:
+        """Every agent, or the agents of one team."""
+
+    @abc.abstractmethod
+    async def set_presence(
+        self, agent_id: int, presence: Presence, reason: str | None, now: datetime
+    ) -> AgentState | None:
+        """Change presence; becoming available restarts the agent's idle time."""
+
+    @abc.abstractmethod
+    async def add_load(self, agent_id: int, channel: Channel, count: int) -> None:
+        """Count interactions already assigned to an agent (used when rebuilding)."""
+
+    @abc.abstractmethod
+    async def finish(
+        self, agent_id: int, channel: Channel, now: datetime, wrap_up_until: datetime | None
+    ) -> None:
+        """An assigned interaction is done: free its capacity, start wrap-up if given."""
+
+    # -- work --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_item(self, item: WorkItem) -> bool:
+        """Put work in its queue; False if that interaction is already there."""
+
+    @abc.abstractmethod
+    async def item(self, interaction_id: int) -> WorkItem | None:
+        """Waiting or offered work, or None."""
+
+    @abc.abstractmethod
+    async def waiting(self, queues: frozenset[str] | None = None) -> list[WorkItem]:
+        """Work not being offered, in these queues (or all), by priority and place in line."""
+
+    @abc.abstractmethod
+    async def queue_sizes(self) -> dict[str, int]:
+        """How many items (waiting or offered) each queue holds."""
+
+    @abc.abstractmethod
+    async def remove_item(self, interaction_id: int) -> WorkItem | None:
+        """Take work out (abandoned, closed); an offer on it is withdrawn."""
+
+    @abc.abstractmethod
+    async def move_item(
+        self, interaction_id: int, queue: str, priority: int, now: datetime
+    ) -> WorkItem | None:
+        """Move waiting work to another queue; it keeps its place in line (enqueued_at)."""
+
+    @abc.abstractmethod
+    async def mark_closed_told(self, interaction_id: int) -> None:
+        """Remember the channel was told the queue is closed."""
+
+    # -- offers (atomic) ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def reserve(
+        self,
+        interaction_id: int,
+        agent_id: int,
+        expires_at: datetime,
+        limits: Limits,
+        now: datetime,
+    ) -> bool:
+        """Offer work to an agent if it is still waiting and the agent still has room."""
+
+    @abc.abstractmethod
+    async def release_offer(
+        self, interaction_id: int, agent_id: int, *, exclude: bool
+    ) -> WorkItem | None:
+        """Withdraw an offer (declined, rang out, agent left); the work waits again."""
+
+    @abc.abstractmethod
+    async def accept(self, interaction_id: int, agent_id: int) -> WorkItem | None:
+        """Turn an offer into an assignment; None unless it was offered to this agent."""
+
+    @abc.abstractmethod
+    async def expired_offers(self, now: datetime) -> list[WorkItem]:
+        """Offers that have rung out."""
+
+    async def start(self) -> None:  # noqa: B027  (optional hook)
+        """Connect (no-op in memory)."""
+
+    async def close(self) -> None:  # noqa: B027  (optional hook)
+        """Disconnect (no-op in memory)."""

@@ -1,0 +1,169 @@
+"""Routing state in the hub's own process (the embedded default).
+
+Every method runs without awaiting anything in between, so on one event loop each is atomic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from hub.domain.interaction import Channel
+from hub.routing.engine import has_room
+from hub.routing.model import AgentState, Presence, WorkItem
+from hub.routing.state.base import Limits, RoutingState
+
+
+class MemoryRoutingState(RoutingState):
+    """Agents and work in dictionaries."""
+
+    def __init__(self) -> None:
+        self._agents: dict[int, AgentState] = {}
+        self._items: dict[int, WorkItem] = {}
+
+    async def put_agent(self, agent: AgentState) -> None:
+        known = self._agents.get(agent.agent_id)
+        load = dict(known.load) if known is not None else dict(agent.load)
+        self._agents[agent.agent_id] = replace(agent, load=load)
+
+    async def agent(self, agent_id: int) -> AgentState | None:
+        return self._agents.get(agent_id)
+
+    async def agents(self, team: str | None = None) -> list[AgentState]:
+        if team is None:
+            return list(self._agents.values())
+        return [a for a in self._agents.values() if team in a.teams]
+
+    async def set_presence(
+        self, agent_id: int, presence: Presence, reason: str | None, now: datetime
+    ) -> AgentState | None:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            return None
+        if presence is Presence.AVAILABLE and agent.presence is not Presence.AVAILABLE:
+            agent.idle_since = now
+        agent.presence = presence
+        agent.away_reason = reason if presence is Presence.AWAY else None
+        agent.presence_since = now
+        return agent
+
+    async def add_load(self, agent_id: int, channel: Channel, count: int) -> None:
+        agent = self._agents.get(agent_id)
+        if agent is not None:
+            agent.load[channel] = agent.load.get(channel, 0) + count
+
+    async def finish(
+        self, agent_id: int, channel: Channel, now: datetime, wrap_up_until: datetime | None
+    ) -> None:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            return
+        _decrement(agent, channel)
+        if wrap_up_until is not None:
+            agent.wrap_up_until = wrap_up_until
+        if agent.total_load() == 0:
+            agent.idle_since = wrap_up_until or now
+
+    async def add_item(self, item: WorkItem) -> bool:
+        if item.interaction_id in self._items:
+            return False
+        self._items[item.interaction_id] = replace(item)
+        return True
+
+    async def item(self, interaction_id: int) -> WorkItem | None:
+        return self._items.get(interaction_id)
+
+    async def waiting(self, queues: frozenset[str] | None = None) -> list[WorkItem]:
+        found = [
+            i
+            for i in self._items.values()
+            if i.offered_to is None and (queues is None or i.queue in queues)
+        ]
+        return sorted(found, key=WorkItem.sort_key)
+
+    async def queue_sizes(self) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for item in self._items.values():
+            sizes[item.queue] = sizes.get(item.queue, 0) + 1
+        return sizes
+
+    async def remove_item(self, interaction_id: int) -> WorkItem | None:
+        item = self._items.pop(interaction_id, None)
+        if item is not None and item.offered_to is not None:
+            self._unload(item.offered_to, item.channel)
+        return item
+
+    async def move_item(
+        self, interaction_id: int, queue: str, priority: int, now: datetime
+    ) -> WorkItem | None:
+        item = self._items.get(interaction_id)
+        if item is None or item.offered_to is not None:
+            return None
+        item.queue, item.priority, item.queue_entered_at = queue, priority, now
+        item.closed_told = False
+        return item
+
+    async def mark_closed_told(self, interaction_id: int) -> None:
+        item = self._items.get(interaction_id)
+        if item is not None:
+            item.closed_told = True
+
+    async def reserve(
+        self,
+        interaction_id: int,
+        agent_id: int,
+        expires_at: datetime,
+        limits: Limits,
+        now: datetime,
+    ) -> bool:
+        item = self._items.get(interaction_id)
+        agent = self._agents.get(agent_id)
+        if item is None or agent is None or item.offered_to is not None:
+            return False
+        if agent_id in item.excluded:
+            return False
+        if not has_room(agent, item.channel, limits.capacity, limits.voice_exclusive, now):
+            return False
+        item.offered_to, item.offer_expires = agent_id, expires_at
+        agent.load[item.channel] = agent.load.get(item.channel, 0) + 1
+        return True
+
+    async def release_offer(
+        self, interaction_id: int, agent_id: int, *, exclude: bool
+    ) -> WorkItem | None:
+        item = self._items.get(interaction_id)
+        if item is None or item.offered_to != agent_id:
+            return None
+        item.offered_to = item.offer_expires = None
+        if exclude:
+            item.excluded = item.excluded | {agent_id}
+        self._unload(agent_id, item.channel)
+        return item
+
+    async def accept(self, interaction_id: int, agent_id: int) -> WorkItem | None:
+        item = self._items.get(interaction_id)
+        if item is None or item.offered_to != agent_id:
+            return None
+        del self._items[interaction_id]  # the agent keeps the load: it is theirs now
+        return item
+
+    async def expired_offers(self, now: datetime) -> list[WorkItem]:
+        return [
+            i
+            for i in self._items.values()
+            if i.offer_expires is not None and i.offer_expires <= now
+        ]
+
+    def _unload(self, agent_id: int, channel: Channel) -> None:
+        agent = self._agents.get(agent_id)
+        if agent is not None:
+            _decrement(agent, channel)
+
+
+def _decrement(agent: AgentState, channel: Channel) -> None:
+    """One fewer on the channel; a channel with nothing on it is not listed."""
+    left = agent.load.get(channel, 0) - 1
+    if left > 0:
+        agent.load[channel] = left
+    else:
+        agent.load.pop(channel, None)
