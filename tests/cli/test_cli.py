@@ -168,3 +168,54 @@ def test_deactivating_a_user_and_revoking_a_token_stop_them_at_once(database: st
     hub("users", "activate", "eve")
     assert in_store(database, lambda s: try_token(s, second)) == "ok"
     hub("users", "deactivate", "nobody", code=1)
+
+
+def test_simulate_prints_the_simulation_beside_the_formula(database: str) -> None:
+    result = hub(
+        "simulate",
+        "--arrivals-per-hour",
+        "100",
+        "--aht",
+        "180",
+        "--agents",
+        "6",
+        "--patience",
+        "60",
+        "--contacts",
+        "5000",
+        "--seed",
+        "3",
+        "--json",
+    )
+    figures = json.loads(result.stdout)
+    for key in ("p_wait", "service_level", "asa_seconds", "abandon_rate", "occupancy", "contacts"):
+        assert key in figures
+    assert figures["model"] == "erlang_a"
+    assert abs(figures["abandon_rate"] - figures["formula"]["abandon_rate"]) < 0.05
+    unstable = json.loads(
+        hub(
+            "simulate",
+            "--arrivals-per-hour",
+            "100",
+            "--aht",
+            "180",
+            "--agents",
+            "4",
+            "--contacts",
+            "500",
+            "--json",
+        ).stdout
+    )
+    assert unstable["formula"]["asa_seconds"] is None
+    hub("simulate", "--arrivals-per-hour", "-1", "--aht", "180", "--agents", "6", code=2)
+
+
+def test_staffing_answers_and_draws_the_curve(database: str, tmp_path: Path) -> None:
+    picture = tmp_path / "curve.png"
+    result = hub(
+        "staffing", "--arrivals-per-hour", "300", "--aht", "240", "--plot", str(picture), "--json"
+    )
+    figures = json.loads(result.stdout)
+    assert figures["agents"] == 25
+    assert figures["service_level"] >= 0.8
+    assert picture.read_bytes().startswith(b"\x89PNG")

@@ -1,0 +1,348 @@
+"""The router: carries out the engine's decisions against the routing state.
+
+It reacts to events (new work, an agent freed, an offer declined) with targeted decisions, and
+runs a full pass on every ``tick`` (offers that rang out, steps that widened, overflows,
+business hours). What it does is reported through ``RouterEffects``: the hub persists and
+notifies, the simulator keeps statistics, the benchmark ignores it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from hub.domain.interaction import Channel
+from hub.errors import Conflict, RoutingError
+from hub.routing.engine import (
+    Closed,
+    GiveUp,
+    Offer,
+    Overflow,
+    choose_agent,
+    choose_work,
+    offer_expiry,
+    plan,
+)
+from hub.routing.model import AgentState, Presence, WorkItem
+from hub.routing.policy import Policy, QueuePolicy
+from hub.routing.state.base import Limits, RoutingState
+
+RESERVE_ATTEMPTS = 3  # a lost race re-reads and tries again, then leaves it to the next tick
+
+
+class RouterEffects(Protocol):
+    """What the router tells the rest of the hub."""
+
+    async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None: ...
+
+    async def assigned(self, item: WorkItem, agent_id: int) -> None: ...
+
+    async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None: ...
+
+    async def queued(self, item: WorkItem) -> None: ...
+
+    async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None: ...
+
+    async def closed(self, item: WorkItem, queue: QueuePolicy) -> None: ...
+
+    async def gave_up(self, item: WorkItem, reason: str) -> None: ...
+
+
+class NoEffects:
+    """Effects that do nothing (benchmarks)."""
+
+    async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None:
+        return None
+
+    async def assigned(self, item: WorkItem, agent_id: int) -> None:
+        return None
+
+    async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
+        return None
+
+    async def queued(self, item: WorkItem) -> None:
+        return None
+
+    async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None:
+        return None
+
+    async def closed(self, item: WorkItem, queue: QueuePolicy) -> None:
+        return None
+
+    async def gave_up(self, item: WorkItem, reason: str) -> None:
+        return None
+
+
+class Router:
+    """Routes work to agents with one routing state, one policy and an injected clock."""
+
+    def __init__(
+        self,
+        state: RoutingState,
+        policy: Policy,
+        effects: RouterEffects,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.state = state
+        self.effects = effects
+        self.clock = clock
+        self._policy = policy
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force."""
+        return self._policy
+
+    def reload(self, policy: Policy) -> None:
+        """Put a new (already checked) policy in force; waiting work keeps its place."""
+        self._policy = policy
+
+    @property
+    def limits(self) -> Limits:
+        """The capacity rule's settings for the state's atomic checks."""
+        return Limits(self._policy.capacity, self._policy.voice_exclusive)
+
+    def queue_of(self, channel: Channel, named: str | None) -> QueuePolicy:
+        """The queue work goes to, or RoutingError if the policy has none for it."""
+        queue = self._policy.queue_for(channel, named)
+        if queue is None:
+            wanted = f"queue {named!r}" if named else f"a queue for {channel.value}"
+            raise RoutingError(f"the routing policy has no {wanted}")
+        return queue
+
+    def priority_in(self, queue: QueuePolicy, item: WorkItem, base: int = 0) -> int:
+        """The item's priority in a queue: the queue's, plus the VIP boost, plus its own."""
+        return queue.priority + (queue.vip_priority if item.vip else 0) + base
+
+    # -- work arriving -----------------------------------------------------------------------
+
+    async def route(self, item: WorkItem, *, base_priority: int = 0) -> WorkItem | None:
+        """Queue new work and offer it at once if someone can take it.
+
+        Returns the queued item, or None when it was refused (queue full, nowhere to go).
+        """
+        queue = self.queue_of(item.channel, item.queue or None)
+        seen: set[str] = set()
+        sizes = await self.state.queue_sizes()
+        while queue.max_size is not None and sizes.get(queue.name, 0) >= queue.max_size:
+            seen.add(queue.name)
+            if queue.overflow is None or queue.overflow in seen:
+                await self.effects.gave_up(replace(item, queue=queue.name), "max_size")
+                return None
+            queue = self.queue_of(item.channel, queue.overflow)
+        queued = replace(
+            item, queue=queue.name, priority=self.priority_in(queue, item, base_priority)
+        )
+        if not await self.state.add_item(queued):
+            return await self.state.item(item.interaction_id)
+        await self.effects.queued(queued)
+        await self.offer_item(queued.interaction_id)
+        return queued
+
+    async def offer_item(self, interaction_id: int) -> bool:
+        """Offer one waiting item to the best agent who can take it now."""
+        for _ in range(RESERVE_ATTEMPTS):
+            item = await self.state.item(interaction_id)
+            if item is None or item.offered_to is not None:
+                return False
+            queue = self._policy.queues.get(item.queue)
+            if queue is None or (
+                queue.calendar is not None and not queue.calendar.is_open(self.clock())
+            ):
+                return False  # the tick handles closed and removed queues
+            now = self.clock()
+            agent = choose_agent(item, await self.state.agents(queue.team), self._policy, now)
+            if agent is None:
+                return False
+            if await self._reserve(item, agent.agent_id, queue, now):
+                return True
+        return False
+
+    async def offer_agent(self, agent_id: int) -> int:
+        """Offer a newly free agent the work they should take next; how many offers were made."""
+        made = 0
+        for _ in range(32):  # bounded: no agent holds more than this at once
+            agent = await self.state.agent(agent_id)
+            if agent is None or agent.presence is not Presence.AVAILABLE:
+                return made
+            queues = frozenset(
+                q.name for q in self._policy.queues.values() if q.team in agent.teams
+            )
+            if not queues:
+                return made
+            now = self.clock()
+            work = choose_work(agent, await self.state.waiting(queues), self._policy, now)
+            if work is None:
+                return made
+            queue = self._policy.queues[work.queue]
+            if await self._reserve(work, agent_id, queue, now):
+                made += 1
+        return made
+
+    async def _reserve(
+        self, item: WorkItem, agent_id: int, queue: QueuePolicy, now: datetime
+    ) -> bool:
+        expires = offer_expiry(queue, now)
+        if not await self.state.reserve(item.interaction_id, agent_id, expires, self.limits, now):
+            return False
+        await self.effects.offered(
+            replace(item, offered_to=agent_id, offer_expires=expires), agent_id, expires
+        )
+        return True
+
+    # -- agents answering --------------------------------------------------------------------
+
+    async def accept(self, agent_id: int, interaction_id: int) -> WorkItem:
+        """The agent takes the offered work: it is theirs (and nobody else's) now."""
+        item = await self.state.accept(interaction_id, agent_id)
+        if item is None:
+            raise Conflict(f"interaction {interaction_id} is not being offered to you")
+        await self.effects.assigned(item, agent_id)
+        return item
+
+    async def decline(
+        self, agent_id: int, interaction_id: int, *, reason: str = "declined"
+    ) -> WorkItem:
+        """The agent says no (or let it ring out): the work goes to the next agent."""
+        item = await self.state.release_offer(interaction_id, agent_id, exclude=True)
+        if item is None:
+            raise Conflict(f"interaction {interaction_id} is not being offered to you")
+        await self.effects.requeued(item, agent_id, reason)
+        await self.offer_item(interaction_id)
+        return item
+
+    async def finish(self, agent_id: int, channel: Channel, *, wrap_up: bool = True) -> None:
+        """The agent is done with assigned work; after wrap-up they get more."""
+        now = self.clock()
+        seconds = self._policy.wrap_up_seconds if wrap_up else 0
+        until = now + timedelta(seconds=seconds) if seconds else None
+        await self.state.finish(agent_id, channel, now, until)
+        if until is None:
+            await self.offer_agent(agent_id)
+
+    async def set_presence(
+        self, agent_id: int, presence: Presence, reason: str | None = None
+    ) -> AgentState:
+        """Available, away or offline; leaving returns the agent's ringing offers to the queue."""
+        agent = await self.state.set_presence(agent_id, presence, reason, self.clock())
+        if agent is None:
+            raise RoutingError(f"agent {agent_id} is not known to routing")
+        if presence is Presence.AVAILABLE:
+            await self.offer_agent(agent_id)
+            return agent
+        ringing = [
+            i
+            for i in await self.state.expired_offers(_far_future(self.clock()))
+            if i.offered_to == agent_id
+        ]
+        for item in ringing:
+            released = await self.state.release_offer(item.interaction_id, agent_id, exclude=False)
+            if released is not None:
+                await self.effects.requeued(released, agent_id, "agent_left")
+                await self.offer_item(item.interaction_id)
+        return agent
+
+    # -- moving work -------------------------------------------------------------------------
+
+    async def abandon(self, interaction_id: int) -> WorkItem | None:
+        """The customer left while waiting (or ringing): take the work out."""
+        return await self.state.remove_item(interaction_id)
+
+    async def transfer_to_queue(
+        self, agent_id: int, item: WorkItem, queue_name: str
+    ) -> WorkItem | None:
+        """An agent hands assigned work to a queue; it keeps its original place in line."""
+        queue = self.queue_of(item.channel, queue_name)
+        now = self.clock()
+        moved = replace(
+            item,
+            queue=queue.name,
+            queue_entered_at=now,
+            offered_to=None,
+            offer_expires=None,
+            excluded=frozenset({agent_id}),
+            last_agent_id=agent_id,
+        )
+        await self.state.finish(agent_id, item.channel, now, None)
+        return await self.route(moved)
+
+    async def transfer_to_agent(self, agent_id: int, item: WorkItem, to_agent: int) -> None:
+        """An agent hands assigned work straight to a colleague, if they have room now."""
+        now = self.clock()
+        queue = self.queue_of(item.channel, item.queue)
+        staged = replace(
+            item,
+            queue=queue.name,
+            queue_entered_at=now,
+            offered_to=None,
+            offer_expires=None,
+            excluded=frozenset(),
+            last_agent_id=agent_id,
+        )
+        if not await self.state.add_item(staged):
+            raise Conflict(f"interaction {item.interaction_id} is already being routed")
+        if not await self._reserve(staged, to_agent, queue, now):
+            await self.state.remove_item(item.interaction_id)
+            raise Conflict(f"agent {to_agent} cannot take this now (not available, or full)")
+        await self.state.finish(agent_id, item.channel, now, None)
+
+    # -- the clock ---------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Ring out expired offers, then a full pass: widened steps, overflow, hours, offers."""
+        now = self.clock()
+        for item in await self.state.expired_offers(now):
+            if item.offered_to is not None:
+                released = await self.state.release_offer(
+                    item.interaction_id, item.offered_to, exclude=True
+                )
+                if released is not None:
+                    await self.effects.requeued(released, item.offered_to, "timeout")
+        waiting = await self.state.waiting()
+        if not waiting:
+            return
+        agents = await self.state.agents()
+        for decision in plan(waiting, agents, self._policy, now):
+            await self._apply(decision, now)
+
+    async def _apply(self, decision: Offer | Overflow | Closed | GiveUp, now: datetime) -> None:
+        if isinstance(decision, Offer):
+            item = await self.state.item(decision.interaction_id)
+            if item is not None:
+                await self._reserve(item, decision.agent_id, self._policy.queues[item.queue], now)
+        elif isinstance(decision, Overflow):
+            current = await self.state.item(decision.interaction_id)
+            if current is None:
+                return
+            target = self._policy.queues[decision.to_queue]
+            moved = await self.state.move_item(
+                decision.interaction_id,
+                target.name,
+                self.priority_in(target, current, self._base(current)),
+                now,
+            )
+            if moved is not None:
+                await self.effects.overflowed(moved, current.queue, decision.reason)
+                await self.offer_item(moved.interaction_id)
+        elif isinstance(decision, Closed):
+            item = await self.state.item(decision.interaction_id)
+            if item is not None:
+                await self.state.mark_closed_told(decision.interaction_id)
+                await self.effects.closed(item, self._policy.queues[decision.queue])
+        else:
+            removed = await self.state.remove_item(decision.interaction_id)
+            if removed is not None:
+                await self.effects.gave_up(removed, decision.reason)
+
+    def _base(self, item: WorkItem) -> int:
+        """The item's own priority, without its queue's and the VIP boost."""
+        queue = self._policy.queues.get(item.queue)
+        if queue is None:
+            return 0
+        return item.priority - queue.priority - (queue.vip_priority if item.vip else 0)
+
+
+def _far_future(now: datetime) -> datetime:
+    return now + timedelta(days=3650)
