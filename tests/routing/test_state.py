@@ -3,50 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from hub.domain.interaction import Channel
 from hub.routing.model import AgentState, Presence, WorkItem
-from hub.routing.state import Limits, MemoryRoutingState, RoutingState
-from hub.routing.state.redis import RedisRoutingState
-from tests.conftest import REDIS_URL
+from hub.routing.state import Limits, RoutingState
+from tests.routing.conftest import Factory
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 LIMITS = Limits({Channel.SMS: 2, Channel.VOICE: 1, Channel.EMAIL: 5}, voice_exclusive=True)
-Factory = Callable[[], Awaitable[RoutingState]]
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def make_state(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
-    """Makes state objects that share one store (for Redis: one prefix, several clients)."""
-    prefix = f"hub-test:{secrets.token_hex(4)}:"
-    made: list[RoutingState] = []
-    shared = MemoryRoutingState()
-
-    async def make() -> RoutingState:
-        state: RoutingState
-        if request.param == "memory":
-            state = shared
-        else:
-            state = RedisRoutingState(REDIS_URL, prefix=prefix)
-            await state.start()
-        made.append(state)
-        return state
-
-    yield make
-    for state in made:
-        if isinstance(state, RedisRoutingState):
-            await state.clear()
-        await state.close()
-
-
-@pytest.fixture
-async def state(make_state: Factory) -> RoutingState:
-    return await make_state()
 
 
 def agent(agent_id: int, **kw: object) -> AgentState:

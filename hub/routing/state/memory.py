@@ -1,6 +1,7 @@
 """Routing state in the hub's own process (the embedded default).
 
 Every method runs without awaiting anything in between, so on one event loop each is atomic.
+Reads return copies, as Redis does, so no caller's snapshot changes under it.
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ class MemoryRoutingState(RoutingState):
         self._agents[agent.agent_id] = replace(agent, load=load)
 
     async def agent(self, agent_id: int) -> AgentState | None:
-        return self._agents.get(agent_id)
+        agent = self._agents.get(agent_id)
+        return None if agent is None else _copy_agent(agent)
 
     async def agents(self, team: str | None = None) -> list[AgentState]:
-        if team is None:
-            return list(self._agents.values())
-        return [a for a in self._agents.values() if team in a.teams]
+        return [_copy_agent(a) for a in self._agents.values() if team is None or team in a.teams]
 
     async def set_presence(
         self, agent_id: int, presence: Presence, reason: str | None, now: datetime
@@ -45,7 +45,7 @@ class MemoryRoutingState(RoutingState):
         agent.presence = presence
         agent.away_reason = reason if presence is Presence.AWAY else None
         agent.presence_since = now
-        return agent
+        return _copy_agent(agent)
 
     async def add_load(self, agent_id: int, channel: Channel, count: int) -> None:
         agent = self._agents.get(agent_id)
@@ -71,11 +71,12 @@ class MemoryRoutingState(RoutingState):
         return True
 
     async def item(self, interaction_id: int) -> WorkItem | None:
-        return self._items.get(interaction_id)
+        item = self._items.get(interaction_id)
+        return None if item is None else replace(item)
 
     async def waiting(self, queues: frozenset[str] | None = None) -> list[WorkItem]:
         found = [
-            i
+            replace(i)
             for i in self._items.values()
             if i.offered_to is None and (queues is None or i.queue in queues)
         ]
@@ -101,7 +102,7 @@ class MemoryRoutingState(RoutingState):
             return None
         item.queue, item.priority, item.queue_entered_at = queue, priority, now
         item.closed_told = False
-        return item
+        return replace(item)
 
     async def mark_closed_told(self, interaction_id: int) -> None:
         item = self._items.get(interaction_id)
@@ -138,7 +139,7 @@ class MemoryRoutingState(RoutingState):
         if exclude:
             item.excluded = item.excluded | {agent_id}
         self._unload(agent_id, item.channel)
-        return item
+        return replace(item)
 
     async def accept(self, interaction_id: int, agent_id: int) -> WorkItem | None:
         item = self._items.get(interaction_id)
@@ -149,7 +150,7 @@ class MemoryRoutingState(RoutingState):
 
     async def expired_offers(self, now: datetime) -> list[WorkItem]:
         return [
-            i
+            replace(i)
             for i in self._items.values()
             if i.offer_expires is not None and i.offer_expires <= now
         ]
@@ -158,6 +159,10 @@ class MemoryRoutingState(RoutingState):
         agent = self._agents.get(agent_id)
         if agent is not None:
             _decrement(agent, channel)
+
+
+def _copy_agent(agent: AgentState) -> AgentState:
+    return replace(agent, load=dict(agent.load))
 
 
 def _decrement(agent: AgentState, channel: Channel) -> None:
