@@ -18,6 +18,9 @@ from hub.crm_store.unit_of_work import Store
 from hub.domain.messages import InboundMessage
 from hub.errors import ConfigError, HubError
 from hub.observability import Metrics
+from hub.routing.service import RoutingService
+from hub.routing.state import MemoryRoutingState, RoutingState
+from hub.routing.state.redis import RedisRoutingState
 from hub.services.receive import Received, receive
 
 log = structlog.get_logger(__name__)
@@ -40,6 +43,7 @@ class Hub:
     metrics: Metrics
     clock: Clock = utc_now
     channels: list[ChannelAdapter] = field(default_factory=list)
+    routing: RoutingService | None = None
 
     async def receive(self, message: InboundMessage) -> Received:
         """The core path for a message a channel took in (counted in the metrics)."""
@@ -57,6 +61,8 @@ class Hub:
     async def start(self) -> None:
         """Start the bus and every channel; a channel that fails is logged, the rest go on."""
         await self.bus.start()
+        if self.routing is not None:
+            await self.routing.start()
         for channel in self.channels:
             try:
                 await channel.start(self.receive)
@@ -70,6 +76,8 @@ class Hub:
                 await channel.stop()
             except HubError:
                 log.exception("channel failed to stop", channel=channel.channel.value)
+        if self.routing is not None:
+            await self.routing.stop()
         await self.bus.stop()
         await self.store.close()
 
@@ -90,4 +98,8 @@ async def build_hub(
     bus = InProcessEventBus()
     store = Store(engine, bus)
     channels: list[ChannelAdapter] = [ApiChannel(settings.default_region)]
-    return Hub(settings, store, bus, Metrics(), clock, channels)
+    state: RoutingState = (
+        RedisRoutingState(settings.redis_url) if settings.redis_url else MemoryRoutingState()
+    )
+    routing = RoutingService(store, bus, state, settings, clock)
+    return Hub(settings, store, bus, Metrics(), clock, channels, routing)

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
     metrics_token: SecretStr | None = None
+    routing_policy: str | None = None
+    routing_tick_seconds: float = Field(default=1.0, gt=0, le=60)
     twilio: TwilioSettings = TwilioSettings()
 
     @field_validator("default_region")

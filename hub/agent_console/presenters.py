@@ -50,6 +50,10 @@ def interaction_json(interaction: Interaction) -> dict[str, Any]:
         "updated_at": interaction.updated_at,
         "closed_at": interaction.closed_at,
         "disposition": interaction.disposition,
+        "priority": interaction.priority,
+        "queued_at": interaction.queued_at,
+        "answered_at": interaction.answered_at,
+        "abandoned_at": interaction.abandoned_at,
     }
 
 

@@ -8,7 +8,14 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.crm_store.tables import ApiTokenRow, QueueRow, TeamRow, UserRow, UserTeamRow
+from hub.crm_store.tables import (
+    AgentProfileRow,
+    ApiTokenRow,
+    QueueRow,
+    TeamRow,
+    UserRow,
+    UserTeamRow,
+)
 from hub.domain.users import Principal, Role
 
 
@@ -44,6 +51,17 @@ class Queue:
     id: int
     name: str
     team_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentProfile:
+    """What routing needs to know about a user who takes work."""
+
+    user: User
+    team_names: frozenset[str]
+    skills: dict[str, int]
+    languages: frozenset[str]
+    capacity: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +191,73 @@ class AccountRepository:
         self._session.add(row)
         await self._session.flush()
         return Team(row.id, row.name)
+
+    async def team_names(self) -> dict[int, str]:
+        """Every team's name by id."""
+        rows = await self._session.execute(select(TeamRow.id, TeamRow.name))
+        return {row.id: row.name for row in rows}
+
+    async def queues(self) -> list[Queue]:
+        """Every queue, by name."""
+        rows = await self._session.scalars(select(QueueRow).order_by(QueueRow.name))
+        return [Queue(r.id, r.name, r.team_id) for r in rows]
+
+    async def set_queue_team(self, queue_id: int, team_id: int) -> None:
+        """Give a queue to a team (the routing policy says which)."""
+        await self._session.execute(
+            update(QueueRow).where(QueueRow.id == queue_id).values(team_id=team_id)
+        )
+
+    async def agent_profiles(self, user_ids: list[int] | None = None) -> list[AgentProfile]:
+        """Routing profiles of active agents and supervisors (or of the users named)."""
+        query = select(UserRow).where(
+            UserRow.active.is_(True), UserRow.role.in_([Role.AGENT.value, Role.SUPERVISOR.value])
+        )
+        if user_ids is not None:
+            query = query.where(UserRow.id.in_(user_ids))
+        users = [await self._user(row) for row in await self._session.scalars(query)]
+        names = await self.team_names()
+        stored = {
+            row.user_id: row
+            for row in await self._session.scalars(
+                select(AgentProfileRow).where(AgentProfileRow.user_id.in_([u.id for u in users]))
+            )
+        }
+        profiles = []
+        for user in users:
+            row = stored.get(user.id)
+            profiles.append(
+                AgentProfile(
+                    user=user,
+                    team_names=frozenset(names[t] for t in user.team_ids if t in names),
+                    skills=dict(row.skills) if row else {},
+                    languages=frozenset(row.languages) if row else frozenset(),
+                    capacity=dict(row.capacity) if row else {},
+                )
+            )
+        return profiles
+
+    async def set_agent_profile(
+        self,
+        user_id: int,
+        *,
+        skills: dict[str, int],
+        languages: list[str],
+        capacity: dict[str, int],
+        now: datetime,
+    ) -> None:
+        """Replace a user's routing profile."""
+        row = await self._session.get(AgentProfileRow, user_id)
+        if row is None:
+            row = AgentProfileRow(user_id=user_id)
+            self._session.add(row)
+        row.skills, row.languages, row.capacity, row.updated_at = (
+            skills,
+            languages,
+            capacity,
+            now,
+        )
+        await self._session.flush()
 
     async def queue_by_name(self, name: str) -> Queue | None:
         """The queue with that name, or None."""

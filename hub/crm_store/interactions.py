@@ -27,6 +27,10 @@ def _interaction(row: Any) -> Interaction:
         thread_key=row.thread_key,
         closed_at=row.closed_at,
         disposition=row.disposition,
+        priority=row.priority,
+        queued_at=row.queued_at,
+        answered_at=row.answered_at,
+        abandoned_at=row.abandoned_at,
     )
 
 
@@ -75,6 +79,44 @@ class InteractionRepository:
         )
         return [_interaction(row) for row in rows]
 
+    async def in_states(self, states: frozenset[InteractionState]) -> list[Interaction]:
+        """Every interaction in one of these states (rebuilding routing after a restart)."""
+        rows = await self._session.execute(
+            select(InteractionRow.__table__)
+            .where(InteractionRow.state.in_([s.value for s in states]))
+            .order_by(InteractionRow.id)
+        )
+        return [_interaction(row) for row in rows]
+
+    async def last_agent_of(self, customer_id: int, *, excluding: int) -> int | None:
+        """The agent who most recently had one of the customer's interactions."""
+        return await self._session.scalar(
+            select(InteractionRow.assigned_user_id)
+            .where(
+                InteractionRow.customer_id == customer_id,
+                InteractionRow.id != excluding,
+                InteractionRow.assigned_user_id.is_not(None),
+            )
+            .order_by(InteractionRow.answered_at.desc(), InteractionRow.id.desc())
+            .limit(1)
+        )
+
+    async def queue_activity(
+        self, queue_id: int, since: datetime, until: datetime
+    ) -> list[Interaction]:
+        """Interactions of a queue that arrived, were answered, abandoned or closed in a window."""
+        column = InteractionRow
+        rows = await self._session.execute(
+            select(InteractionRow.__table__).where(
+                column.queue_id == queue_id,
+                (column.queued_at.between(since, until))
+                | (column.answered_at.between(since, until))
+                | (column.abandoned_at.between(since, until))
+                | (column.closed_at.between(since, until)),
+            )
+        )
+        return [_interaction(row) for row in rows]
+
     async def create(
         self,
         *,
@@ -116,6 +158,10 @@ class InteractionRepository:
                 queue_id=interaction.queue_id,
                 assigned_user_id=interaction.assigned_user_id,
                 disposition=interaction.disposition,
+                priority=interaction.priority,
+                queued_at=interaction.queued_at,
+                answered_at=interaction.answered_at,
+                abandoned_at=interaction.abandoned_at,
             )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -115,6 +115,18 @@ class QueueRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class AgentProfileRow(Base):
+    __tablename__ = "agent_profiles"
+
+    user_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    skills: Mapped[dict[str, int]] = mapped_column(Json, default=dict)
+    languages: Mapped[list[str]] = mapped_column(Json, default=list)
+    capacity: Mapped[dict[str, int]] = mapped_column(Json, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class CustomerRow(Base):
     __tablename__ = "customers"
 
@@ -159,6 +171,11 @@ class InteractionRow(Base):
     __table_args__ = (
         Index("ix_interactions_customer_state", "customer_id", "state"),
         Index("ix_interactions_channel_thread", "channel", "thread_key"),
+        Index("ix_interactions_state", "state"),
+        Index("ix_interactions_queue_queued", "queue_id", "queued_at"),
+        Index("ix_interactions_queue_answered", "queue_id", "answered_at"),
+        Index("ix_interactions_queue_abandoned", "queue_id", "abandoned_at"),
+        Index("ix_interactions_queue_closed", "queue_id", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -172,6 +189,11 @@ class InteractionRow(Base):
     subject: Mapped[str | None] = mapped_column(String(500))
     thread_key: Mapped[str | None] = mapped_column(String(500))
     disposition: Mapped[str | None] = mapped_column(String(100))
+    # Routing: its place in line (kept across transfers and restarts), when an agent took it.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    abandoned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

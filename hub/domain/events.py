@@ -64,3 +64,76 @@ class NoteAdded(Event):
 
     customer_id: int
     note_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionClosed(Event):
+    """An interaction was closed (by an agent, or because the customer left)."""
+
+    interaction_id: int
+    customer_id: int
+    previous_state: str
+    agent_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionQueued(Event):
+    """Work entered (or moved to) a queue."""
+
+    interaction_id: int
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferMade(Event):
+    """Work is ringing at an agent until expires_at (ISO 8601)."""
+
+    interaction_id: int
+    customer_id: int
+    agent_id: int
+    expires_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferWithdrawn(Event):
+    """An offer ended without an answer: declined, rang out, or the agent left."""
+
+    interaction_id: int
+    agent_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionAssigned(Event):
+    """An agent took the work."""
+
+    interaction_id: int
+    customer_id: int
+    agent_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueClosedNotice(Event):
+    """Work waits in a queue outside its hours; the channel should tell the customer."""
+
+    interaction_id: int
+    queue: str
+    action: str  # voicemail | callback | message
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionAbandoned(Event):
+    """Work left the queue unanswered (the customer gave up, or the queue could not keep it)."""
+
+    interaction_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged(Event):
+    """An agent's presence changed."""
+
+    agent_id: int
+    presence: str
+    reason: str | None

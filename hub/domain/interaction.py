@@ -80,6 +80,10 @@ class Interaction:
     thread_key: str | None = None
     closed_at: datetime | None = None
     disposition: str | None = None
+    priority: int = 0
+    queued_at: datetime | None = None  # its place in line: kept across transfers and restarts
+    answered_at: datetime | None = None  # when an agent accepted it first
+    abandoned_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:
@@ -90,6 +94,12 @@ class Interaction:
         """Move along the state machine, returning the previous state."""
         check_transition(self.state, target)
         previous, self.state, self.updated_at = self.state, target, now
+        if target is InteractionState.QUEUED and self.queued_at is None:
+            self.queued_at = now
+        if target is InteractionState.ASSIGNED and self.answered_at is None:
+            self.answered_at = now
+        if target is InteractionState.ABANDONED:
+            self.abandoned_at = now
         if not self.is_open:
             self.closed_at = now
         return previous

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hub.crm_store.unit_of_work import Store, UnitOfWork
+from hub.domain.events import InteractionClosed
 from hub.domain.interaction import Interaction, InteractionState
 from hub.domain.timeline import Direction, EventKind
 from hub.domain.users import Permission, Principal
@@ -65,6 +66,14 @@ async def close_interaction(
             author_id=principal.user_id,
             body=f"Closed ({interaction.disposition})" if interaction.disposition else "Closed",
             data={"from": previous.value, "to": interaction.state.value},
+        )
+        uow.record(
+            InteractionClosed(
+                interaction.id,
+                interaction.customer_id,
+                previous.value,
+                interaction.assigned_user_id,
+            )
         )
         uow.audit.add(
             at=now,

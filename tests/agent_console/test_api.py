@@ -136,8 +136,12 @@ async def test_the_api_channel_stores_once_and_answers_retries(client: Client, t
         ("external", "crm-42", True),
         ("email", "grace@example.com", False),
     }
-    assert [e["body"] for e in record["latest_events"]] == ["Please call me back"]
+    messages = [e["body"] for e in record["latest_events"] if e["kind"] == "message"]
+    assert messages == ["Please call me back"]
     assert record["open_interactions"][0]["channel"] == "api"
+    # Routing took it: nobody is available, so it waits in the default queue.
+    assert record["open_interactions"][0]["state"] == "queued"
+    assert record["latest_events"][0]["body"] == "Queued in support"
 
 
 @pytest.mark.parametrize(
@@ -225,7 +229,7 @@ async def test_the_timeline_pages_newest_first_without_gaps(
     while True:
         path = f"/api/v1/customers/{customer}/timeline?limit=50"
         page = await get(client, team, path + (f"&before={cursor}" if cursor else ""))
-        seen += [e["body"] for e in page["events"]]
+        seen += [e["body"] for e in page["events"] if e["kind"] == "message"]
         cursor = page["next_before"]
         if cursor is None:
             break
@@ -279,7 +283,12 @@ async def test_notes_profile_and_closing_an_interaction(client: Client, team: Te
     assert response.status == 409
     assert (await response.json())["error"]["code"] == "illegal_transition"
     timeline = await get(client, team, f"/api/v1/customers/{customer}/timeline")
-    assert [e["kind"] for e in timeline["events"]] == ["status_change", "note", "message"]
+    assert [(e["kind"], e["body"]) for e in timeline["events"]] == [
+        ("status_change", "Closed (resolved)"),
+        ("note", "<b>VIP</b> caller"),
+        ("status_change", "Queued in support"),
+        ("message", ""),
+    ]
 
 
 async def test_merge_and_unmerge_over_the_api(client: Client, team: Team) -> None:

@@ -1,0 +1,530 @@
+"""The ACD inside the running hub: the router wired to the store, the bus and the clock.
+
+- New work arrives as ``InteractionReceived`` on the bus (published after commit) and is routed.
+- Every routing effect is persisted as an interaction state transition (with a timeline event
+  where a person would want one), then announced on the bus, in that order.
+- At start the routing state is rebuilt from the store: agents and their assigned work, and
+  every queued, offered or never-routed interaction, at its original place in line.
+- A ticker runs the router's full pass every ``routing_tick_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from hub.bus.base import EventBus
+from hub.config import Settings
+from hub.crm_store.accounts import AgentProfile
+from hub.crm_store.unit_of_work import Store
+from hub.domain.events import (
+    AgentStateChanged,
+    InteractionAbandoned,
+    InteractionAssigned,
+    InteractionClosed,
+    InteractionQueued,
+    InteractionReceived,
+    OfferMade,
+    OfferWithdrawn,
+    QueueClosedNotice,
+)
+from hub.domain.interaction import Channel, Interaction, InteractionState
+from hub.domain.timeline import Direction, EventKind
+from hub.domain.users import Principal
+from hub.errors import Conflict, HubError, IllegalTransition, NotFound, ValidationError
+from hub.routing.model import AgentState, Presence, WorkItem
+from hub.routing.policy import Policy, PolicyError, QueuePolicy, load_policy, parse_policy
+from hub.routing.router import Router
+from hub.routing.state.base import RoutingState
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_POLICY_FILE = Path("config/routing.toml")
+S = InteractionState
+
+
+class RoutingService:
+    """Owns the router of a running hub."""
+
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        state: RoutingState,
+        settings: Settings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.state = state
+        self.settings = settings
+        self.clock = clock
+        self.router: Router | None = None
+        self._queue_ids: dict[str, int] = {}
+        self._queue_names: dict[int, str] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def policy_file(self) -> Path | None:
+        """The policy file in use: the setting, else config/routing.toml if it exists."""
+        if self.settings.routing_policy:
+            return Path(self.settings.routing_policy)
+        return DEFAULT_POLICY_FILE if DEFAULT_POLICY_FILE.is_file() else None
+
+    async def start(self) -> None:
+        """Load the policy, rebuild the state from the store, subscribe, start ticking."""
+        await self.state.start()
+        policy = await self._load_policy()
+        self.router = Router(self.state, policy, _StoreEffects(self), self.clock)
+        await self._sync_queues(policy)
+        await self.rebuild()
+        self.bus.subscribe(InteractionReceived, self._on_received)
+        self.bus.subscribe(InteractionClosed, self._on_closed)
+        self._task = asyncio.create_task(self._ticker(), name="routing-ticker")
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
+
+    async def stop(self) -> None:
+        """Stop ticking and disconnect from the state."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        await self.state.close()
+
+    def _router(self) -> Router:
+        if self.router is None:
+            raise HubError("routing is not started")
+        return self.router
+
+    async def _load_policy(self) -> Policy:
+        path = self.policy_file()
+        if path is not None:
+            return load_policy(path)
+        # No policy file: one queue per queue in the store, each served by its team.
+        async with self.store.unit_of_work() as uow:
+            queues = await uow.accounts.queues()
+            teams = await uow.accounts.team_names()
+        default = self.settings.default_team
+        lines = [
+            f'default_queue = "{default}"',
+            "[[queues]]",
+            f'name = "{default}"',
+            f'team = "{default}"',
+        ]
+        for queue in queues:
+            if queue.name != default:
+                team = teams.get(queue.team_id or -1, default)
+                lines += ["[[queues]]", f"name = {queue.name!r}", f"team = {team!r}"]
+        return parse_policy("\n".join(lines).replace("'", '"'), source="<queues in the store>")
+
+    async def reload(self) -> Policy:
+        """Read the policy file again; a bad file is refused and the old policy stays."""
+        path = self.policy_file()
+        if path is None:
+            raise ValidationError("there is no routing policy file to reload (routing_policy)")
+        try:
+            policy = load_policy(path)
+        except PolicyError as err:
+            raise ValidationError(f"policy not reloaded, the old one stays: {err}") from err
+        await self._sync_queues(policy)
+        self._router().reload(policy)
+        log.info("routing policy reloaded", source=policy.source, queues=len(policy.queues))
+        await self._router().tick()
+        return policy
+
+    def _reload_on_signal(self) -> None:
+        async def go() -> None:
+            try:
+                await self.reload()
+            except HubError as err:
+                log.error("routing policy reload refused", error=err.message)
+
+        asyncio.get_running_loop().create_task(go())
+
+    async def _sync_queues(self, policy: Policy) -> None:
+        """Make sure every queue of the policy exists in the store, owned by its team."""
+        async with self.store.unit_of_work() as uow:
+            now = self.clock()
+            for queue in policy.queues.values():
+                team = await uow.accounts.ensure_team(queue.team, now)
+                stored = await uow.accounts.ensure_queue(queue.name, team.id, now)
+                if stored.team_id != team.id:
+                    await uow.accounts.set_queue_team(stored.id, team.id)
+            stored_queues = await uow.accounts.queues()
+            await uow.commit()
+        self._queue_ids = {q.name: q.id for q in stored_queues}
+        self._queue_names = {q.id: q.name for q in stored_queues}
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.routing_tick_seconds)
+            try:
+                await self._router().tick()
+            except Exception:
+                log.exception("routing tick failed")
+
+    # -- rebuilding from the store -----------------------------------------------------------
+
+    async def rebuild(self) -> None:
+        """Bring the routing state in line with the store (the store is the source of truth)."""
+        async with self.store.unit_of_work() as uow:
+            profiles = await uow.accounts.agent_profiles()
+            open_work = await uow.interactions.in_states(
+                frozenset({S.NEW, S.QUEUED, S.OFFERED, S.ASSIGNED})
+            )
+        fresh: set[int] = set()
+        for profile in profiles:
+            known = await self.state.agent(profile.user.id)
+            if known is None:
+                fresh.add(profile.user.id)
+            await self.state.put_agent(self._agent_state(profile, known))
+        for interaction in open_work:
+            if interaction.state is S.ASSIGNED:
+                if interaction.assigned_user_id in fresh:
+                    await self.state.add_load(interaction.assigned_user_id, interaction.channel, 1)
+                continue
+            if await self.state.item(interaction.id) is not None:
+                continue  # another hub process routes it already
+            if interaction.state is S.OFFERED:
+                # The offer died with the process that made it: back in line.
+                await self._transition(interaction.id, S.QUEUED, expected=S.OFFERED)
+            await self._route(interaction)
+
+    def _agent_state(self, profile: AgentProfile, known: AgentState | None) -> AgentState:
+        now = self.clock()
+        capacity = {}
+        for channel, count in profile.capacity.items():
+            with contextlib.suppress(ValueError):
+                capacity[Channel(channel)] = count
+        return AgentState(
+            agent_id=profile.user.id,
+            teams=profile.team_names,
+            presence=known.presence if known else Presence.OFFLINE,
+            presence_since=known.presence_since if known else now,
+            idle_since=known.idle_since if known else now,
+            skills=profile.skills,
+            languages=profile.languages,
+            capacity=capacity,
+            away_reason=known.away_reason if known else None,
+            wrap_up_until=known.wrap_up_until if known else None,
+            load=dict(known.load) if known else {},
+        )
+
+    async def refresh_agent(self, user_id: int) -> None:
+        """Re-read one agent's profile (teams, skills, capacity) after an admin changed it."""
+        async with self.store.unit_of_work() as uow:
+            profiles = await uow.accounts.agent_profiles([user_id])
+        for profile in profiles:
+            await self.state.put_agent(self._agent_state(profile, await self.state.agent(user_id)))
+
+    # -- work arriving and leaving -----------------------------------------------------------
+
+    async def _on_received(self, event: InteractionReceived) -> None:
+        async with self.store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(event.interaction_id)
+        if interaction is not None and interaction.state is S.NEW:
+            await self._route(interaction)
+
+    async def _route(self, interaction: Interaction) -> None:
+        item = await self._work_item(interaction)
+        try:
+            await self._router().route(item, base_priority=interaction.priority)
+        except HubError:
+            log.exception("could not route", interaction_id=interaction.id)
+
+    async def _work_item(self, interaction: Interaction, **changes: Any) -> WorkItem:
+        async with self.store.unit_of_work() as uow:
+            customer = await uow.customers.get(interaction.customer_id)
+            last_agent = await uow.interactions.last_agent_of(
+                interaction.customer_id, excluding=interaction.id
+            )
+        fields = customer.custom_fields if customer else {}
+        tags = frozenset(customer.tags) if customer else frozenset()
+        placed = interaction.queued_at or interaction.opened_at
+        item = WorkItem(
+            interaction_id=interaction.id,
+            customer_id=interaction.customer_id,
+            channel=interaction.channel,
+            queue=self._queue_names.get(interaction.queue_id or -1, ""),
+            priority=0,
+            enqueued_at=placed,
+            queue_entered_at=self.clock(),
+            language=_text(fields.get("language")),
+            vip=bool(fields.get("vip")) or "vip" in tags,
+            tier=_text(fields.get("tier")),
+            tags=tags,
+            last_agent_id=last_agent,
+            attributes={k: v for k, v in fields.items() if isinstance(v, str | int | float | bool)},
+        )
+        for name, value in changes.items():
+            setattr(item, name, value)
+        return item
+
+    async def _on_closed(self, event: InteractionClosed) -> None:
+        previous = InteractionState(event.previous_state)
+        if previous in (S.NEW, S.QUEUED, S.OFFERED):
+            await self._router().abandon(event.interaction_id)
+        elif previous is S.ASSIGNED and event.agent_id is not None:
+            async with self.store.unit_of_work() as uow:
+                interaction = await uow.interactions.get(event.interaction_id)
+            if interaction is not None:
+                await self._router().finish(event.agent_id, interaction.channel)
+
+    async def abandon(self, interaction_id: int, reason: str) -> None:
+        """The customer left before an agent took the work (a caller hung up while waiting)."""
+        await self._router().abandon(interaction_id)
+        await self._transition(
+            interaction_id,
+            S.ABANDONED,
+            reason=f"Abandoned: {reason}",
+            events=[InteractionAbandoned(interaction_id, reason)],
+        )
+
+    # -- agents ------------------------------------------------------------------------------
+
+    async def set_presence(
+        self, principal: Principal, presence: Presence, reason: str | None
+    ) -> AgentState:
+        """An agent goes available, away (with a reason) or offline."""
+        if await self.state.agent(principal.user_id) is None:
+            await self.refresh_agent(principal.user_id)
+        if await self.state.agent(principal.user_id) is None:
+            raise Conflict(f"a {principal.role} does not take work")
+        agent = await self._router().set_presence(principal.user_id, presence, reason)
+        await self.bus.publish([AgentStateChanged(principal.user_id, presence.value, reason)])
+        return agent
+
+    async def offers_for(self, agent_id: int) -> list[WorkItem]:
+        """The work ringing at an agent now."""
+        far = self.clock().replace(year=self.clock().year + 10)
+        return [i for i in await self.state.expired_offers(far) if i.offered_to == agent_id]
+
+    async def accept(self, principal: Principal, interaction_id: int) -> None:
+        """The agent takes the work offered to them."""
+        await self._router().accept(principal.user_id, interaction_id)
+
+    async def decline(self, principal: Principal, interaction_id: int) -> None:
+        """The agent passes; the work goes to the next agent."""
+        await self._router().decline(principal.user_id, interaction_id)
+
+    async def end(self, principal: Principal, interaction_id: int) -> None:
+        """The agent is done talking: the interaction goes to wrap-up, capacity is freed."""
+        interaction = await self._assigned_to(principal, interaction_id)
+        if await self._transition(
+            interaction_id,
+            S.WRAP_UP,
+            expected=S.ASSIGNED,
+            reason="Wrap-up",
+            author=principal.user_id,
+        ):
+            await self._router().finish(principal.user_id, interaction.channel)
+
+    async def transfer(
+        self,
+        principal: Principal,
+        interaction_id: int,
+        *,
+        queue: str | None,
+        agent_id: int | None,
+    ) -> None:
+        """Hand assigned work to a queue (it keeps its place in line) or to a colleague."""
+        if (queue is None) == (agent_id is None):
+            raise ValidationError("transfer to a queue or to an agent, one of the two")
+        interaction = await self._assigned_to(principal, interaction_id)
+        router = self._router()
+        target = router.queue_of(interaction.channel, queue or None) if queue else None
+        item = await self._work_item(interaction, queue=target.name if target else "")
+        if not await self._transition(
+            interaction_id,
+            S.QUEUED,
+            expected=S.ASSIGNED,
+            reason="Transferred",
+            author=principal.user_id,
+            assigned_user_id=None,
+        ):
+            raise Conflict(f"interaction {interaction_id} changed meanwhile")
+        if target is not None:
+            await router.transfer_to_queue(principal.user_id, item, target.name)
+            return
+        assert agent_id is not None
+        try:
+            await router.transfer_to_agent(principal.user_id, item, agent_id)
+        except Conflict:
+            await self._transition(
+                interaction_id, S.ASSIGNED, expected=S.QUEUED, assigned_user_id=principal.user_id
+            )
+            raise
+
+    async def _assigned_to(self, principal: Principal, interaction_id: int) -> Interaction:
+        async with self.store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(interaction_id)
+        if interaction is None:
+            raise NotFound(f"no interaction {interaction_id}")
+        if interaction.state is not S.ASSIGNED or interaction.assigned_user_id != principal.user_id:
+            raise Conflict(f"interaction {interaction_id} is not assigned to you")
+        return interaction
+
+    # -- persisting ----------------------------------------------------------------------------
+
+    async def _transition(
+        self,
+        interaction_id: int,
+        target: InteractionState,
+        *,
+        expected: InteractionState | None = None,
+        reason: str | None = None,
+        author: int | None = None,
+        kind: EventKind = EventKind.STATUS_CHANGE,
+        events: list[Any] | None = None,
+        closed_notice: bool = False,
+        **changes: Any,
+    ) -> bool:
+        """Move an interaction along its state machine (compare-and-set), note it, announce it.
+
+        Returns False when the interaction is gone or no longer in ``expected``.
+        """
+        now = self.clock()
+        async with self.store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(interaction_id, lock=True)
+            if interaction is None or (expected is not None and interaction.state is not expected):
+                return False
+            previous = interaction.state
+            before = (previous, interaction.queue_id)
+            try:
+                interaction.move_to(target, now)
+            except IllegalTransition:
+                log.warning(
+                    "routing transition refused",
+                    interaction_id=interaction_id,
+                    current=previous.value,
+                    target=target.value,
+                )
+                return False
+            for name, value in changes.items():
+                setattr(interaction, name, value)
+            if not await uow.interactions.save_state(interaction, previous):
+                return False
+            changed = before != (interaction.state, interaction.queue_id)
+            if reason is not None and (changed or closed_notice):
+                await uow.timeline.append(
+                    customer_id=interaction.customer_id,
+                    interaction_id=interaction.id,
+                    kind=kind,
+                    direction=Direction.INTERNAL,
+                    occurred_at=now,
+                    channel=interaction.channel,
+                    author_id=author,
+                    body=reason,
+                    data={"from": previous.value, "to": target.value},
+                )
+            for event in events or ():
+                uow.record(event)
+            await uow.commit()
+        return True
+
+    def queue_id(self, name: str) -> int | None:
+        """The store id of a queue of the policy."""
+        return self._queue_ids.get(name)
+
+    def queue_name(self, queue_id: int) -> str | None:
+        """The name of a queue by store id."""
+        return self._queue_names.get(queue_id)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class _StoreEffects:
+    """Routing effects, persisted through the routing service and announced after commit."""
+
+    def __init__(self, service: RoutingService) -> None:
+        self._service = service
+
+    async def queued(self, item: WorkItem) -> None:
+        service = self._service
+        queue_id = service.queue_id(item.queue)
+        await service._transition(
+            item.interaction_id,
+            S.QUEUED,
+            reason=f"Queued in {item.queue}",
+            queue_id=queue_id,
+            priority=item.priority,
+            queued_at=item.enqueued_at,
+            events=[InteractionQueued(item.interaction_id, item.queue)],
+        )
+
+    async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None:
+        event = OfferMade(item.interaction_id, item.customer_id, agent_id, expires_at.isoformat())
+        if not await self._service._transition(
+            item.interaction_id, S.OFFERED, expected=S.QUEUED, events=[event]
+        ):
+            # The interaction moved on (closed meanwhile): withdraw the offer again.
+            await self._service.state.remove_item(item.interaction_id)
+
+    async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
+        await self._service._transition(
+            item.interaction_id,
+            S.QUEUED,
+            expected=S.OFFERED,
+            events=[OfferWithdrawn(item.interaction_id, agent_id, reason)],
+        )
+
+    async def assigned(self, item: WorkItem, agent_id: int) -> None:
+        async with self._service.store.unit_of_work() as uow:
+            user = await uow.accounts.user(agent_id)
+        name = user.display_name if user else f"agent {agent_id}"
+        await self._service._transition(
+            item.interaction_id,
+            S.ASSIGNED,
+            expected=S.OFFERED,
+            reason=f"Assigned to {name}",
+            kind=EventKind.ASSIGNMENT,
+            author=agent_id,
+            assigned_user_id=agent_id,
+            events=[InteractionAssigned(item.interaction_id, item.customer_id, agent_id)],
+        )
+
+    async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None:
+        await self._service._transition(
+            item.interaction_id,
+            S.QUEUED,
+            expected=S.QUEUED,
+            reason=f"Moved from {from_queue} to {item.queue} ({reason})",
+            queue_id=self._service.queue_id(item.queue),
+            priority=item.priority,
+            events=[InteractionQueued(item.interaction_id, item.queue)],
+        )
+
+    async def closed(self, item: WorkItem, queue: QueuePolicy) -> None:
+        await self._service._transition(
+            item.interaction_id,
+            S.QUEUED,
+            expected=S.QUEUED,
+            reason=f"{queue.name} is closed: {queue.closed_action}",
+            closed_notice=True,
+            events=[
+                QueueClosedNotice(
+                    item.interaction_id, queue.name, queue.closed_action, queue.closed_message
+                )
+            ],
+        )
+
+    async def gave_up(self, item: WorkItem, reason: str) -> None:
+        await self._service._transition(
+            item.interaction_id,
+            S.ABANDONED,
+            reason=f"Not answered: {reason}",
+            events=[InteractionAbandoned(item.interaction_id, reason)],
+        )
