@@ -30,6 +30,11 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     METRICS_READ = "metrics:read"
     USERS_MANAGE = "users:manage"
+    WORK_TAKE = "work:take"
+    QUEUES_READ = "queues:read"
+    AGENTS_READ = "agents:read"
+    AGENTS_MANAGE = "agents:manage"
+    ROUTING_MANAGE = "routing:manage"
 
 
 P = Permission
@@ -39,8 +44,16 @@ _AGENT = {
     P.TIMELINE_READ,
     P.NOTES_WRITE,
     P.CUSTOMERS_MERGE,
+    P.WORK_TAKE,
+    P.QUEUES_READ,
 }
-_SUPERVISOR = _AGENT | {P.CUSTOMERS_UNMERGE, P.INBOUND_PUSH, P.METRICS_READ}
+_SUPERVISOR = _AGENT | {
+    P.CUSTOMERS_UNMERGE,
+    P.INBOUND_PUSH,
+    P.METRICS_READ,
+    P.AGENTS_READ,
+    P.AGENTS_MANAGE,
+}
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AGENT: frozenset(_AGENT),
     Role.SUPERVISOR: frozenset(_SUPERVISOR),

@@ -231,7 +231,7 @@ class Router:
             raise RoutingError(f"agent {agent_id} is not known to routing")
         if presence is Presence.AVAILABLE:
             await self.offer_agent(agent_id)
-            return agent
+            return await self.state.agent(agent_id) or agent
         ringing = [
             i
             for i in await self.state.expired_offers(_far_future(self.clock()))
@@ -242,7 +242,7 @@ class Router:
             if released is not None:
                 await self.effects.requeued(released, agent_id, "agent_left")
                 await self.offer_item(item.interaction_id)
-        return agent
+        return await self.state.agent(agent_id) or agent
 
     # -- moving work -------------------------------------------------------------------------
 
@@ -266,7 +266,9 @@ class Router:
             last_agent_id=agent_id,
         )
         await self.state.finish(agent_id, item.channel, now, None)
-        return await self.route(moved)
+        queued = await self.route(moved)
+        await self.offer_agent(agent_id)  # the freed capacity takes the next work at once
+        return queued
 
     async def transfer_to_agent(self, agent_id: int, item: WorkItem, to_agent: int) -> None:
         """An agent hands assigned work straight to a colleague, if they have room now."""
@@ -287,6 +289,7 @@ class Router:
             await self.state.remove_item(item.interaction_id)
             raise Conflict(f"agent {to_agent} cannot take this now (not available, or full)")
         await self.state.finish(agent_id, item.channel, now, None)
+        await self.offer_agent(agent_id)
 
     # -- the clock ---------------------------------------------------------------------------
 

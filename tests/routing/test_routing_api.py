@@ -1,0 +1,209 @@
+"""The ACD inside the running hub, over HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from hub.agent_console.app import build_app
+from hub.bootstrap import Hub, build_hub
+from hub.config import Settings
+from tests.agent_console.test_api import push
+from tests.conftest import FrozenClock, Team
+
+Client = TestClient[Any, Any]
+
+
+async def call(
+    client: Client, team: Team, role: str, method: str, path: str, status: int = 200, **json: Any
+) -> Any:
+    response = await client.request(method, path, json=json or None, headers=team.headers(role))
+    body = await response.json() if response.content_type == "application/json" else None
+    assert response.status == status, (method, path, response.status, body)
+    return body
+
+
+async def timeline(client: Client, team: Team, customer: int) -> list[str]:
+    page = await call(client, team, "admin", "GET", f"/api/v1/customers/{customer}/timeline")
+    return [e["body"] for e in reversed(page["events"]) if e["kind"] != "message"]
+
+
+async def test_inbound_work_is_offered_accepted_wrapped_up_and_closed(
+    client: Client, team: Team, clock: FrozenClock
+) -> None:
+    created = await push(client, team, **{"from": "+14155550100", "body": "help"})
+    interaction, customer = created["interaction_id"], created["customer_id"]
+    path = f"/api/v1/interactions/{interaction}"
+    assert (await call(client, team, "agent", "GET", path))["state"] == "queued"
+
+    me = await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    assert me["activity"] == "busy"  # the waiting work rang at once
+    offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+    assert [o["interaction_id"] for o in offers] == [interaction]
+    assert (await call(client, team, "agent", "GET", path))["state"] == "offered"
+
+    await call(client, team, "supervisor", "POST", f"{path}/accept", status=409)
+    await call(client, team, "agent", "POST", f"{path}/accept", status=204)
+    taken = await call(client, team, "agent", "GET", path)
+    assert taken["state"] == "assigned"
+    assert taken["assigned_user_id"] == team.user_ids["agent"]
+    assert taken["answered_at"] is not None
+    await call(client, team, "agent", "POST", f"{path}/accept", status=409)
+
+    clock.advance(120)
+    await call(client, team, "agent", "POST", f"{path}/end", status=204)
+    assert (await call(client, team, "agent", "GET", path))["state"] == "wrap_up"
+    agents = (await call(client, team, "supervisor", "GET", "/api/v1/agents"))["agents"]
+    mine = next(a for a in agents if a["id"] == team.user_ids["agent"])
+    assert mine["activity"] == "wrap_up"
+    assert mine["load"] == {}
+    closed = await call(client, team, "agent", "POST", f"{path}/close", disposition="resolved")
+    assert closed["state"] == "closed"
+    assert await timeline(client, team, customer) == [
+        "Queued in support",
+        "Assigned to agent",
+        "Wrap-up",
+        "Closed (resolved)",
+    ]
+
+    stats = await call(client, team, "agent", "GET", "/api/v1/queues")
+    support = next(q for q in stats["queues"] if q["name"] == "support")
+    assert support["windows"]["15m"]["offered"] == 1
+    assert support["windows"]["15m"]["answered"] == 1
+    assert support["windows"]["15m"]["service_level"] == 1.0
+    assert support["windows"]["15m"]["aht_seconds"] == 120.0
+    detail = await call(
+        client,
+        team,
+        "supervisor",
+        "GET",
+        f"/api/v1/queues/{support['id']}/stats?windows=15,60&interval=15&count=4",
+    )
+    assert set(detail["windows"]) == {"15m", "60m"}
+    assert len(detail["intervals"]) == 4
+    assert sum(i["answered"] for i in detail["intervals"]) == 1
+    response = await client.get(
+        f"/api/v1/queues/{support['id']}/stats?interval=30&format=csv",
+        headers=team.headers("supervisor"),
+    )
+    assert response.status == 200
+    assert (await response.text()).startswith("start,end,offered,answered")
+    await call(client, team, "marketer", "GET", "/api/v1/queues", status=403)
+    await call(client, team, "agent", "GET", "/api/v1/agents", status=403)
+
+
+async def test_declined_work_goes_to_the_next_agent(client: Client, team: Team) -> None:
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    await call(client, team, "supervisor", "POST", "/api/v1/me/state", state="available")
+    created = await push(client, team, **{"from": "+14155550100"})
+    path = f"/api/v1/interactions/{created['interaction_id']}"
+    first = None
+    for role in ("agent", "supervisor"):
+        if (await call(client, team, role, "GET", "/api/v1/me/offers"))["offers"]:
+            first = role
+    assert first is not None
+    second = "supervisor" if first == "agent" else "agent"
+    await call(client, team, first, "POST", f"{path}/decline", status=204)
+    assert (await call(client, team, first, "GET", "/api/v1/me/offers"))["offers"] == []
+    offers = (await call(client, team, second, "GET", "/api/v1/me/offers"))["offers"]
+    assert [o["interaction_id"] for o in offers] == [created["interaction_id"]]
+
+
+async def test_closing_waiting_work_takes_it_out_of_line(client: Client, team: Team) -> None:
+    created = await push(client, team, **{"from": "+14155550100"})
+    path = f"/api/v1/interactions/{created['interaction_id']}"
+    await call(client, team, "agent", "POST", f"{path}/close", disposition="customer left")
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    assert (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"] == []
+
+
+async def test_profiles_transfer_and_bad_requests(hub: Hub, client: Client, team: Team) -> None:
+    agent_id = team.user_ids["agent"]
+    profile = await call(
+        client,
+        team,
+        "supervisor",
+        "PUT",
+        f"/api/v1/agents/{agent_id}/profile",
+        skills={"billing": 4},
+        languages=["en", "de"],
+        capacity={"api": 1},
+    )
+    assert profile["skills"] == {"billing": 4}
+    assert profile["capacity"] == {"api": 1}
+    await call(
+        client,
+        team,
+        "supervisor",
+        "PUT",
+        f"/api/v1/agents/{agent_id}/profile",
+        status=422,
+        skills={"billing": 9},
+    )
+    await call(client, team, "agent", "POST", "/api/v1/me/state", status=422, state="dancing")
+    await call(client, team, "marketer", "POST", "/api/v1/me/state", status=403, state="away")
+
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    first = await push(client, team, **{"from": "+14155550100"})
+    second = await push(client, team, **{"from": "+14155550101"})
+    path = f"/api/v1/interactions/{first['interaction_id']}"
+    await call(client, team, "agent", "POST", f"{path}/accept", status=204)
+    offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+    assert offers == []  # capacity for api is 1
+    await call(client, team, "agent", "POST", f"{path}/transfer", status=422, queue=None)
+    await call(client, team, "supervisor", "POST", f"{path}/transfer", status=409, queue="support")
+    await call(client, team, "agent", "POST", f"{path}/transfer", status=204, queue="support")
+    # The freed capacity went to the work waiting longest: the second contact.
+    offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+    assert [o["interaction_id"] for o in offers] == [second["interaction_id"]]
+    moved = await call(client, team, "agent", "GET", path)
+    assert moved["state"] == "queued"
+    assert moved["assigned_user_id"] is None
+
+
+async def test_a_restarted_hub_rebuilds_the_lines_from_the_store(
+    settings: Settings, hub: Hub, client: Client, team: Team, clock: FrozenClock
+) -> None:
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    ringing = await push(client, team, **{"from": "+14155550100"})
+    clock.advance(5)
+    waiting = await push(client, team, **{"from": "+14155550101"})  # capacity 5: rings too
+    path = f"/api/v1/interactions/{waiting['interaction_id']}"
+    await call(client, team, "agent", "POST", f"{path}/accept", status=204)
+
+    restarted = await build_hub(settings, run_migrations=False, clock=clock)
+    async with TestClient(TestServer(build_app(restarted))) as again:
+        offered = await call(
+            again, team, "agent", "GET", f"/api/v1/interactions/{ringing['interaction_id']}"
+        )
+        assert offered["state"] == "queued"  # the offer died with the old process
+        item = await restarted.routing.state.item(ringing["interaction_id"])  # type: ignore[union-attr]
+        assert item is not None
+        assert item.enqueued_at.isoformat() == offered["queued_at"]
+        agent = await restarted.routing.state.agent(team.user_ids["agent"])  # type: ignore[union-attr]
+        assert agent is not None
+        assert agent.presence.value == "offline"  # until the agent comes back
+        assert agent.load == {"api": 1}  # the accepted work is still theirs
+        await call(again, team, "agent", "POST", "/api/v1/me/state", state="available")
+        offers = (await call(again, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+        assert [o["interaction_id"] for o in offers] == [ringing["interaction_id"]]
+
+
+async def test_policy_reload_refuses_a_bad_file_and_keeps_the_old_one(
+    hub: Hub, client: Client, team: Team, tmp_path: Path
+) -> None:
+    policy = tmp_path / "routing.toml"
+    policy.write_text('[[queues]]\nname = "support"\nteam = "support"\n')
+    hub.settings.routing_policy = str(policy)
+    reloaded = await call(client, team, "admin", "POST", "/api/v1/routing/reload")
+    assert reloaded["queues"] == ["support"]
+    policy.write_text('[[queues]]\nname = "support"\nteam = "support"\noverflow = "nowhere"\n')
+    error = await call(client, team, "admin", "POST", "/api/v1/routing/reload", status=422)
+    assert "line 4" in error["error"]["message"]
+    assert "old one stays" in error["error"]["message"]
+    assert hub.routing is not None
+    assert hub.routing.router is not None
+    assert hub.routing.router.policy.queues["support"].overflow is None
+    await call(client, team, "supervisor", "POST", "/api/v1/routing/reload", status=403)
