@@ -10,6 +10,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 
 from hub.bus import EventBus, InProcessEventBus
+from hub.bus.redis import RedisStreamsEventBus
 from hub.channels.api import ApiChannel
 from hub.channels.base import ChannelAdapter
 from hub.config import Settings
@@ -95,11 +96,17 @@ async def build_hub(
             raise ConfigError(
                 f"HUB_DATABASE_URL (database_url): cannot migrate {engine.url!r}: {err}"
             ) from err
-    bus = InProcessEventBus()
+    bus: EventBus
+    if settings.redis_url:
+        bus = RedisStreamsEventBus(settings.redis_url, stream=f"{settings.redis_prefix}events")
+    else:
+        bus = InProcessEventBus()
     store = Store(engine, bus)
     channels: list[ChannelAdapter] = [ApiChannel(settings.default_region)]
     state: RoutingState = (
-        RedisRoutingState(settings.redis_url) if settings.redis_url else MemoryRoutingState()
+        RedisRoutingState(settings.redis_url, prefix=f"{settings.redis_prefix}routing:")
+        if settings.redis_url
+        else MemoryRoutingState()
     )
     routing = RoutingService(store, bus, state, settings, clock)
     return Hub(settings, store, bus, Metrics(), clock, channels, routing)

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     default_region: str = "US"
     database_url: str = "sqlite+aiosqlite:///./hub.db"
     redis_url: str | None = None
+    redis_prefix: str = Field(default="hub:", min_length=1, max_length=64)
     default_team: str = "support"
     session_ttl_hours: int = Field(default=12, ge=1, le=24 * 30)
     record_events: int = Field(default=50, ge=1, le=500)

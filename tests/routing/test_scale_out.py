@@ -1,0 +1,121 @@
+"""Several hub processes on one PostgreSQL and one Redis share the queues safely."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from hub.agent_console.app import build_app
+from hub.bootstrap import Hub, build_hub
+from hub.config import Settings
+from hub.crm_store.tables import InteractionRow, TimelineEventRow
+from tests.conftest import REDIS_URL, FrozenClock, Team, empty_tables, make_team
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+async def two_hubs(
+    migrated_databases: dict[str, str],
+) -> AsyncIterator[tuple[list[Hub], list[Client]]]:
+    url = migrated_databases["postgresql"]
+    await empty_tables(url)
+    prefix = f"hub-test:{secrets.token_hex(4)}:"
+    settings = Settings(
+        database_url=url, redis_url=REDIS_URL, redis_prefix=prefix, log_level="WARNING"
+    )
+    clock = FrozenClock()
+    hubs = [await build_hub(settings, run_migrations=False, clock=clock) for _ in range(2)]
+    clients = [TestClient(TestServer(build_app(h))) for h in hubs]
+    for client in clients:
+        await client.start_server()
+    yield hubs, clients
+    for client in clients:
+        await client.close()
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    keys = [k async for k in redis.scan_iter(match=prefix + "*")]
+    if keys:
+        await redis.delete(*keys)
+    await redis.aclose()
+
+
+async def offers(client: Client, team: Team, role: str) -> list[int]:
+    response = await client.get("/api/v1/me/offers", headers=team.headers(role))
+    return [o["interaction_id"] for o in (await response.json())["offers"]]
+
+
+async def test_two_processes_never_offer_or_assign_anything_twice(
+    two_hubs: tuple[list[Hub], list[Client]],
+) -> None:
+    hubs, clients = two_hubs
+    team = await make_team(hubs[0], "support")
+    # The agent works through the first process, the supervisor through the second.
+    for client, role in zip(clients, ("agent", "supervisor"), strict=True):
+        response = await client.post(
+            "/api/v1/me/state", json={"state": "available"}, headers=team.headers(role)
+        )
+        assert response.status == 200, await response.text()
+
+    async def push(n: int) -> int:
+        response = await clients[n % 2].post(
+            "/api/v1/inbound",
+            json={"from": f"+1415555{n:04d}", "body": f"contact {n}"},
+            headers=team.headers("admin"),
+        )
+        assert response.status == 201
+        return int((await response.json())["interaction_id"])
+
+    interactions = await asyncio.gather(*(push(n) for n in range(14)))
+    # Two agents with room for 5 API contacts each: 10 ring, 4 wait.
+    for _ in range(100):
+        rung = await offers(clients[0], team, "agent") + await offers(
+            clients[1], team, "supervisor"
+        )
+        if len(rung) == 10:
+            break
+        await asyncio.sleep(0.1)
+    assert len(rung) == 10
+    assert len(set(rung)) == 10
+    assert set(rung) <= set(interactions)
+
+    # Everyone accepts everything offered, through either process.
+    accepts = []
+    for client, role in zip(clients, ("agent", "supervisor"), strict=True):
+        for interaction in await offers(client, team, role):
+            for via in clients:  # a double click through both processes
+                accepts.append(
+                    via.post(
+                        f"/api/v1/interactions/{interaction}/accept", headers=team.headers(role)
+                    )
+                )
+    statuses = [r.status for r in await asyncio.gather(*accepts)]
+    assert statuses.count(204) == 10
+    assert statuses.count(409) == 10
+
+    async with hubs[0].store.unit_of_work() as uow:
+        assigned = await uow.session.scalar(
+            select(func.count())
+            .select_from(InteractionRow)
+            .where(InteractionRow.state == "assigned")
+        )
+        waiting = await uow.session.scalar(
+            select(func.count()).select_from(InteractionRow).where(InteractionRow.state == "queued")
+        )
+        notes = await uow.session.scalar(
+            select(func.count())
+            .select_from(TimelineEventRow)
+            .where(TimelineEventRow.kind == "assignment")
+        )
+    assert (assigned, waiting, notes) == (10, 4, 10)
+    state = hubs[1].routing.state  # type: ignore[union-attr]
+    for user in ("agent", "supervisor"):
+        agent = await state.agent(team.user_ids[user])
+        assert agent is not None
+        assert sum(agent.load.values()) == 5
