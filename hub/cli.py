@@ -445,6 +445,50 @@ def bench() -> None:
     """Benchmarks that report numbers (never pass/fail)."""
 
 
+@bench.command(name="routing")
+@click.option("--agents", default=5_000, show_default=True)
+@click.option("--queues", default=500, show_default=True)
+@click.option("--decisions", default=5_000, show_default=True, help="New contacts to route.")
+@click.option("--backlog", default=20_000, show_default=True, help="Waiting items for the tick.")
+@click.option("--redis-url", help="Also bench the Redis state here (default: HUB_REDIS_URL).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@with_settings
+def bench_routing(
+    settings: Settings,
+    agents: int,
+    queues: int,
+    decisions: int,
+    backlog: int,
+    redis_url: str | None,
+    as_json: bool,
+) -> None:
+    """Routing decisions per second and their latency, memory and Redis; simulator speed."""
+    from hub.bench.routing import run_routing_bench
+
+    result = run(
+        run_routing_bench(
+            agents=agents,
+            queues=queues,
+            decisions=decisions,
+            backlog=backlog,
+            redis_url=redis_url or settings.redis_url,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    )
+    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
+
+
+def _lines(result: dict[str, Any], indent: str = "") -> str:
+    out = []
+    for key, value in result.items():
+        if isinstance(value, dict):
+            out.append(f"{indent}{key}:")
+            out.append(_lines(value, indent + "  "))
+        else:
+            out.append(f"{indent}{key:32} {value}")
+    return "\n".join(out)
+
+
 @bench.command(name="store")
 @click.option("--customers", default=100_000, show_default=True, help="Customers in the store.")
 @click.option("--events", default=10_000, show_default=True, help="Events on the read customer.")

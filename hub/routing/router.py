@@ -125,7 +125,10 @@ class Router:
         """
         queue = self.queue_of(item.channel, item.queue or None)
         seen: set[str] = set()
-        sizes = await self.state.queue_sizes()
+        limited = queue.max_size is not None or any(
+            q.max_size is not None for q in self._policy.queues.values()
+        )
+        sizes = await self.state.queue_sizes() if limited else {}
         while queue.max_size is not None and sizes.get(queue.name, 0) >= queue.max_size:
             seen.add(queue.name)
             if queue.overflow is None or queue.overflow in seen:

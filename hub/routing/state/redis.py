@@ -183,6 +183,14 @@ end
 return 1
 """
 
+_TEAM = """
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  out[#out + 1] = redis.call('HGETALL', ARGV[1] .. 'agent:' .. id)
+end
+return out
+"""
+
 _PRESENCE = """
 local agent = KEYS[1]
 local presence, reason, now = ARGV[1], ARGV[2], ARGV[3]
@@ -201,6 +209,13 @@ def _ts(value: datetime | None) -> str:
 
 def _dt(value: str | None) -> datetime | None:
     return None if not value else datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def _pairs(raw: list[str] | dict[str, str]) -> dict[str, str]:
+    """A script's HGETALL answer ([k1, v1, k2, v2, ...]) as a dict."""
+    if isinstance(raw, dict):
+        return raw
+    return dict(zip(raw[::2], raw[1::2], strict=True))
 
 
 def _score(priority: int, enqueued_at: datetime) -> float:
@@ -226,6 +241,7 @@ class RedisRoutingState(RoutingState):
                 "move": _MOVE,
                 "finish": _FINISH,
                 "presence": _PRESENCE,
+                "team": _TEAM,
             }.items()
         }
 
@@ -323,9 +339,14 @@ class RedisRoutingState(RoutingState):
         return self._parse_agent(raw)
 
     async def agents(self, team: str | None = None) -> list[AgentState]:
-        key = f"{self._p}agents" if team is None else f"{self._p}team:{team}"
-        ids = sorted(await cast(Awaitable[set[str]], self._redis.smembers(key)), key=int)
-        return await self._agents_by_id(ids)
+        if team is None:
+            key = f"{self._p}agents"
+            ids = sorted(await cast(Awaitable[set[str]], self._redis.smembers(key)), key=int)
+            return await self._agents_by_id(ids)
+        # One script, one reply: a team is read on every routing decision.
+        raws = await self._run("team", [f"{self._p}team:{team}"], [self._p])
+        found = [self._parse_agent(_pairs(raw)) for raw in raws]
+        return sorted((a for a in found if a is not None), key=lambda a: a.agent_id)
 
     async def set_presence(
         self, agent_id: int, presence: Presence, reason: str | None, now: datetime
@@ -378,8 +399,7 @@ class RedisRoutingState(RoutingState):
 
     @staticmethod
     def _parse_item(raw: dict[str, str] | list[str]) -> WorkItem | None:
-        if isinstance(raw, list):  # a script's HGETALL answer: [k1, v1, k2, v2, ...]
-            raw = dict(zip(raw[::2], raw[1::2], strict=True))
+        raw = _pairs(raw)
         if not raw:
             return None
         data = json.loads(raw["data"])
