@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hub.bench.figures import percentile
 from hub.domain.interaction import Channel
 from hub.routing.model import AgentState, Presence, WorkItem
 from hub.routing.policy import Policy, parse_policy
@@ -48,12 +49,6 @@ def bench_policy(teams: int, queues_per_team: int) -> Policy:
                 "[[queues.steps]]", "after_seconds = 90",
             ]  # fmt: skip
     return parse_policy("\n".join(lines), source="<bench>")
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
 async def _seed_agents(

@@ -23,6 +23,7 @@ from aiohttp import web
 from sqlalchemy import insert
 
 from hub.agent_console.app import build_app
+from hub.bench.figures import percentile
 from hub.bootstrap import build_hub
 from hub.config import Settings
 from hub.crm_store.scratch import scratch_database
@@ -34,13 +35,6 @@ from hub.services.customers import unified_record
 
 BATCH = 5_000
 CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.VOICE, Channel.WEBCHAT, Channel.API)
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    """The sample at the given fraction of the sorted samples (nearest rank)."""
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
-    return ordered[index]
 
 
 async def _seed(hub: Any, customers: int, events: int, team_id: int) -> int:

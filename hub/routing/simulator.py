@@ -18,8 +18,8 @@ from typing import Any
 
 from hub.domain.interaction import Channel
 from hub.routing.model import AgentState, Presence, WorkItem
-from hub.routing.policy import QueuePolicy, parse_policy
-from hub.routing.router import Router
+from hub.routing.policy import parse_policy
+from hub.routing.router import NoEffects, Router
 from hub.routing.state.memory import MemoryRoutingState
 
 START = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
@@ -70,8 +70,11 @@ class _Contact:
 
 
 @dataclass
-class _Simulation:
-    """The simulated world: a clock, a timetable of events, and what happened to each contact."""
+class _Simulation(NoEffects):
+    """The simulated world: a clock, a timetable of events, and what happened to each contact.
+
+    It is also the router's effects: agents answer at once, so an offer is an answer.
+    """
 
     now: float = 0.0
     events: list[tuple[float, int, str, int]] = field(default_factory=list)
@@ -88,7 +91,6 @@ class _Simulation:
         self.sequence += 1
         heapq.heappush(self.events, (at, self.sequence, kind, key))
 
-    # RouterEffects: agents answer at once, so an offer is an answer.
     async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None:
         self.schedule(self.now, "accept", item.interaction_id * 100_000 + agent_id)
 
@@ -98,21 +100,6 @@ class _Simulation:
         handling = self.handle[item.interaction_id]
         self.busy_seconds += handling
         self.schedule(self.now + handling, "finish", agent_id)
-
-    async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
-        return None
-
-    async def queued(self, item: WorkItem) -> None:
-        return None
-
-    async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None:
-        return None
-
-    async def closed(self, item: WorkItem, queue: QueuePolicy) -> None:
-        return None
-
-    async def gave_up(self, item: WorkItem, reason: str) -> None:
-        return None
 
 
 async def simulate(
