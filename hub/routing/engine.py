@@ -185,10 +185,15 @@ def plan(
     one pass never offers an agent more than they can hold.
     """
     decisions: list[Decision] = []
+    # Only agents who could take anything now; a team with none is skipped at once, which
+    # keeps a pass over a long backlog cheap while everyone is busy or away.
     by_team: dict[str, list[AgentState]] = {}
     for agent in agents:
-        for team in agent.teams:
-            by_team.setdefault(team, []).append(agent)
+        if agent.presence is Presence.AVAILABLE and (
+            agent.wrap_up_until is None or agent.wrap_up_until <= now
+        ):
+            for team in agent.teams:
+                by_team.setdefault(team, []).append(agent)
     reserved: dict[int, Counter[Channel]] = {}
     for item in sorted(waiting, key=WorkItem.sort_key):
         if item.offered_to is not None:
@@ -214,7 +219,10 @@ def plan(
             else:
                 decisions.append(GiveUp(item.interaction_id, "max_wait"))
             continue
-        chosen = choose_agent(item, by_team.get(queue.team, ()), policy, now, reserved)
+        candidates = by_team.get(queue.team)
+        if not candidates:
+            continue
+        chosen = choose_agent(item, candidates, policy, now, reserved)
         if chosen is not None:
             reserved.setdefault(chosen.agent_id, Counter())[item.channel] += 1
             decisions.append(Offer(item.interaction_id, chosen.agent_id, offer_expiry(queue, now)))

@@ -191,6 +191,16 @@ end
 return out
 """
 
+_WAITING = """
+local out = {}
+for i = 2, #ARGV do
+  for _, id in ipairs(redis.call('ZRANGE', ARGV[1] .. 'waiting:' .. ARGV[i], 0, -1)) do
+    out[#out + 1] = redis.call('HGETALL', ARGV[1] .. 'item:' .. id)
+  end
+end
+return out
+"""
+
 _PRESENCE = """
 local agent = KEYS[1]
 local presence, reason, now = ARGV[1], ARGV[2], ARGV[3]
@@ -242,6 +252,7 @@ class RedisRoutingState(RoutingState):
                 "finish": _FINISH,
                 "presence": _PRESENCE,
                 "team": _TEAM,
+                "waiting": _WAITING,
             }.items()
         }
 
@@ -443,12 +454,15 @@ class RedisRoutingState(RoutingState):
             queues = frozenset(
                 await cast(Awaitable[set[str]], self._redis.smembers(f"{self._p}queues"))
             )
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for queue in sorted(queues):
-                pipe.zrange(f"{self._p}waiting:{queue}", 0, -1)
-            ids = [i for found in await pipe.execute() for i in found]
-        items = [i for i in await self._items(ids) if i.offered_to is None]
-        return sorted(items, key=WorkItem.sort_key)
+        # A script per 50 queues: few round trips, yet no script blocks Redis for long.
+        names = sorted(queues)
+        raws: list[Any] = []
+        for start in range(0, len(names), 50):
+            raws += await self._run("waiting", [], [self._p, *names[start : start + 50]])
+        items = [self._parse_item(raw) for raw in raws]
+        return sorted(
+            (i for i in items if i is not None and i.offered_to is None), key=WorkItem.sort_key
+        )
 
     async def queue_sizes(self) -> dict[str, int]:
         raw = await cast(Awaitable[dict[str, str]], self._redis.hgetall(f"{self._p}qsize"))
