@@ -138,9 +138,10 @@ class Router:
         queued = replace(
             item, queue=queue.name, priority=self.priority_in(queue, item, base_priority)
         )
+        # Record it as queued before other processes can see (and offer) it in the state.
+        await self.effects.queued(queued)
         if not await self.state.add_item(queued):
             return await self.state.item(item.interaction_id)
-        await self.effects.queued(queued)
         await self.offer_item(queued.interaction_id)
         return queued
 

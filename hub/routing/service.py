@@ -383,7 +383,7 @@ class RoutingService:
         interaction_id: int,
         target: InteractionState,
         *,
-        expected: InteractionState | None = None,
+        expected: InteractionState | frozenset[InteractionState] | None = None,
         reason: str | None = None,
         author: int | None = None,
         kind: EventKind = EventKind.STATUS_CHANGE,
@@ -398,7 +398,8 @@ class RoutingService:
         now = self.clock()
         async with self.store.unit_of_work() as uow:
             interaction = await uow.interactions.get(interaction_id, lock=True)
-            if interaction is None or (expected is not None and interaction.state is not expected):
+            allowed = {expected} if isinstance(expected, InteractionState) else expected
+            if interaction is None or (allowed is not None and interaction.state not in allowed):
                 return False
             previous = interaction.state
             before = (previous, interaction.queue_id)
@@ -467,29 +468,40 @@ class _StoreEffects:
         )
 
     async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None:
+        service = self._service
         event = OfferMade(item.interaction_id, item.customer_id, agent_id, expires_at.isoformat())
-        if not await self._service._transition(
+        if await service._transition(
             item.interaction_id, S.OFFERED, expected=S.QUEUED, events=[event]
         ):
-            # The interaction moved on (closed meanwhile): withdraw the offer again.
-            await self._service.state.remove_item(item.interaction_id)
+            return
+        # Another process's effect got there first. Still OFFERED (an earlier offer's requeue
+        # has not landed yet): this offer stands. Moved on (closed, taken): withdraw it.
+        async with service.store.unit_of_work() as uow:
+            current = await uow.interactions.get(item.interaction_id)
+        if current is not None and current.state is S.OFFERED:
+            await service.bus.publish([event])
+        elif current is None or current.state not in (S.NEW, S.QUEUED):
+            await service.state.remove_item(item.interaction_id)
 
     async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
-        await self._service._transition(
-            item.interaction_id,
-            S.QUEUED,
-            expected=S.OFFERED,
-            events=[OfferWithdrawn(item.interaction_id, agent_id, reason)],
-        )
+        service = self._service
+        event = OfferWithdrawn(item.interaction_id, agent_id, reason)
+        routed = await service.state.item(item.interaction_id)
+        if routed is not None and routed.offered_to is not None:
+            # Offered again already (perhaps by another process): the store stays OFFERED.
+            await service.bus.publish([event])
+            return
+        await service._transition(item.interaction_id, S.QUEUED, expected=S.OFFERED, events=[event])
 
     async def assigned(self, item: WorkItem, agent_id: int) -> None:
         async with self._service.store.unit_of_work() as uow:
             user = await uow.accounts.user(agent_id)
         name = user.display_name if user else f"agent {agent_id}"
+        # From QUEUED too: the agent may accept before the offer's own write has landed.
         await self._service._transition(
             item.interaction_id,
             S.ASSIGNED,
-            expected=S.OFFERED,
+            expected=frozenset({S.OFFERED, S.QUEUED}),
             reason=f"Assigned to {name}",
             kind=EventKind.ASSIGNMENT,
             author=agent_id,
