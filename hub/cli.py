@@ -451,6 +451,7 @@ def bench() -> None:
 @click.option("--decisions", default=5_000, show_default=True, help="New contacts to route.")
 @click.option("--backlog", default=20_000, show_default=True, help="Waiting items for the tick.")
 @click.option("--redis-url", help="Also bench the Redis state here (default: HUB_REDIS_URL).")
+@click.option("--sim-contacts", default=100_000, show_default=True, help="Simulator contacts.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @with_settings
 def bench_routing(
@@ -460,6 +461,7 @@ def bench_routing(
     decisions: int,
     backlog: int,
     redis_url: str | None,
+    sim_contacts: int,
     as_json: bool,
 ) -> None:
     """Routing decisions per second and their latency, memory and Redis; simulator speed."""
@@ -473,6 +475,7 @@ def bench_routing(
             backlog=backlog,
             redis_url=redis_url or settings.redis_url,
             progress=lambda line: click.echo(line, err=True),
+            sim_contacts=sim_contacts,
         )
     )
     click.echo(json.dumps(result, indent=2) if as_json else _lines(result))

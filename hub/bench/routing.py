@@ -156,6 +156,7 @@ async def run_routing_bench(
     backlog: int,
     redis_url: str | None,
     progress: Callable[[str], None],
+    sim_contacts: int = 100_000,
 ) -> dict[str, Any]:
     """Run the benchmark on the memory state, and on Redis when a URL is given."""
     teams = max(1, agents // 50)
@@ -211,14 +212,15 @@ async def run_routing_bench(
         arrivals_per_hour=600,
         aht_seconds=240,
         agents=45,
-        contacts=100_000,
+        contacts=sim_contacts,
         sl_seconds=20,
         patience_seconds=120,
         seed=1,
     )
     result["simulator"] = {
-        "contacts": simulated.contacts,
+        "agents": 45,
+        "contacts": sim_contacts,
         "wall_seconds": round(simulated.wall_seconds, 2),
-        "simulated_contacts_per_second": round(100_000 / simulated.wall_seconds, 1),
+        "simulated_contacts_per_second": round(sim_contacts / simulated.wall_seconds, 1),
     }
     return result

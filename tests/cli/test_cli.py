@@ -219,3 +219,34 @@ def test_staffing_answers_and_draws_the_curve(database: str, tmp_path: Path) -> 
     assert figures["agents"] == 25
     assert figures["service_level"] >= 0.8
     assert picture.read_bytes().startswith(b"\x89PNG")
+
+
+def test_bench_routing_reports_figures_for_memory_and_redis(database: str) -> None:
+    from tests.conftest import REDIS_URL
+
+    result = hub(
+        "bench",
+        "routing",
+        "--agents",
+        "200",
+        "--queues",
+        "20",
+        "--decisions",
+        "100",
+        "--backlog",
+        "200",
+        "--sim-contacts",
+        "2000",
+        "--redis-url",
+        REDIS_URL,
+        "--json",
+    )
+    figures = json.loads(result.stdout)
+    assert (figures["agents"], figures["queues"]) == (200, 20)
+    for store in ("memory", "redis"):
+        assert figures[store]["decisions"] == 100
+        assert figures[store]["offered_at_once"] == 100  # nobody was busy: all offered at once
+        assert figures[store]["p99_ms"] >= figures[store]["p50_ms"] > 0
+        assert figures[store]["tick_ms"] > 0
+    assert figures["redis_over_memory_decisions"] > 0
+    assert figures["simulator"]["simulated_contacts_per_second"] > 0
