@@ -61,9 +61,11 @@ class Hub:
 
     async def start(self) -> None:
         """Start the bus and every channel; a channel that fails is logged, the rest go on."""
-        await self.bus.start()
+        # Subscribe before consuming: on Redis an event read with nobody subscribed would be
+        # acknowledged and lost to routing.
         if self.routing is not None:
             await self.routing.start()
+        await self.bus.start()
         for channel in self.channels:
             try:
                 await channel.start(self.receive)
@@ -77,9 +79,9 @@ class Hub:
                 await channel.stop()
             except HubError:
                 log.exception("channel failed to stop", channel=channel.channel.value)
+        await self.bus.stop()  # stop consuming first, then what the events fed
         if self.routing is not None:
             await self.routing.stop()
-        await self.bus.stop()
         await self.store.close()
 
 

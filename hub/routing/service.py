@@ -86,9 +86,11 @@ class RoutingService:
         policy = await self._load_policy()
         self.router = Router(self.state, policy, _StoreEffects(self), self.clock)
         await self._sync_queues(policy)
-        await self.rebuild()
+        # Subscribe before rebuilding: work arriving meanwhile is either in the store when the
+        # rebuild reads it, or its event comes after (a repeat finds it queued and is ignored).
         self.bus.subscribe(InteractionReceived, self._on_received)
         self.bus.subscribe(InteractionClosed, self._on_closed)
+        await self.rebuild()
         self._task = asyncio.create_task(self._ticker(), name="routing-ticker")
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._reload_on_signal)
@@ -189,7 +191,7 @@ class RoutingService:
             known = await self.state.agent(profile.user.id)
             if known is None:
                 fresh.add(profile.user.id)
-            await self.state.put_agent(self._agent_state(profile, known))
+            await self.state.put_agent(self.agent_state(profile, known))
         for interaction in open_work:
             if interaction.state is S.ASSIGNED:
                 if interaction.assigned_user_id in fresh:
@@ -202,7 +204,8 @@ class RoutingService:
                 await self._transition(interaction.id, S.QUEUED, expected=S.OFFERED)
             await self._route(interaction)
 
-    def _agent_state(self, profile: AgentProfile, known: AgentState | None) -> AgentState:
+    def agent_state(self, profile: AgentProfile, known: AgentState | None) -> AgentState:
+        """Routing's view of an agent: the stored profile with live presence and load if known."""
         now = self.clock()
         capacity = {}
         for channel, count in profile.capacity.items():
@@ -227,7 +230,7 @@ class RoutingService:
         async with self.store.unit_of_work() as uow:
             profiles = await uow.accounts.agent_profiles([user_id])
         for profile in profiles:
-            await self.state.put_agent(self._agent_state(profile, await self.state.agent(user_id)))
+            await self.state.put_agent(self.agent_state(profile, await self.state.agent(user_id)))
 
     # -- work arriving and leaving -----------------------------------------------------------
 

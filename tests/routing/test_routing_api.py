@@ -207,3 +207,22 @@ async def test_policy_reload_refuses_a_bad_file_and_keeps_the_old_one(
     assert hub.routing.router is not None
     assert hub.routing.router.policy.queues["support"].overflow is None
     await call(client, team, "supervisor", "POST", "/api/v1/routing/reload", status=403)
+
+
+async def test_supervisors_see_the_agents_of_their_own_teams(
+    hub: Hub, client: Client, team: Team
+) -> None:
+    from tests.conftest import make_team
+
+    other = await make_team(hub, "sales", suffix="-sales")
+    for who, role in ((team, "agent"), (other, "agent")):
+        await call(client, who, role, "POST", "/api/v1/me/state", state="away", reason="lunch")
+    mine = await call(client, team, "supervisor", "GET", "/api/v1/agents")
+    assert {a["id"] for a in mine["agents"]} == {
+        team.user_ids["agent"],
+        team.user_ids["supervisor"],
+    }
+    everyone = await call(client, team, "admin", "GET", "/api/v1/agents")
+    assert other.user_ids["agent"] in {a["id"] for a in everyone["agents"]}
+    away = next(a for a in mine["agents"] if a["id"] == team.user_ids["agent"])
+    assert (away["presence"], away["reason"], away["activity"]) == ("away", "lunch", "away")

@@ -241,10 +241,18 @@ def _csv(rows: list[dict[str, Any]], queue: str) -> web.Response:
 @routes.get("/api/v1/agents")
 @requires(Permission.AGENTS_READ)
 async def agents(request: web.Request) -> web.Response:
-    """Every agent routing knows, with presence, activity and load."""
+    """The agents of my teams (admins: every agent), with presence, activity and load."""
     routing = _routing(request)
-    now = request.app[HUB].clock()
-    found = await routing.state.agents()
+    hub = request.app[HUB]
+    now = hub.clock()
+    principal = principal_of(request)
+    async with hub.store.unit_of_work() as uow:
+        profiles = await uow.accounts.agent_profiles()
+    found = [
+        routing.agent_state(p, await routing.state.agent(p.user.id))
+        for p in profiles
+        if principal.sees_everything or p.user.team_ids & principal.team_ids
+    ]
     return json_response({"agents": [agent_json(a, now) for a in found]})
 
 
