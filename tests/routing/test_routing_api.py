@@ -226,3 +226,24 @@ async def test_supervisors_see_the_agents_of_their_own_teams(
     assert other.user_ids["agent"] in {a["id"] for a in everyone["agents"]}
     away = next(a for a in mine["agents"] if a["id"] == team.user_ids["agent"])
     assert (away["presence"], away["reason"], away["activity"]) == ("away", "lunch", "away")
+
+
+async def test_a_caller_who_hangs_up_while_waiting_is_abandoned(
+    hub: Hub, client: Client, team: Team, clock: FrozenClock
+) -> None:
+    created = await push(client, team, **{"from": "+14155550100"})
+    interaction = created["interaction_id"]
+    clock.advance(45)
+    assert hub.routing is not None
+    await hub.routing.abandon(interaction, "caller hung up")
+    found = await call(client, team, "agent", "GET", f"/api/v1/interactions/{interaction}")
+    assert found["state"] == "abandoned"
+    assert found["abandoned_at"] is not None
+    assert await hub.routing.state.item(interaction) is None
+    assert (await timeline(client, team, created["customer_id"]))[-1] == "Abandoned: caller hung up"
+    board = await call(client, team, "supervisor", "GET", "/api/v1/queues")
+    support = next(q for q in board["queues"] if q["name"] == "support")
+    assert support["windows"]["15m"]["abandoned"] == 1
+    assert support["windows"]["15m"]["service_level"] == 0.0
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    assert (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"] == []
