@@ -35,6 +35,8 @@ class TwilioSettings(BaseModel):
     account_sid: str | None = None
     auth_token: SecretStr | None = None
     api_base_url: str = "https://api.twilio.com"
+    # Our Twilio numbers (E.164) and the queue each one's contacts go to.
+    numbers: dict[str, str] = {}
 
 
 class Settings(BaseSettings):

@@ -10,6 +10,7 @@ clients match on) and the HTTP ``status`` the API answers with::
     │   └── InvalidIdentity       422 invalid_identity: a phone/email/... that cannot be parsed
     ├── AuthError                 401 unauthenticated: no or bad credentials
     │   └── Forbidden             403 forbidden: authenticated, but the role may not do this
+    │       └── BadSignature      403 bad_signature: a webhook that its provider did not sign
     ├── NotFound                  404 not_found
     ├── TooManyRequests           429 too_many_requests: slow down (``retry_after`` seconds)
     ├── Conflict                  409 conflict: the request clashes with the current state
@@ -83,6 +84,12 @@ class Forbidden(AuthError):
 
     code = "forbidden"
     status = 403
+
+
+class BadSignature(Forbidden):
+    """A webhook whose signature does not check out: refused, nothing stored."""
+
+    code = "bad_signature"
 
 
 class NotFound(HubError):

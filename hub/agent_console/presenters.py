@@ -34,6 +34,7 @@ def identity_json(identity: Identity) -> dict[str, Any]:
         "kind": identity.kind.value,
         "value": identity.value,
         "verified": identity.verified,
+        "sms_opted_out": identity.opted_out_at is not None,
     }
 
 

@@ -73,7 +73,13 @@ def _customer(row: CustomerRow) -> Customer:
 
 def _identity(row: IdentityRow) -> Identity:
     return Identity(
-        row.id, row.customer_id, IdentityKind(row.kind), row.value, row.verified, row.created_at
+        row.id,
+        row.customer_id,
+        IdentityKind(row.kind),
+        row.value,
+        row.verified,
+        row.created_at,
+        row.opted_out_at,
     )
 
 
@@ -300,6 +306,25 @@ class CustomerRepository:
         self._session.add(row)
         await self._session.flush()
         return _identity(row)
+
+    async def set_opt_out(self, ref: IdentityRef, at: datetime | None) -> None:
+        """Record that a number withdrew (at) or gave back (None) consent to SMS."""
+        await self._session.execute(
+            update(IdentityRow)
+            .where(IdentityRow.kind == ref.kind, IdentityRow.value == ref.value)
+            .values(opted_out_at=at)
+        )
+
+    async def is_opted_out(self, ref: IdentityRef) -> bool:
+        """Whether the number has texted STOP (and not START since)."""
+        found = await self._session.scalar(
+            select(IdentityRow.id).where(
+                IdentityRow.kind == ref.kind,
+                IdentityRow.value == ref.value,
+                IdentityRow.opted_out_at.is_not(None),
+            )
+        )
+        return found is not None
 
     async def mark_verified(self, identity_id: int) -> None:
         """Record that an identity has been proven to belong to its customer."""

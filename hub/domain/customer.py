@@ -24,6 +24,7 @@ class Identity:
     value: str
     verified: bool
     created_at: datetime
+    opted_out_at: datetime | None = None  # SMS consent withdrawn (STOP) at
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ class InboundMessage:
     session's visitor id). ``claims`` are further identities the message asserts; only verified
     ones may resolve the customer, unverified ones become merge suggestions on conflict.
     ``provider`` + ``provider_ref`` name the message at its source, so a retry is a no-op.
+    ``creates_work`` False (an SMS STOP, an auto-reply, a bounce) keeps the message on the
+    customer's timeline without opening an interaction or offering anything to an agent.
     """
 
     channel: Channel
@@ -34,3 +36,4 @@ class InboundMessage:
     queue: str | None = None
     attachments: tuple[Attachment, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
+    creates_work: bool = True

@@ -67,6 +67,21 @@ async def _receive_once(
     if created:
         uow.record(CustomerCreated(customer_id))
 
+    if not message.creates_work:
+        event = await uow.timeline.append(
+            customer_id=customer_id,
+            kind=EventKind.MESSAGE,
+            direction=Direction.INBOUND,
+            occurred_at=message.received_at,
+            channel=message.channel,
+            body=message.body,
+            attachments=message.attachments,
+            provider=provider,
+            provider_ref=message.provider_ref,
+            data=message.data,
+        )
+        return Received(customer_id, None, event.id, False, False, created)
+
     interaction = await uow.interactions.open_for(customer_id, message.channel, message.thread_key)
     opened = interaction is None
     if interaction is None:

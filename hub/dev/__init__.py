@@ -1,0 +1,1 @@
+"""Tools for developing and trying the hub without real providers."""

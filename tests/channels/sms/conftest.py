@@ -1,0 +1,57 @@
+"""A hub with the SMS channel, and the Twilio simulator pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from hub.agent_console.app import build_app
+from hub.bootstrap import Hub, build_hub
+from hub.config import Settings, TwilioSettings
+from hub.dev.twilio_sim import TwilioSimulator
+from tests.conftest import FrozenClock
+
+ACCOUNT = "AC00000000000000000000000000000000"
+TOKEN = "12345678901234567890123456789012"
+PUBLIC = "https://hub.example.com"
+OUR_NUMBER = "+14155550000"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        public_url=PUBLIC,
+        log_level="WARNING",
+        twilio=TwilioSettings(
+            account_sid=ACCOUNT, auth_token=TOKEN, numbers={"(415) 555-0000": "support"}
+        ),
+    )
+
+
+@pytest.fixture
+async def sms_hub(settings: Settings, clock: FrozenClock) -> Hub:
+    """The hub; the app's cleanup (client fixture) stops it."""
+    return await build_hub(settings, run_migrations=False, clock=clock)
+
+
+@pytest.fixture
+async def client(sms_hub: Hub) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(build_app(sms_hub))) as client:
+        yield client
+
+
+@pytest.fixture
+async def twilio(client: TestClient[Any, Any]) -> AsyncIterator[TwilioSimulator]:
+    simulator = TwilioSimulator(
+        account_sid=ACCOUNT,
+        auth_token=TOKEN,
+        hub_url=str(client.make_url("")),
+        public_url=PUBLIC,
+    )
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
