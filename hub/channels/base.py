@@ -44,6 +44,7 @@ class OutboundMessage:
     body: str
     subject: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    reply_from: str | None = None  # our address the customer last wrote to, if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,43 @@ class TimelineRepository:
         await self._session.flush()
         return _event(row)
 
+    async def latest_inbound(self, interaction_id: int) -> TimelineEvent | None:
+        """The customer's latest message on an interaction (who wrote, to which address)."""
+        row = await self._session.scalar(
+            select(TimelineEventRow)
+            .where(
+                TimelineEventRow.interaction_id == interaction_id,
+                TimelineEventRow.direction == Direction.INBOUND.value,
+            )
+            .order_by(TimelineEventRow.occurred_at.desc(), TimelineEventRow.id.desc())
+            .limit(1)
+        )
+        return None if row is None else _event(row)
+
+    async def event(self, event_id: int) -> TimelineEvent | None:
+        """One event, or None."""
+        row = await self._session.get(TimelineEventRow, event_id)
+        return None if row is None else _event(row)
+
+    async def update_delivery(
+        self,
+        event_id: int,
+        *,
+        provider: str | None = None,
+        provider_ref: str | None = None,
+        **data: Any,
+    ) -> None:
+        """Record what the provider said about an outbound message (its id, its status)."""
+        row = await self._session.get(TimelineEventRow, event_id)
+        if row is None:
+            return
+        if provider is not None:
+            row.provider = provider
+        if provider_ref is not None:
+            row.provider_ref = provider_ref
+        row.data = {**(row.data or {}), **data}
+        await self._session.flush()
+
     async def page(
         self, customer_id: int, *, limit: int, before: tuple[datetime, int] | None = None
     ) -> list[TimelineEvent]:

@@ -21,7 +21,7 @@ from hub.domain.identity import IdentityClaim, IdentityKind, normalize_identity
 from hub.domain.users import Permission
 from hub.errors import ValidationError
 from hub.http import HUB, json_response, principal_of, query_int, read_json, requires
-from hub.services import customers, interactions
+from hub.services import customers, interactions, replies
 from hub.services.identities import Attached
 
 routes = web.RouteTableDef()
@@ -70,6 +70,12 @@ class MergeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     merge_from: int = Field(description="the customer absorbed into the one in the path")
+
+
+class ReplyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(min_length=1, max_length=1600)  # Twilio's limit for one SMS body
 
 
 class CloseBody(BaseModel):
@@ -299,6 +305,23 @@ async def interaction(request: web.Request) -> web.Response:
         request.app[HUB].store, principal_of(request), int(request.match_info["interaction_id"])
     )
     return json_response(interaction_json(found))
+
+
+@routes.post(r"/api/v1/interactions/{interaction_id:\d+}/reply")
+@requires(Permission.WORK_TAKE)
+async def reply(request: web.Request) -> web.Response:
+    """Write back to the customer on the interaction's channel; the event carries its status."""
+    hub = request.app[HUB]
+    body = await read_json(request, ReplyBody)
+    event = await replies.reply(
+        hub.store,
+        {c.channel: c for c in hub.channels},
+        principal_of(request),
+        int(request.match_info["interaction_id"]),
+        body=body.body,
+        now=hub.clock(),
+    )
+    return json_response(event_json(event), status=201)
 
 
 @routes.post(r"/api/v1/interactions/{interaction_id:\d+}/close")

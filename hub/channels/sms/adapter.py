@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aiohttp import web
+from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from hub.channels.base import (
@@ -16,21 +17,31 @@ from hub.channels.base import (
     OutboundMessage,
 )
 from hub.channels.sms.inbound import Keyword, parse_webhook, to_inbound_message
+from hub.channels.sms.outbound import send_sms
+from hub.channels.twilio.client import HubTwilioHttpClient, twilio_client
 from hub.channels.twilio.signature import verified_form
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import IdentityKind, IdentityRef, normalize_phone
 from hub.domain.interaction import Channel
 from hub.domain.timeline import Direction, EventKind
-from hub.errors import ChannelConfigError, ChannelNotReady
+from hub.errors import ChannelConfigError, ChannelNotReady, Conflict, MalformedRequest
 from hub.http import HUB, public
+
+STATUS_PATH = "/webhooks/twilio/sms/status"
+# Twilio's message statuses in the order they happen; the last three are final.
+_ORDER = ("accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed")
+
+
+def _rank(status: object) -> int:
+    return _ORDER.index(status) if status in _ORDER else -1
 
 
 class SmsChannel(ChannelAdapter):
     """SMS and MMS with customers, through Twilio."""
 
     channel: ClassVar[Channel] = Channel.SMS
-    capabilities: ClassVar[Capability] = Capability.ATTACHMENTS
+    capabilities: ClassVar[Capability] = Capability.OUTBOUND | Capability.ATTACHMENTS
 
     def __init__(self, settings: Settings, store: Store) -> None:
         token = settings.twilio.auth_token
@@ -44,22 +55,66 @@ class SmsChannel(ChannelAdapter):
             for number, queue in settings.twilio.numbers.items()
         }
         self._store = store
+        self._settings = settings
         self._sink: InboundSink | None = None
+        self._client: Client | None = None
+        self._http: HubTwilioHttpClient | None = None
+        self.backoff_seconds = 0.5
 
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
 
     async def stop(self) -> None:
         self._sink = None
+        if self._http is not None:
+            await self._http.close()
+            self._client = self._http = None
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
-        raise ChannelNotReady(
-            "sending SMS is not built yet (issue 4 continues)",
-            interaction_id=message.interaction_id,
+        """Send an SMS from the number the customer wrote to (else our first number)."""
+        async with self._store.unit_of_work() as uow:
+            if await uow.customers.is_opted_out(message.to):
+                raise Conflict(
+                    f"{message.to.value} has opted out of SMS (texted STOP); not sent",
+                    code="sms_opted_out",
+                )
+        sender = message.reply_from or next(iter(self._queues), None)
+        if sender is None:
+            raise ChannelConfigError("no Twilio number to send from: set twilio.numbers")
+        if self._client is None:
+            self._client, self._http = twilio_client(self._settings)
+        sent = await send_sms(
+            self._client,
+            to=message.to.value,
+            sender=sender,
+            body=message.body,
+            status_callback=self._public_url + STATUS_PATH,
+            backoff_seconds=self.backoff_seconds,
         )
+        return DeliveryReceipt("twilio", sent.sid, sent.status)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.post("/webhooks/twilio/sms", self.handle_inbound)]
+        return [
+            web.post("/webhooks/twilio/sms", self.handle_inbound),
+            web.post(STATUS_PATH, self.handle_status),
+        ]
+
+    @public  # authenticated by Twilio's signature
+    async def handle_status(self, request: web.Request) -> web.Response:
+        """Record a delivery status (statuses only move forward: callbacks can come late)."""
+        params = await verified_form(request, self._token, self._public_url)
+        sid, status = params.get("MessageSid"), params.get("MessageStatus")
+        if not sid or not status:
+            raise MalformedRequest("the status callback lacks MessageSid or MessageStatus")
+        async with self._store.unit_of_work() as uow:
+            event = await uow.timeline.by_provider_ref("twilio", sid)
+            if event is not None and _rank(status) >= _rank(event.data.get("status")):
+                changes: dict[str, Any] = {"status": status}
+                if params.get("ErrorCode"):
+                    changes["error_code"] = params["ErrorCode"]
+                await uow.timeline.update_delivery(event.id, **changes)
+                await uow.commit()
+        return web.Response(status=204)
 
     @public  # authenticated by Twilio's signature instead of a user's token
     async def handle_inbound(self, request: web.Request) -> web.Response:

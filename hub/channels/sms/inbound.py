@@ -99,6 +99,7 @@ def to_inbound_message(
         attachments=webhook.media,
         data={
             "to": webhook.to,
+            "from": webhook.sender,
             **({"keyword": keyword.value} if keyword else {}),
             **({} if webhook.to in queues else {"unmapped_number": True}),
         },

@@ -45,7 +45,7 @@ async def client(sms_hub: Hub) -> AsyncIterator[TestClient[Any, Any]]:
 
 
 @pytest.fixture
-async def twilio(client: TestClient[Any, Any]) -> AsyncIterator[TwilioSimulator]:
+async def twilio(sms_hub: Hub, client: TestClient[Any, Any]) -> AsyncIterator[TwilioSimulator]:
     simulator = TwilioSimulator(
         account_sid=ACCOUNT,
         auth_token=TOKEN,
@@ -53,5 +53,10 @@ async def twilio(client: TestClient[Any, Any]) -> AsyncIterator[TwilioSimulator]
         public_url=PUBLIC,
     )
     await simulator.start()
+    # The real twilio library talks to the simulator: only its base URL changes.
+    sms_hub.settings.twilio.api_base_url = simulator.url
+    for channel in sms_hub.channels:
+        if hasattr(channel, "backoff_seconds"):
+            channel.backoff_seconds = 0.01  # keep retries quick in tests
     yield simulator
     await simulator.stop()

@@ -1,0 +1,95 @@
+"""Agents writing back to customers, on whatever channel the interaction is on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from hub.channels.base import Capability, ChannelAdapter, OutboundMessage
+from hub.crm_store.unit_of_work import Store
+from hub.domain.identity import IdentityKind, IdentityRef
+from hub.domain.interaction import Channel, InteractionState
+from hub.domain.timeline import Direction, EventKind, TimelineEvent
+from hub.domain.users import Permission, Principal, Role
+from hub.errors import Conflict, HubError, NotFound, ValidationError
+from hub.services.interactions import visible_interaction
+
+ADDRESS_KIND = {
+    Channel.SMS: IdentityKind.PHONE,
+    Channel.VOICE: IdentityKind.PHONE,
+    Channel.EMAIL: IdentityKind.EMAIL,
+    Channel.FAX: IdentityKind.FAX,
+}
+REPLYABLE = frozenset({InteractionState.ASSIGNED, InteractionState.WRAP_UP})
+
+
+async def reply(
+    store: Store,
+    channels: Mapping[Channel, ChannelAdapter],
+    principal: Principal,
+    interaction_id: int,
+    *,
+    body: str,
+    now: datetime,
+) -> TimelineEvent:
+    """Send a reply and keep it on the timeline, with the provider's delivery status.
+
+    The message is recorded (status ``sending``) before it goes out, so a crash while sending
+    leaves a trace; a failure is recorded on it (status ``failed`` and why) and raised.
+    """
+    principal.require(Permission.WORK_TAKE)
+    async with store.unit_of_work() as uow:
+        interaction = await visible_interaction(uow, principal, interaction_id)
+        if interaction.state not in REPLYABLE:
+            raise Conflict(f"interaction {interaction_id} is {interaction.state}; take it first")
+        supervising = principal.role in (Role.SUPERVISOR, Role.ADMIN)
+        if interaction.assigned_user_id != principal.user_id and not supervising:
+            raise Conflict(f"interaction {interaction_id} is not assigned to you")
+        adapter = channels.get(interaction.channel)
+        if adapter is None or Capability.OUTBOUND not in adapter.capabilities:
+            raise ValidationError(f"the {interaction.channel} channel cannot send replies")
+        latest = await uow.timeline.latest_inbound(interaction_id)
+        kind = ADDRESS_KIND.get(interaction.channel)
+        address = latest.data.get("from") if latest is not None else None
+        if kind is None or not isinstance(address, str):
+            raise NotFound(f"no address to reply to on interaction {interaction_id}")
+        event = await uow.timeline.append(
+            customer_id=interaction.customer_id,
+            interaction_id=interaction.id,
+            kind=EventKind.MESSAGE,
+            direction=Direction.OUTBOUND,
+            occurred_at=now,
+            channel=interaction.channel,
+            body=body,
+            author_id=principal.user_id,
+            data={"to": address, "status": "sending"},
+        )
+        await uow.commit()
+    reply_from = latest.data.get("to") if latest is not None else None
+    try:
+        receipt = await adapter.send(
+            OutboundMessage(
+                interaction_id=interaction_id,
+                to=IdentityRef(kind, address),
+                body=body,
+                reply_from=reply_from if isinstance(reply_from, str) else None,
+            )
+        )
+    except HubError as err:
+        async with store.unit_of_work() as uow:
+            await uow.timeline.update_delivery(
+                event.id, status="failed", error=err.message, error_code=err.code
+            )
+            await uow.commit()
+        raise
+    async with store.unit_of_work() as uow:
+        await uow.timeline.update_delivery(
+            event.id,
+            provider_ref=receipt.provider_ref,
+            provider=receipt.provider,
+            status=receipt.status,
+        )
+        await uow.commit()
+        sent = await uow.timeline.event(event.id)
+    assert sent is not None
+    return sent
