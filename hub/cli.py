@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import math
@@ -438,6 +439,73 @@ def staffing(
         click.echo(f"  {p.agents:4d} agents  SL {p.service_level:6.1%}  ASA {p.asa_seconds:8.1f} s")
     if plot is not None:
         click.echo(f"curve written to {plot}")
+
+
+@main.group()
+def dev() -> None:
+    """Try the hub without real providers."""
+
+
+def _twilio_credentials(settings: Settings) -> tuple[str, str]:
+    sid, token = settings.twilio.account_sid, settings.twilio.auth_token
+    if not sid or token is None:
+        raise click.ClickException(
+            "set HUB_TWILIO__ACCOUNT_SID and HUB_TWILIO__AUTH_TOKEN (any values; the hub's own)"
+        )
+    return sid, token.get_secret_value()
+
+
+@dev.command(name="twilio-sim")
+@click.option("--port", default=8089, show_default=True, help="Where the simulator listens.")
+@click.option("--hub-url", default="http://127.0.0.1:8080", show_default=True)
+@with_settings
+def twilio_sim(settings: Settings, port: int, hub_url: str) -> None:
+    """Run a local Twilio (REST API + signed callbacks); start the hub with
+    HUB_TWILIO__API_BASE_URL=http://127.0.0.1:PORT to send through it."""
+    from hub.dev.twilio_sim import SimMessage, TwilioSimulator
+
+    sid, token = _twilio_credentials(settings)
+
+    def show(message: SimMessage) -> None:
+        click.echo(f"SMS to {message.to} from {message.from_}: {message.body}")
+
+    async def go() -> None:
+        simulator = TwilioSimulator(
+            account_sid=sid,
+            auth_token=token,
+            hub_url=hub_url,
+            public_url=settings.public_url,
+            on_message=show,
+        )
+        url = await simulator.start(port=port)
+        click.echo(f"Twilio simulator on {url}; replies from the hub show here (Ctrl-C stops)")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await simulator.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(go())
+
+
+@dev.command(name="sms")
+@click.option("--from", "sender", required=True, help="The customer's number.")
+@click.option("--to", required=True, help="Your Twilio number (see twilio.numbers).")
+@click.option("--hub-url", default="http://127.0.0.1:8080", show_default=True)
+@click.argument("body")
+@with_settings
+def dev_sms(settings: Settings, sender: str, to: str, hub_url: str, body: str) -> None:
+    """Text the hub as a customer, with a webhook signed as Twilio signs it."""
+    from hub.dev.twilio_sim import TwilioSimulator
+
+    sid, token = _twilio_credentials(settings)
+    simulator = TwilioSimulator(
+        account_sid=sid, auth_token=token, hub_url=hub_url, public_url=settings.public_url
+    )
+    status, answer = asyncio.run(simulator.send_sms(sender=sender, to=to, body=body))
+    click.echo(f"hub answered {status}: {answer.strip()}")
+    if status != 200:
+        raise click.exceptions.Exit(1)
 
 
 @main.group()

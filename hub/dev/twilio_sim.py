@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -80,12 +80,14 @@ class TwilioSimulator:
         hub_url: str,
         public_url: str,
         deliver: Iterable[str] = ("sent", "delivered"),
+        on_message: Callable[[SimMessage], None] | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.hub_url = hub_url.rstrip("/")  # where the hub really listens
         self.public_url = public_url.rstrip("/")  # what Twilio would call (signatures cover it)
         self.deliver = tuple(deliver)
+        self.on_message = on_message
         self.messages: dict[str, SimMessage] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.callbacks: list[tuple[str, dict[str, str], int]] = []
@@ -164,6 +166,8 @@ class TwilioSimulator:
             media_urls=[v for k, v in form.items() if k == "MediaUrl"],
         )
         self.messages[message.sid] = message
+        if self.on_message is not None:
+            self.on_message(message)
         if message.status_callback:
             task = asyncio.create_task(self._report(message))
             self._tasks.add(task)
@@ -237,7 +241,7 @@ class TwilioSimulator:
     async def _post_signed_to_hub(self, path: str, params: dict[str, str]) -> tuple[int, str]:
         headers = {"X-Twilio-Signature": self.signature(self.public_url + path, params)}
         async with (
-            aiohttp.ClientSession() as session,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session,
             session.post(self.hub_url + path, data=params, headers=headers) as response,
         ):
             return response.status, await response.text()
