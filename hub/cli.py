@@ -560,6 +560,30 @@ def _lines(result: dict[str, Any], indent: str = "") -> str:
     return "\n".join(out)
 
 
+@bench.command(name="sms")
+@click.option("--requests", default=2_000, show_default=True, help="Webhooks to time.")
+@click.option("--concurrency", default=8, show_default=True, help="Requests in flight at once.")
+@click.option("--customers", default=500, show_default=True, help="Distinct senders.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@with_settings
+def bench_sms(
+    settings: Settings, requests: int, concurrency: int, customers: int, as_json: bool
+) -> None:
+    """Inbound SMS webhooks/s (signed, committed, routed) and p99, beside bare aiohttp."""
+    from hub.bench.sms import run_sms_bench
+
+    result = run(
+        run_sms_bench(
+            settings,
+            requests=requests,
+            concurrency=concurrency,
+            customers=customers,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    )
+    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
+
+
 @bench.command(name="store")
 @click.option("--customers", default=100_000, show_default=True, help="Customers in the store.")
 @click.option("--events", default=10_000, show_default=True, help="Events on the read customer.")

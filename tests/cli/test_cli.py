@@ -250,3 +250,15 @@ def test_bench_routing_reports_figures_for_memory_and_redis(database: str) -> No
         assert figures[store]["tick_ms"] > 0
     assert figures["redis_over_memory_decisions"] > 0
     assert figures["simulator"]["simulated_contacts_per_second"] > 0
+
+
+def test_bench_sms_reports_the_hub_beside_bare_aiohttp(database: str) -> None:
+    result = hub(
+        "bench", "sms", "--requests", "60", "--concurrency", "4", "--customers", "20", "--json"
+    )
+    figures = json.loads(result.stdout)
+    assert figures["database"] == "sqlite"
+    for side in ("hub", "bare_aiohttp"):
+        assert figures[side]["requests_per_second"] > 0
+        assert figures[side]["p99_ms"] >= figures[side]["p50_ms"] > 0
+    assert 0 < figures["hub_over_bare"] < 1  # the hub does real work per webhook

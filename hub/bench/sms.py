@@ -1,0 +1,139 @@
+"""`hub bench sms`: inbound SMS webhooks per second, beside bare aiohttp on the same machine.
+
+Each request is a real Twilio-style webhook, signed with the account's token (the twilio
+library's own algorithm), sent over loopback HTTP to a running hub: the signature is checked,
+the message committed (customer resolved, interaction opened, event appended), and the
+interaction routed (queued). The baseline is a bare aiohttp app answering the same POST with
+empty TwiML, doing nothing else: the ratio says what the hub's work costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+from hub.agent_console.app import build_app
+from hub.bench.figures import percentile
+from hub.bootstrap import build_hub
+from hub.config import Settings, TwilioSettings
+from hub.crm_store.scratch import scratch_database
+
+TOKEN = secrets.token_hex(16)  # a throwaway account token for the run
+PUBLIC = "https://hub.example.com"
+PATH = "/webhooks/twilio/sms"
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def _signed(n: int, customers: int) -> tuple[dict[str, str], dict[str, str]]:
+    params = {
+        "MessageSid": f"SMbench{n:08d}",
+        "AccountSid": "ACbench",
+        "From": f"+1415{(n % customers):07d}",
+        "To": "+14155550000",
+        "Body": f"message {n}",
+        "NumMedia": "0",
+    }
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC + PATH, params)
+    return params, {"X-Twilio-Signature": str(signature)}
+
+
+async def _drive(
+    url: str, requests: int, concurrency: int, customers: int
+) -> tuple[float, list[float]]:
+    prepared = [_signed(n, customers) for n in range(requests)]
+    latencies: list[float] = []
+    next_index = iter(range(requests))
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        for n in next_index:
+            params, headers = prepared[n]
+            sent = time.perf_counter()
+            async with session.post(url + PATH, data=params, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"the webhook answered {response.status}")
+            latencies.append(time.perf_counter() - sent)
+
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies
+
+
+def _figures(seconds: float, latencies: list[float]) -> dict[str, Any]:
+    return {
+        "requests_per_second": round(len(latencies) / seconds, 1),
+        "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+    }
+
+
+async def run_sms_bench(
+    settings: Settings,
+    *,
+    requests: int,
+    concurrency: int,
+    customers: int,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """The hub on a scratch database like the configured one, then bare aiohttp."""
+    result: dict[str, Any] = {"requests": requests, "concurrency": concurrency}
+    async with scratch_database(settings.database_url, prefix="hub_bench_sms") as url:
+        bench_settings = settings.model_copy(
+            update={
+                "database_url": url,
+                "public_url": PUBLIC,
+                "log_level": "WARNING",
+                "twilio": TwilioSettings(
+                    account_sid="ACbench", auth_token=TOKEN, numbers={"+14155550000": "support"}
+                ),
+            }
+        )
+        hub = await build_hub(bench_settings)
+        result["database"] = hub.store.dialect
+        runner, base = await _serve(build_app(hub))
+        try:
+            progress(f"warming up the hub on {hub.store.dialect}")
+            await _drive(base, 50, concurrency, customers)
+            progress(f"timing {requests} signed webhooks")
+            seconds, latencies = await _drive(base, requests, concurrency, customers)
+            result["hub"] = _figures(seconds, latencies)
+        finally:
+            await runner.cleanup()
+
+    async def bare(request: web.Request) -> web.Response:
+        await request.post()
+        return web.Response(
+            text='<?xml version="1.0" encoding="UTF-8"?><Response />',
+            content_type="application/xml",
+        )
+
+    baseline = web.Application()
+    baseline.router.add_post(PATH, bare)
+    runner, base = await _serve(baseline)
+    try:
+        progress("timing bare aiohttp")
+        await _drive(base, 50, concurrency, customers)
+        seconds, latencies = await _drive(base, requests, concurrency, customers)
+        result["bare_aiohttp"] = _figures(seconds, latencies)
+    finally:
+        await runner.cleanup()
+    result["hub_over_bare"] = round(
+        result["hub"]["requests_per_second"] / result["bare_aiohttp"]["requests_per_second"], 3
+    )
+    return result
