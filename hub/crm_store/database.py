@@ -23,6 +23,11 @@ def create_engine(database_url: str, **options: Any) -> AsyncEngine:
         database = url.database or ""
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # SQLite has one writer: connections racing for its lock wait by sleeping, which wrecks
+        # tail latency. One pooled connection makes them queue in asyncio instead.
+        options.setdefault("pool_size", 1)
+        options.setdefault("max_overflow", 0)
+        options.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
