@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     metrics_token: SecretStr | None = None
     routing_policy: str | None = None
+    data_dir: str = "./data"
     routing_tick_seconds: float = Field(default=1.0, gt=0, le=60)
     twilio: TwilioSettings = TwilioSettings()
 

@@ -122,6 +122,13 @@ class TimelineRepository:
         row = await self._session.get(TimelineEventRow, event_id)
         return None if row is None else _event(row)
 
+    async def set_attachments(self, event_id: int, attachments: tuple[Attachment, ...]) -> None:
+        """Replace an event's attachment records (after fetching them)."""
+        row = await self._session.get(TimelineEventRow, event_id)
+        if row is not None:
+            row.attachments = [asdict(a) for a in attachments]
+            await self._session.flush()
+
     async def update_delivery(
         self,
         event_id: int,

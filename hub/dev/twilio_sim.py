@@ -92,6 +92,8 @@ class TwilioSimulator:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.callbacks: list[tuple[str, dict[str, str], int]] = []
         self._failures: list[int] = []
+        self.media: dict[str, tuple[bytes, str]] = {}
+        self._media_failures = 0
         self._runner: web.AppRunner | None = None
         self.url = ""
         self._validator = RequestValidator(auth_token)
@@ -103,7 +105,28 @@ class TwilioSimulator:
         app = web.Application()
         app.router.add_post(API.format(account="{account}") + ".json", self._create_message)
         app.router.add_get(API.format(account="{account}") + "/{sid}.json", self._fetch_message)
+        app.router.add_get("/media/{name}", self._media)
         return app
+
+    def host_media(self, name: str, content: bytes, content_type: str) -> str:
+        """Offer a file as Twilio offers MMS media; returns its URL."""
+        self.media[name] = (content, content_type)
+        return f"{self.url}/media/{name}"
+
+    def fail_media(self, count: int) -> None:
+        """Answer the next ``count`` media downloads with 500."""
+        self._media_failures += count
+
+    async def _media(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.Response(status=401)
+        if self._media_failures:
+            self._media_failures -= 1
+            return web.Response(status=500)
+        found = self.media.get(request.match_info["name"])
+        if found is None:
+            return web.Response(status=404)
+        return web.Response(body=found[0], content_type=found[1])
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen; return the base URL to give the hub as twilio.api_base_url."""

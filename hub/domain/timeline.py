@@ -37,7 +37,9 @@ class Attachment:
     filename: str
     content_type: str
     size: int | None = None
-    url: str | None = None
+    url: str | None = None  # where the provider offers it (often for a short time)
+    path: str | None = None  # where the hub keeps it, under data_dir, once fetched
+    error: str | None = None  # why it could not be fetched
 
 
 @dataclass(frozen=True, slots=True)

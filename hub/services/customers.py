@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from hub.crm_store.customers import MOVABLE, Merge, Note
@@ -463,3 +465,41 @@ async def dismiss_suggestion(
             entity_id=suggestion_id,
         )
         await uow.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A kept attachment, ready to serve."""
+
+    path: Path
+    filename: str
+    content_type: str
+
+
+async def attachment_file(
+    store: Store, principal: Principal, event_id: int, index: int, *, data_dir: str
+) -> StoredFile:
+    """The file behind an event's attachment, if the caller may see the customer."""
+    principal.require(Permission.TIMELINE_READ)
+    async with store.unit_of_work() as uow:
+        event = await uow.timeline.event(event_id)
+        if event is None:
+            raise NotFound(f"no event {event_id}")
+        await visible_customer(uow, principal, event.customer_id)
+    if not 0 <= index < len(event.attachments):
+        raise NotFound(f"event {event_id} has no attachment {index}")
+    attachment = event.attachments[index]
+    if attachment.path is None:
+        reason = attachment.error or "it has not been fetched yet"
+        raise NotFound(f"attachment {index} of event {event_id} is not kept: {reason}")
+    path = await asyncio.to_thread(_kept_path, attachment.path, data_dir)
+    if path is None:
+        raise NotFound(f"attachment {index} of event {event_id} is missing from storage")
+    return StoredFile(path, path.name, attachment.content_type)
+
+
+def _kept_path(stored: str, data_dir: str) -> Path | None:
+    """The file, if it is inside data_dir (a record never points the server elsewhere)."""
+    path = Path(stored).resolve()
+    inside = path.is_relative_to(Path(data_dir).resolve())
+    return path if inside and path.is_file() else None

@@ -228,6 +228,25 @@ async def timeline(request: web.Request) -> web.Response:
     return json_response({"events": [event_json(e) for e in events], "next_before": next_before})
 
 
+@routes.get(r"/api/v1/events/{event_id:\d+}/attachments/{index:\d+}")
+@requires(Permission.TIMELINE_READ)
+async def attachment(request: web.Request) -> web.StreamResponse:
+    """A file the hub kept (an MMS image, later email attachments and faxes)."""
+    hub = request.app[HUB]
+    found = await customers.attachment_file(
+        hub.store,
+        principal_of(request),
+        int(request.match_info["event_id"]),
+        int(request.match_info["index"]),
+        data_dir=hub.settings.data_dir,
+    )
+    response = web.FileResponse(found.path)
+    response.content_type = found.content_type
+    response.headers["X-Content-Type-Options"] = "nosniff"  # never run what customers send
+    response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
+    return response
+
+
 @routes.get(r"/api/v1/customers/{customer_id:\d+}/notes")
 @requires(Permission.TIMELINE_READ)
 async def notes(request: web.Request) -> web.Response:

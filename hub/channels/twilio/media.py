@@ -1,0 +1,93 @@
+"""Fetching MMS media from Twilio before its links go away, and keeping it under data_dir."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import structlog
+
+from hub.domain.timeline import Attachment
+
+log = structlog.get_logger(__name__)
+
+MAX_BYTES = 20 * 1024 * 1024  # above Twilio's 5 MB MMS limit, with room for other providers
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "application/pdf": ".pdf",
+    "video/mp4": ".mp4",
+    "audio/mpeg": ".mp3",
+}
+
+
+class MediaError(Exception):
+    """A media link that did not give us the file."""
+
+
+async def fetch_one(
+    session: aiohttp.ClientSession, url: str, auth: tuple[str, str] | None, target: Path
+) -> int:
+    """Download url to target (Twilio's media may need the account's basic auth); its size."""
+    headers = {"Authorization": aiohttp.encode_basic_auth(*auth)} if auth else {}
+    async with session.get(url, headers=headers) as response:
+        if response.status != 200:
+            raise MediaError(f"{url} answered {response.status}")
+        size = 0
+        partial = target.with_name(target.name + ".partial")
+        with partial.open("wb") as out:
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                size += len(chunk)
+                if size > MAX_BYTES:
+                    partial.unlink(missing_ok=True)
+                    raise MediaError(f"{url} is larger than {MAX_BYTES} bytes")
+                out.write(chunk)
+        partial.replace(target)
+        return size
+
+
+async def fetch_all(
+    attachments: tuple[Attachment, ...],
+    *,
+    folder: Path,
+    auth: tuple[str, str],
+    auth_origin: str,
+    attempts: int = 4,
+    backoff_seconds: float = 1.0,
+) -> tuple[Attachment, ...]:
+    """Fetch every attachment with a URL, retrying with backoff; record path or error on each."""
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    done: list[Attachment] = []
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for n, attachment in enumerate(attachments):
+            if attachment.url is None or attachment.path is not None:
+                done.append(attachment)
+                continue
+            name = _SAFE.sub("_", attachment.filename) + EXTENSIONS.get(attachment.content_type, "")
+            target = folder / f"{n}-{name}"
+            error = "not tried"
+            for attempt in range(1, attempts + 1):
+                try:
+                    # The account's credentials go to the account's API only, never elsewhere.
+                    mine = attachment.url.startswith(auth_origin.rstrip("/") + "/")
+                    size = await fetch_one(session, attachment.url, auth if mine else None, target)
+                    done.append(replace(attachment, path=str(target), size=size, error=None))
+                    break
+                except (MediaError, aiohttp.ClientError, TimeoutError, OSError) as err:
+                    error = str(err) or type(err).__name__
+                    log.warning(
+                        "media fetch failed", url=attachment.url, attempt=attempt, error=error
+                    )
+                    if attempt < attempts:
+                        await asyncio.sleep(backoff_seconds * 2 ** (attempt - 1))
+            else:
+                done.append(
+                    replace(attachment, error=f"not fetched after {attempts} tries: {error}")
+                )
+    return tuple(done)
