@@ -14,6 +14,7 @@ from hub.bus.redis import RedisStreamsEventBus
 from hub.channels.api import ApiChannel
 from hub.channels.base import ChannelAdapter
 from hub.channels.sms import SmsChannel
+from hub.channels.voice import VoiceChannel
 from hub.config import Settings
 from hub.crm_store.database import create_engine, migrate
 from hub.crm_store.unit_of_work import Store
@@ -105,13 +106,13 @@ async def build_hub(
     else:
         bus = InProcessEventBus()
     store = Store(engine, bus)
-    channels: list[ChannelAdapter] = [ApiChannel(settings.default_region)]
-    if settings.twilio.auth_token is not None:
-        channels.append(SmsChannel(settings, store))
     state: RoutingState = (
         RedisRoutingState(settings.redis_url, prefix=f"{settings.redis_prefix}routing:")
         if settings.redis_url
         else MemoryRoutingState()
     )
     routing = RoutingService(store, bus, state, settings, clock)
+    channels: list[ChannelAdapter] = [ApiChannel(settings.default_region)]
+    if settings.twilio.auth_token is not None:
+        channels += [SmsChannel(settings, store), VoiceChannel(settings, store, routing)]
     return Hub(settings, store, bus, Metrics(), clock, channels, routing)

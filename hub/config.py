@@ -37,6 +37,9 @@ class TwilioSettings(BaseModel):
     api_base_url: str = "https://api.twilio.com"
     # Our Twilio numbers (E.164) and the queue each one's contacts go to.
     numbers: dict[str, str] = {}
+    voice_greeting: str = "Thank you for calling. Please hold for the next available agent."
+    hold_music_url: str | None = None  # the conference's waitUrl; unset: Twilio's own music
+    voicemail_seconds: int = Field(default=120, ge=10, le=600)
 
 
 class Settings(BaseSettings):

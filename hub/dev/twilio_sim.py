@@ -257,6 +257,48 @@ class TwilioSimulator:
             params["NumMedia"] = str(n + 1)
         return await self._post_signed_to_hub(path, params)
 
+    async def start_call(
+        self, *, caller: str, to: str, sid: str, path: str = "/webhooks/twilio/voice"
+    ) -> tuple[int, str]:
+        """Ring the hub's number as a caller; returns the hub's status and its TwiML."""
+        params = {
+            "CallSid": sid, "AccountSid": self.account_sid, "From": caller, "To": to,
+            "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01",
+        }  # fmt: skip
+        return await self._post_signed_to_hub(path, params)
+
+    async def end_call(
+        self,
+        *,
+        caller: str,
+        to: str,
+        sid: str,
+        status: str = "completed",
+        duration: int = 0,
+        path: str = "/webhooks/twilio/voice/status",
+    ) -> tuple[int, str]:
+        """The call ends (the caller hung up): Twilio's signed status callback."""
+        params = {
+            "CallSid": sid, "AccountSid": self.account_sid, "From": caller, "To": to,
+            "CallStatus": status, "CallDuration": str(duration), "ApiVersion": "2010-04-01",
+        }  # fmt: skip
+        return await self._post_signed_to_hub(path, params)
+
+    async def leave_voicemail(
+        self,
+        *,
+        sid: str,
+        recording_url: str,
+        seconds: int,
+        path: str = "/webhooks/twilio/voice/voicemail",
+    ) -> tuple[int, str]:
+        """The caller recorded a message: Twilio posts the recording to the Record action."""
+        params = {
+            "CallSid": sid, "AccountSid": self.account_sid, "RecordingUrl": recording_url,
+            "RecordingDuration": str(seconds), "RecordingSid": "RE" + secrets.token_hex(16),
+        }  # fmt: skip
+        return await self._post_signed_to_hub(path, params)
+
     def signature(self, url: str, params: dict[str, str]) -> str:
         """X-Twilio-Signature for a POST of params to url (Twilio's algorithm, via its library)."""
         return str(self._validator.compute_signature(url, params))

@@ -8,7 +8,7 @@ from typing import Any
 
 from hub.domain.identity import IdentityClaim, IdentityRef
 from hub.domain.interaction import Channel
-from hub.domain.timeline import Attachment
+from hub.domain.timeline import Attachment, EventKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +37,4 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
     creates_work: bool = True
+    event_kind: EventKind = EventKind.MESSAGE  # CALL for an incoming phone call

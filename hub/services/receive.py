@@ -10,7 +10,7 @@ import structlog
 from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.events import CustomerCreated, InteractionReceived
 from hub.domain.messages import InboundMessage
-from hub.domain.timeline import Direction, EventKind
+from hub.domain.timeline import Direction
 from hub.errors import StoreConflict, ValidationError
 from hub.services.identities import attach_identity
 
@@ -70,7 +70,7 @@ async def _receive_once(
     if not message.creates_work:
         event = await uow.timeline.append(
             customer_id=customer_id,
-            kind=EventKind.MESSAGE,
+            kind=message.event_kind,
             direction=Direction.INBOUND,
             occurred_at=message.received_at,
             channel=message.channel,
@@ -96,7 +96,7 @@ async def _receive_once(
     event = await uow.timeline.append(
         customer_id=customer_id,
         interaction_id=interaction.id,
-        kind=EventKind.MESSAGE,
+        kind=message.event_kind,
         direction=Direction.INBOUND,
         occurred_at=message.received_at,
         channel=message.channel,

@@ -1,0 +1,117 @@
+"""Incoming calls through Twilio's signed voice webhooks, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from aiohttp.test_utils import TestClient
+
+from hub.bootstrap import Hub
+from hub.dev.twilio_sim import TwilioSimulator
+from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC
+from tests.conftest import make_team
+
+Client = TestClient[Any, Any]
+CALLER = "+14155550123"
+
+
+async def timeline(hub: Hub, customer: int) -> list[tuple[str, str | None]]:
+    async with hub.store.unit_of_work() as uow:
+        page = await uow.timeline.page(customer, limit=20)
+    return [(e.kind.value, e.body) for e in reversed(page)]
+
+
+async def the_call(hub: Hub, sid: str) -> tuple[int, int]:
+    async with hub.store.unit_of_work() as uow:
+        event = await uow.timeline.by_provider_ref("twilio", sid)
+    assert event is not None
+    assert event.interaction_id is not None
+    return event.customer_id, event.interaction_id
+
+
+async def test_a_caller_waits_in_the_interactions_conference(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    status, twiml = await twilio.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA1")
+    assert status == 200
+    root = ElementTree.fromstring(twiml)
+    customer, interaction = await the_call(sms_hub, "CA1")
+    assert root.find("Say") is not None
+    conference = root.find("Dial/Conference")
+    assert conference is not None
+    assert conference.text == f"interaction-{interaction}"
+    assert conference.get("startConferenceOnEnter") == "false"
+    assert await timeline(sms_hub, customer) == [
+        ("call", "Incoming call"),
+        ("status_change", "Queued in support"),
+    ]
+    # Twilio retrying the webhook answers the same and stores nothing twice.
+    again, twiml_again = await twilio.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA1")
+    assert (again, twiml_again) == (200, twiml)
+    assert len(await timeline(sms_hub, customer)) == 2
+    team = await make_team(sms_hub, "support")
+    response = await client.post(
+        "/api/v1/me/state", json={"state": "available"}, headers=team.headers("agent")
+    )
+    assert (await response.json())["load"] == {"voice": 1}
+
+
+async def test_a_caller_who_hangs_up_while_waiting_is_abandoned(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    await twilio.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA2")
+    customer, interaction = await the_call(sms_hub, "CA2")
+    for _ in range(2):  # Twilio may send the callback twice
+        status, _ = await twilio.end_call(caller=CALLER, to=OUR_NUMBER, sid="CA2", duration=35)
+        assert status == 204
+    assert (await timeline(sms_hub, customer))[-2:] == [
+        ("call", "Call ended (completed, 35 s)"),
+        ("status_change", "Abandoned: caller hung up"),
+    ]
+    team = await make_team(sms_hub, "support")
+    board = await (await client.get("/api/v1/queues", headers=team.headers("supervisor"))).json()
+    support = next(q for q in board["queues"] if q["name"] == "support")
+    assert support["windows"]["15m"]["abandoned"] == 1
+    assert sms_hub.routing is not None
+    assert await sms_hub.routing.state.item(interaction) is None
+
+
+async def test_outside_hours_the_caller_can_leave_a_voicemail(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator, tmp_path: Path
+) -> None:
+    policy = tmp_path / "routing.toml"
+    policy.write_text(
+        '[[calendars]]\nname = "late"\ntimezone = "UTC"\n[calendars.week]\nmon = ["18:00-20:00"]\n'
+        '[[queues]]\nname = "support"\nteam = "support"\ncalendar = "late"\n'
+        'closed_action = "voicemail"\nclosed_message = "We open at six."\n'
+    )
+    sms_hub.settings.routing_policy = str(policy)
+    assert sms_hub.routing is not None
+    await sms_hub.routing.reload()
+    status, twiml = await twilio.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA3")
+    assert status == 200
+    root = ElementTree.fromstring(twiml)
+    assert root.findtext("Say") == "We open at six."
+    record = root.find("Record")
+    assert record is not None
+    assert record.get("action") == PUBLIC + "/webhooks/twilio/voice/voicemail"
+    status, answer = await twilio.leave_voicemail(
+        sid="CA3", recording_url="https://api.twilio.com/recordings/RE1", seconds=12
+    )
+    assert status == 200
+    assert "<Hangup />" in answer
+    customer, _ = await the_call(sms_hub, "CA3")
+    assert ("call", "Voicemail (12 s)") in await timeline(sms_hub, customer)
+
+
+async def test_forged_call_webhooks_are_refused(client: Client, twilio: TwilioSimulator) -> None:
+    params = {"CallSid": "CA9", "From": CALLER, "To": OUR_NUMBER}
+    for path in (
+        "/webhooks/twilio/voice",
+        "/webhooks/twilio/voice/status",
+        "/webhooks/twilio/voice/voicemail",
+    ):
+        response = await client.post(path, data=params, headers={"X-Twilio-Signature": "x"})
+        assert response.status == 403, path
