@@ -40,6 +40,10 @@ class TwilioSettings(BaseModel):
     voice_greeting: str = "Thank you for calling. Please hold for the next available agent."
     hold_music_url: str | None = None  # the conference's waitUrl; unset: Twilio's own music
     voicemail_seconds: int = Field(default=120, ge=10, le=600)
+    # Agents on calls in the browser (Twilio Voice SDK): an API key and the TwiML app it dials.
+    api_key_sid: str | None = None
+    api_key_secret: SecretStr | None = None
+    twiml_app_sid: str | None = None
 
 
 class Settings(BaseSettings):

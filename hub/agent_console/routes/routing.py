@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from hub.channels.voice.agents import voice_token
 from hub.domain.interaction import Channel
 from hub.domain.users import Permission
 from hub.errors import NotFound, ValidationError
@@ -146,6 +147,17 @@ async def transfer(request: web.Request) -> web.Response:
         agent_id=body.agent_id,
     )
     return web.Response(status=204)
+
+
+@routes.get("/api/v1/me/voice-token")
+@requires(Permission.WORK_TAKE)
+async def my_voice_token(request: web.Request) -> web.Response:
+    """A Twilio Voice SDK token for my browser (503 if calls in the browser are not set up)."""
+    hub = request.app[HUB]
+    issued = voice_token(hub.settings, principal_of(request).user_id, hub.clock())
+    return json_response(
+        {"token": issued.token, "identity": issued.identity, "expires_at": issued.expires_at}
+    )
 
 
 # -- supervisors ----------------------------------------------------------------------------

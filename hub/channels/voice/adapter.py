@@ -15,6 +15,7 @@ from hub.channels.base import (
     OutboundMessage,
 )
 from hub.channels.twilio.signature import verified_form
+from hub.channels.voice.agents import agent_of, join_twiml, refuse_twiml
 from hub.channels.voice.inbound import (
     ENDED,
     closed_twiml,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 CALL_PATH = "/webhooks/twilio/voice"
 STATUS_PATH = "/webhooks/twilio/voice/status"
 VOICEMAIL_PATH = "/webhooks/twilio/voice/voicemail"
+AGENT_PATH = "/webhooks/twilio/voice/agent"  # the TwiML app's voice URL
 WAITING = frozenset({InteractionState.NEW, InteractionState.QUEUED, InteractionState.OFFERED})
 
 
@@ -77,7 +79,27 @@ class VoiceChannel(ChannelAdapter):
             web.post(CALL_PATH, self.handle_call),
             web.post(STATUS_PATH, self.handle_status),
             web.post(VOICEMAIL_PATH, self.handle_voicemail),
+            web.post(AGENT_PATH, self.handle_agent),
         ]
+
+    @public  # authenticated by Twilio's signature
+    async def handle_agent(self, request: web.Request) -> web.Response:
+        """An agent's browser calls in: join them to the conference of their assigned call."""
+        params = await verified_form(request, self._token, self._public_url)
+        agent = agent_of(params.get("From", ""))
+        wanted = params.get("interaction", "")
+        if agent is None or not wanted.isdigit():
+            return _xml(refuse_twiml("This line is for agents joining a call."))
+        async with self._store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(int(wanted))
+        if (
+            interaction is None
+            or interaction.channel is not Channel.VOICE
+            or interaction.state is not InteractionState.ASSIGNED
+            or interaction.assigned_user_id != agent
+        ):
+            return _xml(refuse_twiml("That call is not assigned to you."))
+        return _xml(join_twiml(interaction.id))
 
     @public  # authenticated by Twilio's signature
     async def handle_voicemail(self, request: web.Request) -> web.Response:
@@ -174,3 +196,7 @@ class VoiceChannel(ChannelAdapter):
         if interaction is not None and interaction.state in WAITING and self._routing is not None:
             await self._routing.abandon(interaction.id, "caller hung up")
         return web.Response(status=204)
+
+
+def _xml(twiml: str) -> web.Response:
+    return web.Response(text=twiml, content_type="application/xml")
