@@ -121,8 +121,8 @@ class RedisStreamsEventBus(EventBus):
                 await asyncio.wait_for(asyncio.shield(self._task), self._block.total_seconds() + 10)
             except TimeoutError:
                 self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(self._task, timeout=5)
             self._task = None
         await self._redis.aclose()
 

@@ -71,6 +71,7 @@ class RoutingService:
         self._queue_ids: dict[str, int] = {}
         self._queue_names: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -97,10 +98,17 @@ class RoutingService:
 
     async def stop(self) -> None:
         """Stop ticking and disconnect from the state."""
+        # Let the ticker finish its pass rather than cancel it: a cancelled Redis command can
+        # leave redis-py stuck (redis/redis-py#2579). Cancel only as a last resort.
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(self._task, timeout=5)
+            self._task = None
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.state.close()
@@ -170,8 +178,13 @@ class RoutingService:
         self._queue_names = {q.id: q.name for q in stored_queues}
 
     async def _ticker(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.routing_tick_seconds)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(), timeout=self.settings.routing_tick_seconds
+                )
+            if self._stopping.is_set():
+                return
             try:
                 await self._router().tick()
             except Exception:
