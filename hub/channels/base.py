@@ -19,6 +19,7 @@ from hub.domain.identity import IdentityRef
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
 from hub.domain.timeline import Attachment
+from hub.errors import ChannelNotReady
 from hub.services.receive import Received
 
 InboundSink = Callable[[InboundMessage], Awaitable[Received]]
@@ -61,14 +62,21 @@ class ChannelAdapter(abc.ABC):
 
     channel: ClassVar[Channel]
     capabilities: ClassVar[Capability]
+    _sink: InboundSink | None = None
 
-    @abc.abstractmethod
     async def start(self, sink: InboundSink) -> None:
         """Begin taking inbound messages and handing them to sink."""
+        self._sink = sink
 
-    @abc.abstractmethod
     async def stop(self) -> None:
         """Stop taking inbound messages and release connections."""
+        self._sink = None
+
+    def sink(self) -> InboundSink:
+        """Where inbound messages go; ChannelNotReady until the channel is started."""
+        if self._sink is None:
+            raise ChannelNotReady(f"the {self.channel.value} channel is not started")
+        return self._sink
 
     @abc.abstractmethod
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:

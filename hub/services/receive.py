@@ -67,35 +67,25 @@ async def _receive_once(
     if created:
         uow.record(CustomerCreated(customer_id))
 
-    if not message.creates_work:
-        event = await uow.timeline.append(
-            customer_id=customer_id,
-            kind=message.event_kind,
-            direction=Direction.INBOUND,
-            occurred_at=message.received_at,
-            channel=message.channel,
-            body=message.body,
-            attachments=message.attachments,
-            provider=provider,
-            provider_ref=message.provider_ref,
-            data=message.data,
+    interaction = None
+    opened = False
+    if message.creates_work:
+        interaction = await uow.interactions.open_for(
+            customer_id, message.channel, message.thread_key
         )
-        return Received(customer_id, None, event.id, False, False, created)
-
-    interaction = await uow.interactions.open_for(customer_id, message.channel, message.thread_key)
-    opened = interaction is None
-    if interaction is None:
-        interaction = await uow.interactions.create(
-            customer_id=customer_id,
-            channel=message.channel,
-            now=message.received_at,
-            queue_id=queue_id,
-            subject=message.subject,
-            thread_key=message.thread_key,
-        )
+        opened = interaction is None
+        if interaction is None:
+            interaction = await uow.interactions.create(
+                customer_id=customer_id,
+                channel=message.channel,
+                now=message.received_at,
+                queue_id=queue_id,
+                subject=message.subject,
+                thread_key=message.thread_key,
+            )
     event = await uow.timeline.append(
         customer_id=customer_id,
-        interaction_id=interaction.id,
+        interaction_id=None if interaction is None else interaction.id,
         kind=message.event_kind,
         direction=Direction.INBOUND,
         occurred_at=message.received_at,
@@ -106,6 +96,8 @@ async def _receive_once(
         provider_ref=message.provider_ref,
         data=dict(message.data, subject=message.subject) if message.subject else message.data,
     )
+    if interaction is None:
+        return Received(customer_id, None, event.id, False, False, created)  # no work created
     await uow.customers.touch(customer_id, now)
     uow.record(
         InteractionReceived(

@@ -11,12 +11,11 @@ from hub.channels.base import (
     Capability,
     ChannelAdapter,
     DeliveryReceipt,
-    InboundSink,
     OutboundMessage,
 )
 from hub.domain.interaction import Channel
 from hub.domain.users import Permission
-from hub.errors import ChannelConfigError, ChannelNotReady
+from hub.errors import ChannelConfigError
 from hub.http import HUB, json_response, read_json, requires
 
 
@@ -29,13 +28,6 @@ class ApiChannel(ChannelAdapter):
 
     def __init__(self, default_region: str) -> None:
         self._default_region = default_region
-        self._sink: InboundSink | None = None
-
-    async def start(self, sink: InboundSink) -> None:
-        self._sink = sink
-
-    async def stop(self) -> None:
-        self._sink = None
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         raise ChannelConfigError(
@@ -49,12 +41,10 @@ class ApiChannel(ChannelAdapter):
     @requires(Permission.INBOUND_PUSH)
     async def handle_inbound(self, request: web.Request) -> web.Response:
         """Take one contact; 201 when stored, 200 when it repeats an earlier provider_ref."""
-        if self._sink is None:
-            raise ChannelNotReady("the API channel is not started")
         hub = request.app[HUB]
         payload = await read_json(request, ApiInbound)
         message = to_inbound_message(payload, default_region=self._default_region, now=hub.clock())
-        received = await self._sink(message)
+        received = await self.sink()(message)
         return json_response(
             {
                 "customer_id": received.customer_id,

@@ -16,7 +16,6 @@ from hub.channels.base import (
     Capability,
     ChannelAdapter,
     DeliveryReceipt,
-    InboundSink,
     OutboundMessage,
 )
 from hub.channels.sms.inbound import Keyword, parse_webhook, to_inbound_message
@@ -29,7 +28,7 @@ from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import IdentityKind, IdentityRef, normalize_phone
 from hub.domain.interaction import Channel
 from hub.domain.timeline import Attachment, Direction, EventKind
-from hub.errors import ChannelConfigError, ChannelNotReady, Conflict, MalformedRequest
+from hub.errors import ChannelConfigError, Conflict, MalformedRequest
 from hub.http import HUB, public
 
 STATUS_PATH = "/webhooks/twilio/sms/status"
@@ -60,17 +59,13 @@ class SmsChannel(ChannelAdapter):
         }
         self._store = store
         self._settings = settings
-        self._sink: InboundSink | None = None
         self._client: Client | None = None
         self._http: HubTwilioHttpClient | None = None
         self.backoff_seconds = 0.5
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, sink: InboundSink) -> None:
-        self._sink = sink
-
     async def stop(self) -> None:
-        self._sink = None
+        await super().stop()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=30)
         if self._http is not None:
@@ -126,12 +121,10 @@ class SmsChannel(ChannelAdapter):
     @public  # authenticated by Twilio's signature instead of a user's token
     async def handle_inbound(self, request: web.Request) -> web.Response:
         """Store an inbound SMS (once per MessageSid), then answer Twilio with empty TwiML."""
-        if self._sink is None:
-            raise ChannelNotReady("the SMS channel is not started")
         params = await verified_form(request, self._token, self._public_url)
         webhook = parse_webhook(params, self._region)
         now = request.app[HUB].clock()
-        received = await self._sink(to_inbound_message(webhook, queues=self._queues, now=now))
+        received = await self.sink()(to_inbound_message(webhook, queues=self._queues, now=now))
         if webhook.media and not received.duplicate:
             self._spawn(self._keep_media(received.event_id, webhook.media))
         if webhook.keyword in (Keyword.OPT_OUT, Keyword.OPT_IN) and not received.duplicate:

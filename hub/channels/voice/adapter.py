@@ -11,7 +11,6 @@ from hub.channels.base import (
     Capability,
     ChannelAdapter,
     DeliveryReceipt,
-    InboundSink,
     OutboundMessage,
 )
 from hub.channels.twilio.signature import verified_form
@@ -28,7 +27,7 @@ from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import normalize_phone
 from hub.domain.interaction import Channel, InteractionState
 from hub.domain.timeline import Attachment, Direction, EventKind
-from hub.errors import ChannelConfigError, ChannelNotReady, MalformedRequest
+from hub.errors import ChannelConfigError, MalformedRequest
 from hub.http import HUB, public
 
 if TYPE_CHECKING:
@@ -60,13 +59,6 @@ class VoiceChannel(ChannelAdapter):
         }
         self._store = store
         self._routing = routing
-        self._sink: InboundSink | None = None
-
-    async def start(self, sink: InboundSink) -> None:
-        self._sink = sink
-
-    async def stop(self) -> None:
-        self._sink = None
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         raise ChannelConfigError(
@@ -136,12 +128,10 @@ class VoiceChannel(ChannelAdapter):
     @public  # authenticated by Twilio's signature
     async def handle_call(self, request: web.Request) -> web.Response:
         """A call comes in: store it as work, then answer with TwiML (hold, or closed)."""
-        if self._sink is None:
-            raise ChannelNotReady("the voice channel is not started")
         params = await verified_form(request, self._token, self._public_url)
         call = parse_call(params, self._settings.default_region)
         now = request.app[HUB].clock()
-        received = await self._sink(to_inbound_message(call, queues=self._queues, now=now))
+        received = await self.sink()(to_inbound_message(call, queues=self._queues, now=now))
         twilio = self._settings.twilio
         queue = None
         if self._routing is not None and self._routing.router is not None:
