@@ -339,7 +339,7 @@ def simulate(
     as_json: bool,
 ) -> None:
     """Simulate one queue with the real routing engine, beside Erlang C / Erlang A."""
-    from hub.routing.erlang import erlang_a, erlang_c
+    from hub.routing.erlang import queue_metrics
     from hub.routing.simulator import run_simulation
 
     result = run_simulation(
@@ -351,11 +351,7 @@ def simulate(
         patience_seconds=patience,
         seed=seed,
     ).as_dict()
-    formula = (
-        erlang_c(arrivals_per_hour, aht, agents, sl_seconds)
-        if patience is None
-        else erlang_a(arrivals_per_hour, aht, agents, patience, sl_seconds)
-    )
+    formula = queue_metrics(arrivals_per_hour, aht, agents, sl_seconds, patience)
     result["model"] = "erlang_c" if patience is None else "erlang_a"
     result["formula"] = {  # an unstable queue has no finite wait: null, not JSON-less Infinity
         k: None if math.isinf(getattr(formula, k)) else round(getattr(formula, k), 5)

@@ -145,6 +145,19 @@ def _served_within(start: list[float], rates: list[float], theta: float, t: floa
     return result
 
 
+def queue_metrics(
+    arrivals_per_hour: float,
+    aht_seconds: float,
+    agents: int,
+    sl_seconds: float,
+    patience_seconds: float | None = None,
+) -> QueueMetrics:
+    """Erlang A when callers give up (a patience is given), Erlang C when they wait forever."""
+    if patience_seconds is None:
+        return erlang_c(arrivals_per_hour, aht_seconds, agents, sl_seconds)
+    return erlang_a(arrivals_per_hour, aht_seconds, agents, patience_seconds, sl_seconds)
+
+
 def agents_for_service_level(
     arrivals_per_hour: float,
     aht_seconds: float,
@@ -156,10 +169,8 @@ def agents_for_service_level(
     load = offered_load(arrivals_per_hour, aht_seconds)
     agents = max(1, math.floor(load) + (0 if patience_seconds else 1))
     while True:
-        metrics = (
-            erlang_c(arrivals_per_hour, aht_seconds, agents, sl_seconds)
-            if patience_seconds is None
-            else erlang_a(arrivals_per_hour, aht_seconds, agents, patience_seconds, sl_seconds)
+        metrics = queue_metrics(
+            arrivals_per_hour, aht_seconds, agents, sl_seconds, patience_seconds
         )
         if metrics.service_level >= target:
             return metrics

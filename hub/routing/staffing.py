@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from hub.routing.erlang import QueueMetrics, erlang_a, erlang_c, offered_load
+from hub.routing.erlang import QueueMetrics, offered_load, queue_metrics
 
 
 def curve(
@@ -16,10 +16,9 @@ def curve(
     agents: range,
 ) -> list[QueueMetrics]:
     """Queue metrics for each head count in agents."""
-    if patience_seconds is None:
-        return [erlang_c(arrivals_per_hour, aht_seconds, n, sl_seconds) for n in agents]
     return [
-        erlang_a(arrivals_per_hour, aht_seconds, n, patience_seconds, sl_seconds) for n in agents
+        queue_metrics(arrivals_per_hour, aht_seconds, n, sl_seconds, patience_seconds)
+        for n in agents
     ]
 
 
