@@ -236,17 +236,17 @@ class Router:
         if presence is Presence.AVAILABLE:
             await self.offer_agent(agent_id)
             return await self.state.agent(agent_id) or agent
-        ringing = [
-            i
-            for i in await self.state.expired_offers(_far_future(self.clock()))
-            if i.offered_to == agent_id
-        ]
-        for item in ringing:
+        for item in await self.offers_of(agent_id):
             released = await self.state.release_offer(item.interaction_id, agent_id, exclude=False)
             if released is not None:
                 await self.effects.requeued(released, agent_id, "agent_left")
                 await self.offer_item(item.interaction_id)
         return await self.state.agent(agent_id) or agent
+
+    async def offers_of(self, agent_id: int) -> list[WorkItem]:
+        """The work ringing at an agent now."""
+        ringing = await self.state.expired_offers(self.clock() + timedelta(days=3650))
+        return [item for item in ringing if item.offered_to == agent_id]
 
     # -- moving work -------------------------------------------------------------------------
 
@@ -349,7 +349,3 @@ class Router:
         if queue is None:
             return 0
         return item.priority - queue.priority - (queue.vip_priority if item.vip else 0)
-
-
-def _far_future(now: datetime) -> datetime:
-    return now + timedelta(days=3650)

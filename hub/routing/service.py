@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -127,17 +128,14 @@ class RoutingService:
             queues = await uow.accounts.queues()
             teams = await uow.accounts.team_names()
         default = self.settings.default_team
-        lines = [
-            f'default_queue = "{default}"',
-            "[[queues]]",
-            f'name = "{default}"',
-            f'team = "{default}"',
+        pairs = [(default, default)] + [
+            (q.name, teams.get(q.team_id or -1, default)) for q in queues if q.name != default
         ]
-        for queue in queues:
-            if queue.name != default:
-                team = teams.get(queue.team_id or -1, default)
-                lines += ["[[queues]]", f"name = {queue.name!r}", f"team = {team!r}"]
-        return parse_policy("\n".join(lines).replace("'", '"'), source="<queues in the store>")
+        # JSON string quoting is valid TOML basic-string quoting, whatever the names hold.
+        lines = [f"default_queue = {json.dumps(default)}"]
+        for name, team in pairs:
+            lines += ["[[queues]]", f"name = {json.dumps(name)}", f"team = {json.dumps(team)}"]
+        return parse_policy("\n".join(lines), source="<queues in the store>")
 
     async def reload(self) -> Policy:
         """Read the policy file again; a bad file is refused and the old policy stays."""
@@ -324,8 +322,7 @@ class RoutingService:
 
     async def offers_for(self, agent_id: int) -> list[WorkItem]:
         """The work ringing at an agent now."""
-        far = self.clock().replace(year=self.clock().year + 10)
-        return [i for i in await self.state.expired_offers(far) if i.offered_to == agent_id]
+        return await self._router().offers_of(agent_id)
 
     async def accept(self, principal: Principal, interaction_id: int) -> None:
         """The agent takes the work offered to them."""

@@ -247,3 +247,18 @@ async def test_a_caller_who_hangs_up_while_waiting_is_abandoned(
     assert support["windows"]["15m"]["service_level"] == 0.0
     await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
     assert (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"] == []
+
+
+async def test_without_a_policy_file_every_stored_queue_routes_whatever_its_name(
+    settings: Settings, hub: Hub, client: Client, clock: FrozenClock
+) -> None:
+    async with hub.store.unit_of_work() as uow:
+        team = await uow.accounts.ensure_team('Bob\'s "A" team', clock())
+        await uow.accounts.ensure_queue("Bob's queue", team.id, clock())
+        await uow.commit()
+    restarted = await build_hub(settings, run_migrations=False, clock=clock)
+    async with TestClient(TestServer(build_app(restarted))):
+        assert restarted.routing is not None
+        assert restarted.routing.router is not None
+        queue = restarted.routing.router.policy.queues["Bob's queue"]
+        assert queue.team == 'Bob\'s "A" team'
