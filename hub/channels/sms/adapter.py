@@ -20,12 +20,12 @@ from hub.channels.base import (
 )
 from hub.channels.sms.inbound import Keyword, parse_webhook, to_inbound_message
 from hub.channels.sms.outbound import send_sms
+from hub.channels.twilio.account import TwilioAccount
 from hub.channels.twilio.client import HubTwilioHttpClient, twilio_client
 from hub.channels.twilio.media import fetch_all
-from hub.channels.twilio.signature import verified_form
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
-from hub.domain.identity import IdentityKind, IdentityRef, normalize_phone
+from hub.domain.identity import IdentityKind, IdentityRef
 from hub.domain.interaction import Channel
 from hub.domain.timeline import Attachment, Direction, EventKind
 from hub.errors import ChannelConfigError, Conflict, MalformedRequest
@@ -47,16 +47,8 @@ class SmsChannel(ChannelAdapter):
     capabilities: ClassVar[Capability] = Capability.OUTBOUND | Capability.ATTACHMENTS
 
     def __init__(self, settings: Settings, store: Store) -> None:
-        token = settings.twilio.auth_token
-        if token is None:
-            raise ChannelConfigError("HUB_TWILIO__AUTH_TOKEN is needed for the SMS channel")
-        self._token = token.get_secret_value()
-        self._public_url = settings.public_url
+        self._account = TwilioAccount.from_settings(settings, "SMS")
         self._region = settings.default_region
-        self._queues = {
-            normalize_phone(number, settings.default_region): queue
-            for number, queue in settings.twilio.numbers.items()
-        }
         self._store = store
         self._settings = settings
         self._client: Client | None = None
@@ -80,7 +72,7 @@ class SmsChannel(ChannelAdapter):
                     f"{message.to.value} has opted out of SMS (texted STOP); not sent",
                     code="sms_opted_out",
                 )
-        sender = message.reply_from or next(iter(self._queues), None)
+        sender = message.reply_from or next(iter(self._account.queues), None)
         if sender is None:
             raise ChannelConfigError("no Twilio number to send from: set twilio.numbers")
         if self._client is None:
@@ -90,7 +82,7 @@ class SmsChannel(ChannelAdapter):
             to=message.to.value,
             sender=sender,
             body=message.body,
-            status_callback=self._public_url + STATUS_PATH,
+            status_callback=self._account.public_url + STATUS_PATH,
             backoff_seconds=self.backoff_seconds,
         )
         return DeliveryReceipt("twilio", sent.sid, sent.status)
@@ -104,7 +96,7 @@ class SmsChannel(ChannelAdapter):
     @public  # authenticated by Twilio's signature
     async def handle_status(self, request: web.Request) -> web.Response:
         """Record a delivery status (statuses only move forward: callbacks can come late)."""
-        params = await verified_form(request, self._token, self._public_url)
+        params = await self._account.verified_form(request)
         sid, status = params.get("MessageSid"), params.get("MessageStatus")
         if not sid or not status:
             raise MalformedRequest("the status callback lacks MessageSid or MessageStatus")
@@ -121,10 +113,12 @@ class SmsChannel(ChannelAdapter):
     @public  # authenticated by Twilio's signature instead of a user's token
     async def handle_inbound(self, request: web.Request) -> web.Response:
         """Store an inbound SMS (once per MessageSid), then answer Twilio with empty TwiML."""
-        params = await verified_form(request, self._token, self._public_url)
+        params = await self._account.verified_form(request)
         webhook = parse_webhook(params, self._region)
         now = request.app[HUB].clock()
-        received = await self.sink()(to_inbound_message(webhook, queues=self._queues, now=now))
+        received = await self.sink()(
+            to_inbound_message(webhook, queues=self._account.queues, now=now)
+        )
         if webhook.media and not received.duplicate:
             self._spawn(self._keep_media(received.event_id, webhook.media))
         if webhook.keyword in (Keyword.OPT_OUT, Keyword.OPT_IN) and not received.duplicate:
@@ -148,7 +142,7 @@ class SmsChannel(ChannelAdapter):
         kept = await fetch_all(
             media,
             folder=Path(self._settings.data_dir) / "attachments" / str(event_id),
-            auth=(self._settings.twilio.account_sid, self._token),
+            auth=(self._settings.twilio.account_sid, self._account.auth_token),
             auth_origin=self._settings.twilio.api_base_url,
             backoff_seconds=self.backoff_seconds,
         )

@@ -13,7 +13,7 @@ from hub.channels.base import (
     DeliveryReceipt,
     OutboundMessage,
 )
-from hub.channels.twilio.signature import verified_form
+from hub.channels.twilio.account import TwilioAccount
 from hub.channels.voice.agents import agent_of, join_twiml, refuse_twiml
 from hub.channels.voice.inbound import (
     ENDED,
@@ -24,7 +24,6 @@ from hub.channels.voice.inbound import (
 )
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
-from hub.domain.identity import normalize_phone
 from hub.domain.interaction import Channel, InteractionState
 from hub.domain.timeline import Attachment, Direction, EventKind
 from hub.errors import ChannelConfigError, MalformedRequest
@@ -47,16 +46,8 @@ class VoiceChannel(ChannelAdapter):
     capabilities: ClassVar[Capability] = Capability.VOICE
 
     def __init__(self, settings: Settings, store: Store, routing: RoutingService | None) -> None:
-        token = settings.twilio.auth_token
-        if token is None:
-            raise ChannelConfigError("HUB_TWILIO__AUTH_TOKEN is needed for the voice channel")
-        self._token = token.get_secret_value()
+        self._account = TwilioAccount.from_settings(settings, "voice")
         self._settings = settings
-        self._public_url = settings.public_url
-        self._queues = {
-            normalize_phone(number, settings.default_region): queue
-            for number, queue in settings.twilio.numbers.items()
-        }
         self._store = store
         self._routing = routing
 
@@ -77,7 +68,7 @@ class VoiceChannel(ChannelAdapter):
     @public  # authenticated by Twilio's signature
     async def handle_agent(self, request: web.Request) -> web.Response:
         """An agent's browser calls in: join them to the conference of their assigned call."""
-        params = await verified_form(request, self._token, self._public_url)
+        params = await self._account.verified_form(request)
         agent = agent_of(params.get("From", ""))
         wanted = params.get("interaction", "")
         if agent is None or not wanted.isdigit():
@@ -96,7 +87,7 @@ class VoiceChannel(ChannelAdapter):
     @public  # authenticated by Twilio's signature
     async def handle_voicemail(self, request: web.Request) -> web.Response:
         """A caller left a voicemail outside hours: keep it on the call, thank, hang up."""
-        params = await verified_form(request, self._token, self._public_url)
+        params = await self._account.verified_form(request)
         sid, url = params.get("CallSid"), params.get("RecordingUrl")
         if not sid or not url:
             raise MalformedRequest("the recording webhook lacks CallSid or RecordingUrl")
@@ -128,17 +119,21 @@ class VoiceChannel(ChannelAdapter):
     @public  # authenticated by Twilio's signature
     async def handle_call(self, request: web.Request) -> web.Response:
         """A call comes in: store it as work, then answer with TwiML (hold, or closed)."""
-        params = await verified_form(request, self._token, self._public_url)
+        params = await self._account.verified_form(request)
         call = parse_call(params, self._settings.default_region)
         now = request.app[HUB].clock()
-        received = await self.sink()(to_inbound_message(call, queues=self._queues, now=now))
+        received = await self.sink()(to_inbound_message(call, queues=self._account.queues, now=now))
         twilio = self._settings.twilio
         queue = None
         if self._routing is not None and self._routing.router is not None:
-            queue = self._routing.router.policy.queue_for(Channel.VOICE, self._queues.get(call.to))
+            queue = self._routing.router.policy.queue_for(
+                Channel.VOICE, self._account.queues.get(call.to)
+            )
         if queue is not None and queue.calendar is not None and not queue.calendar.is_open(now):
             voicemail = (
-                self._public_url + VOICEMAIL_PATH if queue.closed_action == "voicemail" else None
+                self._account.public_url + VOICEMAIL_PATH
+                if queue.closed_action == "voicemail"
+                else None
             )
             twiml = closed_twiml(
                 queue.closed_message,
@@ -157,7 +152,7 @@ class VoiceChannel(ChannelAdapter):
     @public  # authenticated by Twilio's signature
     async def handle_status(self, request: web.Request) -> web.Response:
         """A call ended: note it; a caller who hung up while waiting is an abandoned contact."""
-        params = await verified_form(request, self._token, self._public_url)
+        params = await self._account.verified_form(request)
         call = parse_call(params, self._settings.default_region)
         if call.status not in ENDED:
             return web.Response(status=204)
