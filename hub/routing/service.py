@@ -114,6 +114,11 @@ class RoutingService:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await self.state.close()
 
+    @property
+    def policy(self) -> Policy:
+        """The routing policy in force (HubError before the service is started)."""
+        return self._router().policy
+
     def _router(self) -> Router:
         if self.router is None:
             raise HubError("routing is not started")

@@ -181,7 +181,7 @@ async def queues(request: web.Request) -> web.Response:
     routing = _routing(request)
     reports = [
         await queue_report(routing, q, windows=(15,), interval_minutes=None, interval_count=0)
-        for q in routing.router.policy.queues.values()  # type: ignore[union-attr]
+        for q in routing.policy.queues.values()
     ]
     totals = {
         "waiting": sum(r["live"]["waiting"] for r in reports),
@@ -205,8 +205,8 @@ async def queue_stats(request: web.Request) -> web.Response:
     """
     routing = _routing(request)
     name = routing.queue_name(int(request.match_info["queue_id"]))
-    policy = routing.router.policy if routing.router else None
-    if name is None or policy is None or name not in policy.queues:
+    policy = routing.policy
+    if name is None or name not in policy.queues:
         raise NotFound(f"no queue {request.match_info['queue_id']}")
     interval = request.query.get("interval")
     if interval is not None and interval not in ("15", "30", "60"):
