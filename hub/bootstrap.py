@@ -15,6 +15,7 @@ from hub.channels.api import ApiChannel
 from hub.channels.base import ChannelAdapter
 from hub.channels.sms import SmsChannel
 from hub.channels.voice import VoiceChannel
+from hub.channels.voice.control import CallControl
 from hub.config import Settings
 from hub.crm_store.database import create_engine, migrate
 from hub.crm_store.unit_of_work import Store
@@ -47,6 +48,7 @@ class Hub:
     clock: Clock = utc_now
     channels: list[ChannelAdapter] = field(default_factory=list)
     routing: RoutingService | None = None
+    calls: CallControl | None = None  # phone calls' controls, when Twilio is set up
 
     async def receive(self, message: InboundMessage) -> Received:
         """The core path for a message a channel took in (counted in the metrics)."""
@@ -113,6 +115,8 @@ async def build_hub(
     )
     routing = RoutingService(store, bus, state, settings, clock)
     channels: list[ChannelAdapter] = [ApiChannel(settings.default_region)]
+    calls = None
     if settings.twilio.auth_token is not None:
-        channels += [SmsChannel(settings, store), VoiceChannel(settings, store, routing)]
-    return Hub(settings, store, bus, Metrics(), clock, channels, routing)
+        calls = CallControl(settings, store, routing, clock)
+        channels += [SmsChannel(settings, store), VoiceChannel(settings, store, routing, calls)]
+    return Hub(settings, store, bus, Metrics(), clock, channels, routing, calls)

@@ -40,10 +40,26 @@ class TwilioSettings(BaseModel):
     voice_greeting: str = "Thank you for calling. Please hold for the next available agent."
     hold_music_url: str | None = None  # the conference's waitUrl; unset: Twilio's own music
     voicemail_seconds: int = Field(default=120, ge=10, le=600)
+    # An IVR menu before the queue: a key (or the queue's name, spoken) -> queue. Empty: no menu.
+    menu: dict[str, str] = {}
+    menu_prompt: str | None = None  # unset: "For sales, press 1. For support, press 2."
+    # Callers waiting hear their place in line and estimated wait between the hold music.
+    announce_wait: bool = True
+    # Recording: off; announce (the caller is told, then it records); ask (only if they press 1).
+    recording: Literal["off", "announce", "ask"] = "off"
+    recording_notice: str = "This call may be recorded for quality and training."
     # Agents on calls in the browser (Twilio Voice SDK): an API key and the TwiML app it dials.
     api_key_sid: str | None = None
     api_key_secret: SecretStr | None = None
     twiml_app_sid: str | None = None
+
+    @field_validator("menu")
+    @classmethod
+    def _menu_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = [key for key in value if len(key) != 1 or key not in "0123456789*#"]
+        if wrong:
+            raise ValueError(f"menu keys are single phone keys (0-9, * or #), not {wrong}")
+        return value
 
 
 class Settings(BaseSettings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.agent_console.middleware import authorize, errors_as_json, observe
-from hub.agent_console.routes import audit, auth, customers, routing, system
+from hub.agent_console.routes import audit, auth, calls, customers, routing, system
 from hub.agent_console.throttle import LoginThrottle
 from hub.bootstrap import Hub
 from hub.errors import ConfigError
@@ -19,7 +19,8 @@ def build_app(hub: Hub) -> web.Application:
     )
     app[HUB] = hub
     app[auth.THROTTLE] = LoginThrottle(hub.clock)
-    for table in (system.routes, auth.routes, customers.routes, audit.routes, routing.routes):
+    tables = (system, auth, customers, audit, routing, calls)
+    for table in (module.routes for module in tables):
         app.router.add_routes(table)
     for channel in hub.channels:
         app.router.add_routes(channel.routes())

@@ -226,6 +226,25 @@ class TimelineEventRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
 
 
+class CallLegRow(Base):
+    __tablename__ = "call_legs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(Id, ForeignKey("interactions.id"), index=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(Id, ForeignKey("users.id", ondelete="SET NULL"))
+    number: Mapped[str | None] = mapped_column(String(64))
+    conference_sid: Mapped[str | None] = mapped_column(String(64))
+    muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    monitor: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class NoteRow(Base):
     __tablename__ = "notes"
 

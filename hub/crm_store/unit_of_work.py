@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from hub.bus.base import EventBus
 from hub.crm_store.accounts import AccountRepository
 from hub.crm_store.audit import AuditRepository
+from hub.crm_store.calls import CallRepository
 from hub.crm_store.customers import CustomerRepository
 from hub.crm_store.interactions import InteractionRepository
 from hub.crm_store.timeline import TimelineRepository
@@ -61,6 +62,7 @@ class UnitOfWork:
         self.timeline = TimelineRepository(session)
         self.accounts = AccountRepository(session)
         self.audit = AuditRepository(session)
+        self.calls = CallRepository(session)
 
     async def __aenter__(self) -> Self:
         return self

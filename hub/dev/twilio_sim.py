@@ -1,10 +1,11 @@
 """A local stand-in for Twilio, at the wire: its REST API in, signed webhooks out.
 
 The hub's real ``twilio`` library talks to it when ``twilio.api_base_url`` points here. It
-speaks the parts of the REST API the hub uses (Messages: create, fetch), checks the account's
-basic auth as Twilio does, records every request, answers in Twilio's JSON shapes, and fires
-status callbacks signed with the account's auth token. It also plays the customer: it sends the
-hub inbound SMS webhooks signed exactly as Twilio signs them (over the hub's *public* URL).
+speaks the parts of the REST API the hub uses (Messages: create, fetch; the phone resources are
+in ``hub.dev.twilio_voice``), checks the account's basic auth as Twilio does, records every
+request, answers in Twilio's JSON shapes, and fires status callbacks signed with the account's
+auth token. It also plays the customer: it sends the hub inbound SMS webhooks and calls signed
+exactly as Twilio signs them (over the hub's *public* URL).
 
 Failures can be injected (``fail_next(status, count)``) to see the hub retry 429s and 500s.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -25,6 +26,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
+
+from hub.dev.twilio_voice import VoiceSim
 
 API = "/2010-04-01/Accounts/{account}/Messages"
 
@@ -98,6 +101,7 @@ class TwilioSimulator:
         self.url = ""
         self._validator = RequestValidator(auth_token)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.voice = VoiceSim(self)
 
     # -- the server --------------------------------------------------------------------------
 
@@ -106,6 +110,7 @@ class TwilioSimulator:
         app.router.add_post(API.format(account="{account}") + ".json", self._create_message)
         app.router.add_get(API.format(account="{account}") + "/{sid}.json", self._fetch_message)
         app.router.add_get("/media/{name}", self._media)
+        app.router.add_routes(self.voice.routes())
         return app
 
     def host_media(self, name: str, content: bytes, content_type: str) -> str:
@@ -139,8 +144,7 @@ class TwilioSimulator:
         return self.url
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            await task
+        await self.settle()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -192,9 +196,7 @@ class TwilioSimulator:
         if self.on_message is not None:
             self.on_message(message)
         if message.status_callback:
-            task = asyncio.create_task(self._report(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.spawn(self._report(message))
         return web.json_response(message.as_twilio(self.account_sid), status=201)
 
     async def _fetch_message(self, request: web.Request) -> web.Response:
@@ -224,8 +226,7 @@ class TwilioSimulator:
             if status in ("failed", "undelivered"):
                 params["ErrorCode"] = "30003"
             assert message.status_callback is not None
-            code = await self._post_signed(message.status_callback, params)
-            self.callbacks.append((message.status_callback, params, code))
+            await self.post_callback(message.status_callback, params)
 
     # -- playing the customer ----------------------------------------------------------------
 
@@ -255,55 +256,14 @@ class TwilioSimulator:
             params[f"MediaUrl{n}"] = url
             params[f"MediaContentType{n}"] = content_type
             params["NumMedia"] = str(n + 1)
-        return await self._post_signed_to_hub(path, params)
-
-    async def start_call(
-        self, *, caller: str, to: str, sid: str, path: str = "/webhooks/twilio/voice"
-    ) -> tuple[int, str]:
-        """Ring the hub's number as a caller; returns the hub's status and its TwiML."""
-        params = {
-            "CallSid": sid, "AccountSid": self.account_sid, "From": caller, "To": to,
-            "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01",
-        }  # fmt: skip
-        return await self._post_signed_to_hub(path, params)
-
-    async def end_call(
-        self,
-        *,
-        caller: str,
-        to: str,
-        sid: str,
-        status: str = "completed",
-        duration: int = 0,
-        path: str = "/webhooks/twilio/voice/status",
-    ) -> tuple[int, str]:
-        """The call ends (the caller hung up): Twilio's signed status callback."""
-        params = {
-            "CallSid": sid, "AccountSid": self.account_sid, "From": caller, "To": to,
-            "CallStatus": status, "CallDuration": str(duration), "ApiVersion": "2010-04-01",
-        }  # fmt: skip
-        return await self._post_signed_to_hub(path, params)
-
-    async def leave_voicemail(
-        self,
-        *,
-        sid: str,
-        recording_url: str,
-        seconds: int,
-        path: str = "/webhooks/twilio/voice/voicemail",
-    ) -> tuple[int, str]:
-        """The caller recorded a message: Twilio posts the recording to the Record action."""
-        params = {
-            "CallSid": sid, "AccountSid": self.account_sid, "RecordingUrl": recording_url,
-            "RecordingDuration": str(seconds), "RecordingSid": "RE" + secrets.token_hex(16),
-        }  # fmt: skip
-        return await self._post_signed_to_hub(path, params)
+        return await self.post_to_hub(path, params)
 
     def signature(self, url: str, params: dict[str, str]) -> str:
         """X-Twilio-Signature for a POST of params to url (Twilio's algorithm, via its library)."""
         return str(self._validator.compute_signature(url, params))
 
-    async def _post_signed_to_hub(self, path: str, params: dict[str, str]) -> tuple[int, str]:
+    async def post_to_hub(self, path: str, params: dict[str, str]) -> tuple[int, str]:
+        """POST a webhook to the hub as Twilio would: signed over its public URL + path."""
         headers = {"X-Twilio-Signature": self.signature(self.public_url + path, params)}
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session,
@@ -311,9 +271,25 @@ class TwilioSimulator:
         ):
             return response.status, await response.text()
 
-    async def _post_signed(self, url: str, params: dict[str, str]) -> int:
-        """POST a callback to a URL the hub gave (its public URL), delivered to the hub."""
+    async def post_callback_for_answer(self, url: str, params: dict[str, str]) -> tuple[int, str]:
+        """POST to a URL the hub gave (under its public URL); the hub's status and answer."""
         if not url.startswith(self.public_url):
-            return 0  # not the hub's: nothing to deliver to on loopback
-        status, _ = await self._post_signed_to_hub(url[len(self.public_url) :], params)
+            return 0, ""  # not the hub's: nothing to deliver to on loopback
+        return await self.post_to_hub(url[len(self.public_url) :], params)
+
+    async def post_callback(self, url: str, params: dict[str, str]) -> int:
+        """POST a callback to a URL the hub gave; the hub's status (kept in ``callbacks``)."""
+        status, _ = await self.post_callback_for_answer(url, params)
+        self.callbacks.append((url, params, status))
         return status
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work after answering, as Twilio sends its callbacks after its response."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait until every callback in flight has been delivered."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))

@@ -35,6 +35,7 @@ class Permission(StrEnum):
     AGENTS_READ = "agents:read"
     AGENTS_MANAGE = "agents:manage"
     ROUTING_MANAGE = "routing:manage"
+    CALLS_MONITOR = "calls:monitor"  # listen to, whisper to, barge into agents' calls
 
 
 P = Permission
@@ -53,6 +54,7 @@ _SUPERVISOR = _AGENT | {
     P.METRICS_READ,
     P.AGENTS_READ,
     P.AGENTS_MANAGE,
+    P.CALLS_MONITOR,
 }
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AGENT: frozenset(_AGENT),

@@ -15,6 +15,7 @@ import contextlib
 import json
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -339,15 +340,74 @@ class RoutingService:
 
     async def end(self, principal: Principal, interaction_id: int) -> None:
         """The agent is done talking: the interaction goes to wrap-up, capacity is freed."""
-        interaction = await self._assigned_to(principal, interaction_id)
-        if await self._transition(
-            interaction_id,
-            S.WRAP_UP,
-            expected=S.ASSIGNED,
-            reason="Wrap-up",
-            author=principal.user_id,
+        await self._assigned_to(principal, interaction_id)
+        await self.wrap_up(interaction_id, author=principal.user_id)
+
+    async def wrap_up(
+        self, interaction_id: int, *, reason: str = "Wrap-up", author: int | None = None
+    ) -> bool:
+        """Assigned work is over (the agent said so, or the caller hung up): free the agent."""
+        async with self.store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(interaction_id)
+        if interaction is None or interaction.assigned_user_id is None:
+            return False
+        if not await self._transition(
+            interaction_id, S.WRAP_UP, expected=S.ASSIGNED, reason=reason, author=author
         ):
-            await self._router().finish(principal.user_id, interaction.channel)
+            return False
+        await self._router().finish(interaction.assigned_user_id, interaction.channel)
+        return True
+
+    async def assign_outbound(self, principal: Principal, interaction_id: int) -> None:
+        """Work the agent starts (a click-to-call) is theirs at once and counts on their load."""
+        if await self.state.agent(principal.user_id) is None:
+            await self.refresh_agent(principal.user_id)
+        if await self.state.agent(principal.user_id) is None:
+            raise Conflict(f"a {principal.role} does not take work")
+        if not await self._transition(
+            interaction_id,
+            S.ASSIGNED,
+            expected=S.NEW,
+            reason="Placed by agent",
+            author=principal.user_id,
+            assigned_user_id=principal.user_id,
+        ):
+            raise Conflict(f"interaction {interaction_id} is already being worked")
+        await self.state.add_load(principal.user_id, Channel.VOICE, 1)
+
+    async def place_in_line(self, interaction_id: int) -> PlaceInLine | None:
+        """Where waiting work stands in its queue, and about how long it will wait.
+
+        The estimate is the standard one: rounds of agents ahead of it (its position over the
+        agents signed in to the queue's team) times the queue's handling time in the last
+        hour, or ``DEFAULT_HANDLE_SECONDS`` before there is one.
+        """
+        item = await self.state.item(interaction_id)
+        if item is None:
+            return None
+        waiting = await self.state.waiting(frozenset({item.queue}))
+        ahead = sum(1 for other in waiting if _ahead_of(other, item))
+        queue = self._router().queue_of(item.channel, item.queue)
+        agents = [
+            a for a in await self.state.agents(queue.team) if a.presence is not Presence.OFFLINE
+        ]
+        handle = DEFAULT_HANDLE_SECONDS
+        queue_id = self.queue_id(queue.name)
+        now = self.clock()
+        if queue_id is not None:
+            async with self.store.unit_of_work() as uow:
+                recent = await uow.interactions.queue_activity(
+                    queue_id, now - timedelta(hours=1), now
+                )
+            figures = window_stats(
+                recent, now - timedelta(hours=1), now, queue.sla_seconds, rolling=True
+            )
+            handle = figures.aht_seconds or handle
+        position = ahead + 1
+        if not agents:
+            return PlaceInLine(position, len(waiting), None)
+        rounds = -(-position // len(agents))  # ceiling
+        return PlaceInLine(position, len(waiting), rounds * handle)
 
     async def transfer(
         self,
@@ -460,6 +520,25 @@ class RoutingService:
     def queue_name(self, queue_id: int) -> str | None:
         """The name of a queue by store id."""
         return self._queue_names.get(queue_id)
+
+
+DEFAULT_HANDLE_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceInLine:
+    """A waiting contact's position (1 = next) and estimated wait (None: nobody signed in)."""
+
+    position: int
+    waiting: int
+    estimated_seconds: float | None
+
+
+def _ahead_of(other: WorkItem, item: WorkItem) -> bool:
+    """Whether other is served before item: higher priority, or same and earlier in line."""
+    if other.interaction_id == item.interaction_id:
+        return False
+    return (other.priority, item.enqueued_at) > (item.priority, other.enqueued_at)
 
 
 def _text(value: object) -> str | None:

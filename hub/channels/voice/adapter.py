@@ -1,42 +1,59 @@
-"""The voice channel adapter: Twilio's signed call webhooks, TwiML answers, hang-ups."""
+"""The voice channel adapter: Twilio's signed call webhooks, answered with TwiML.
+
+A call comes in (``CALL_PATH``): it is stored first, then answered. With an IVR menu the call
+is kept on the caller's timeline and the menu's answer (``MENU_PATH``) opens the interaction in
+the chosen queue. Then, by the queue's hours and the recording setting: the closed message with
+a voicemail or a callback offer, the recording consent question (``CONSENT_PATH``), or the
+wait in the interaction's conference, where the wait URL (``WAIT_PATH``) tells the caller their
+place in line between the hold music. Status callbacks of every leg (``STATUS_PATH``) and the
+conference's events (``CONFERENCE_PATH``) go to the call control, which keeps the legs.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
 from aiohttp import web
-from twilio.twiml.voice_response import VoiceResponse
 
-from hub.channels.base import (
-    Capability,
-    ChannelAdapter,
-    DeliveryReceipt,
-    OutboundMessage,
-)
+from hub.channels.base import Capability, ChannelAdapter, DeliveryReceipt, OutboundMessage
 from hub.channels.twilio.account import TwilioAccount
-from hub.channels.voice.agents import agent_of, join_twiml, refuse_twiml
-from hub.channels.voice.inbound import (
-    ENDED,
+from hub.channels.voice.agents import agent_of
+from hub.channels.voice.control import CallControl
+from hub.channels.voice.inbound import CallWebhook, parse_call, to_inbound_message
+from hub.channels.voice.twiml import (
+    AGENT_PATH,
+    CALL_PATH,
+    CALLBACK_PATH,
+    CONFERENCE_PATH,
+    CONSENT_PATH,
+    MENU_PATH,
+    RECORDING_PATH,
+    STATUS_PATH,
+    VOICEMAIL_PATH,
+    WAIT_PATH,
     closed_twiml,
+    consent_twiml,
+    for_interaction,
     hold_twiml,
-    parse_call,
-    to_inbound_message,
+    join_twiml,
+    menu_prompt,
+    menu_twiml,
+    said_twiml,
+    wait_twiml,
 )
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
+from hub.domain.calls import LegRole
 from hub.domain.interaction import Channel, InteractionState
 from hub.domain.timeline import Attachment, Direction, EventKind
 from hub.errors import ChannelConfigError, MalformedRequest
 from hub.http import HUB, public
+from hub.services.receive import Received
 
 if TYPE_CHECKING:
-    from hub.routing.service import RoutingService
+    from datetime import datetime
 
-CALL_PATH = "/webhooks/twilio/voice"
-STATUS_PATH = "/webhooks/twilio/voice/status"
-VOICEMAIL_PATH = "/webhooks/twilio/voice/voicemail"
-AGENT_PATH = "/webhooks/twilio/voice/agent"  # the TwiML app's voice URL
-WAITING = frozenset({InteractionState.NEW, InteractionState.QUEUED, InteractionState.OFFERED})
+    from hub.routing.service import RoutingService
 
 
 class VoiceChannel(ChannelAdapter):
@@ -45,11 +62,22 @@ class VoiceChannel(ChannelAdapter):
     channel: ClassVar[Channel] = Channel.VOICE
     capabilities: ClassVar[Capability] = Capability.VOICE
 
-    def __init__(self, settings: Settings, store: Store, routing: RoutingService | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        routing: RoutingService | None,
+        calls: CallControl,
+    ) -> None:
         self._account = TwilioAccount.from_settings(settings, "voice")
         self._settings = settings
         self._store = store
         self._routing = routing
+        self.calls = calls
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.calls.close()
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         raise ChannelConfigError(
@@ -60,10 +88,278 @@ class VoiceChannel(ChannelAdapter):
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post(CALL_PATH, self.handle_call),
+            web.post(MENU_PATH, self.handle_menu),
+            web.post(CONSENT_PATH, self.handle_consent),
+            web.post(WAIT_PATH, self.handle_wait),
             web.post(STATUS_PATH, self.handle_status),
+            web.post(CONFERENCE_PATH, self.handle_conference),
+            web.post(RECORDING_PATH, self.handle_recording),
             web.post(VOICEMAIL_PATH, self.handle_voicemail),
+            web.post(CALLBACK_PATH, self.handle_callback),
             web.post(AGENT_PATH, self.handle_agent),
         ]
+
+    # -- a call comes in -----------------------------------------------------------------------
+
+    @public  # authenticated by Twilio's signature
+    async def handle_call(self, request: web.Request) -> web.Response:
+        """A call comes in: store it (as work, unless a menu comes first), then answer."""
+        params = await self._account.verified_form(request)
+        call = parse_call(params, self._settings.default_region)
+        now = request.app[HUB].clock()
+        menu = self._settings.twilio.menu
+        if menu:
+            await self.sink()(to_inbound_message(call, queue=None, now=now, creates_work=False))
+            return _xml(self._menu(attempt=1))
+        received = await self.sink()(
+            to_inbound_message(call, queue=self._account.queues.get(call.to), now=now)
+        )
+        return _xml(await self._answer(call, received, now))
+
+    def _menu(self, *, attempt: int) -> str:
+        menu = self._settings.twilio.menu
+        prompt = self._settings.twilio.menu_prompt or menu_prompt(menu)
+        action = f"{self._account.public_url}{MENU_PATH}?attempt={attempt}"
+        return menu_twiml(prompt, menu, action, sorry=attempt > 1)
+
+    @public  # authenticated by Twilio's signature
+    async def handle_menu(self, request: web.Request) -> web.Response:
+        """The caller's menu choice (a key, or a queue's name spoken) opens the interaction."""
+        params = await self._account.verified_form(request)
+        call = parse_call(params, self._settings.default_region)
+        digits, speech = params.get("Digits", ""), params.get("SpeechResult", "")
+        choice = choose(self._settings.twilio.menu, digits, speech)
+        attempt = request.query.get("attempt", "1")
+        tries = int(attempt) if attempt.isdigit() else 1
+        if choice is None and (digits or speech) and tries < 3:
+            return _xml(self._menu(attempt=tries + 1))
+        now = request.app[HUB].clock()
+        message = to_inbound_message(
+            call,
+            queue=choice or self._account.queues.get(call.to),
+            now=now,
+            body=f"Chose {choice} in the menu" if choice else "Made no choice in the menu",
+            ref=f"{call.call_sid}:menu",
+        )
+        received = await self.sink()(message)
+        return _xml(await self._answer(call, received, now))
+
+    async def _answer(self, call: CallWebhook, received: Received, now: datetime) -> str:
+        """Keep the caller's leg, then: closed, ask to record, or wait for an agent."""
+        interaction_id = received.interaction_id
+        assert interaction_id is not None  # a call that creates work has an interaction
+        async with self._store.unit_of_work() as uow:
+            await uow.calls.add(
+                interaction_id=interaction_id,
+                call_sid=call.call_sid,
+                role=LegRole.CUSTOMER,
+                status="in-progress",
+                now=now,
+                number=call.caller,
+            )
+            interaction = await uow.interactions.get(interaction_id)
+            await uow.commit()
+        twilio, public_url = self._settings.twilio, self._account.public_url
+        queue = None
+        if self._routing is not None and interaction is not None:
+            named = self._routing.queue_name(interaction.queue_id or -1)
+            queue = self._routing.policy.queue_for(Channel.VOICE, named)
+        if queue is not None and queue.calendar is not None and not queue.calendar.is_open(now):
+            return closed_twiml(
+                queue.closed_message,
+                voicemail_action=public_url + VOICEMAIL_PATH
+                if queue.closed_action == "voicemail"
+                else None,
+                callback_action=for_interaction(public_url, CALLBACK_PATH, interaction_id)
+                if queue.closed_action == "callback"
+                else None,
+                max_seconds=twilio.voicemail_seconds,
+            )
+        if twilio.recording == "ask":
+            return consent_twiml(
+                f"{twilio.voice_greeting} {twilio.recording_notice}",
+                for_interaction(public_url, CONSENT_PATH, interaction_id),
+            )
+        announce = twilio.recording == "announce"
+        return self._hold(
+            interaction_id,
+            say=(twilio.voice_greeting, twilio.recording_notice)
+            if announce
+            else (twilio.voice_greeting,),
+            record=announce,
+        )
+
+    def _hold(self, interaction_id: int, *, say: tuple[str, ...], record: bool) -> str:
+        twilio, public_url = self._settings.twilio, self._account.public_url
+        return hold_twiml(
+            interaction_id,
+            public_url=public_url,
+            say=say,
+            record=record,
+            wait_url=for_interaction(public_url, WAIT_PATH, interaction_id)
+            if twilio.announce_wait
+            else twilio.hold_music_url,
+        )
+
+    @public  # authenticated by Twilio's signature
+    async def handle_consent(self, request: web.Request) -> web.Response:
+        """Pressing 1 allows recording; anything else (or nothing) records nothing."""
+        params = await self._account.verified_form(request)
+        interaction_id = _interaction_in(request)
+        agreed = params.get("Digits") == "1"
+        await self._note_call(
+            request,
+            params,
+            "Caller agreed to recording" if agreed else "Caller declined recording",
+            mark="consent",
+            data={"recording_consent": agreed},
+        )
+        return _xml(self._hold(interaction_id, say=(), record=agreed))
+
+    @public  # authenticated by Twilio's signature
+    async def handle_wait(self, request: web.Request) -> web.Response:
+        """What a waiting caller hears next: their place in line, then the hold music."""
+        await self._account.verified_form(request)
+        interaction_id = _interaction_in(request)
+        place = None
+        if self._routing is not None:
+            place = await self._routing.place_in_line(interaction_id)
+        return _xml(
+            wait_twiml(
+                place.position if place else None,
+                place.estimated_seconds if place else None,
+                hold_music_url=self._settings.twilio.hold_music_url,
+            )
+        )
+
+    # -- outside hours -------------------------------------------------------------------------
+
+    @public  # authenticated by Twilio's signature
+    async def handle_voicemail(self, request: web.Request) -> web.Response:
+        """A caller left a voicemail outside hours: keep it on the call, thank, hang up."""
+        params = await self._account.verified_form(request)
+        url = params.get("RecordingUrl")
+        if not url:
+            raise MalformedRequest("the recording webhook lacks RecordingUrl")
+        seconds = params.get("RecordingDuration", "")
+        await self._note_call(
+            request,
+            params,
+            f"Voicemail ({seconds} s)" if seconds.isdigit() else "Voicemail",
+            mark="voicemail",
+            attachments=(Attachment("voicemail", "audio/wav", url=url),),
+            data={"recording_sid": params.get("RecordingSid")},
+        )
+        return _xml(said_twiml("Thank you. We will call you back."))
+
+    @public  # authenticated by Twilio's signature
+    async def handle_callback(self, request: web.Request) -> web.Response:
+        """Pressing 1 asks for a callback: the call stays in line, and nobody waits on hold."""
+        params = await self._account.verified_form(request)
+        _interaction_in(request)
+        if params.get("Digits") != "1":
+            return _xml(said_twiml("Goodbye."))
+        number = params.get("From", "")
+        await self._note_call(
+            request,
+            params,
+            f"Callback requested to {number}",
+            mark="callback",
+            data={"callback_number": number},
+        )
+        return _xml(
+            said_twiml(
+                "Thank you. We will call you back at this number when we open. "
+                "You keep your place in line."
+            )
+        )
+
+    async def _note_call(
+        self,
+        request: web.Request,
+        params: dict[str, str],
+        body: str,
+        *,
+        mark: str,
+        attachments: tuple[Attachment, ...] = (),
+        data: dict[str, object] | None = None,
+    ) -> None:
+        """Put what the caller did on their call's interaction, once per call (``mark``)."""
+        sid = params.get("CallSid")
+        if not sid:
+            raise MalformedRequest("the webhook lacks CallSid")
+        now = request.app[HUB].clock()
+        async with self._store.unit_of_work() as uow:
+            leg = await uow.calls.by_sid(sid)
+            interaction = await uow.interactions.get(leg.interaction_id) if leg else None
+            ref = f"{sid}:{mark}"
+            if interaction is None or await uow.timeline.by_provider_ref("twilio", ref):
+                return  # not a call of ours, or Twilio retried
+            await uow.timeline.append(
+                customer_id=interaction.customer_id,
+                interaction_id=interaction.id,
+                kind=EventKind.CALL,
+                direction=Direction.INBOUND,
+                occurred_at=now,
+                channel=Channel.VOICE,
+                body=body,
+                attachments=attachments,
+                provider="twilio",
+                provider_ref=ref,
+                data=dict(data or {}),
+            )
+            await uow.commit()
+
+    # -- what Twilio reports -------------------------------------------------------------------
+
+    @public  # authenticated by Twilio's signature
+    async def handle_status(self, request: web.Request) -> web.Response:
+        """A leg rang, was answered or ended: the call control notes it."""
+        params = await self._account.verified_form(request)
+        sid, status = params.get("CallSid"), params.get("CallStatus")
+        if not sid or not status:
+            raise MalformedRequest("the status callback lacks CallSid or CallStatus")
+        duration = params.get("CallDuration", "")
+        await self.calls.on_status(sid, status, int(duration) if duration.isdigit() else None)
+        return web.Response(status=204)
+
+    @public  # authenticated by Twilio's signature
+    async def handle_conference(self, request: web.Request) -> web.Response:
+        """A conference event (join, leave, hold): the call control keeps what it learns."""
+        params = await self._account.verified_form(request)
+        await self.calls.on_conference(_interaction_in(request), params)
+        return web.Response(status=204)
+
+    @public  # authenticated by Twilio's signature
+    async def handle_recording(self, request: web.Request) -> web.Response:
+        """A call's recording is ready: it goes on the call's timeline, once."""
+        params = await self._account.verified_form(request)
+        interaction_id = _interaction_in(request)
+        sid, url = params.get("RecordingSid"), params.get("RecordingUrl")
+        if not sid or not url:
+            raise MalformedRequest("the recording callback lacks RecordingSid or RecordingUrl")
+        if params.get("RecordingStatus", "completed") != "completed":
+            return web.Response(status=204)
+        seconds = params.get("RecordingDuration", "")
+        async with self._store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(interaction_id)
+            if interaction is None or await uow.timeline.by_provider_ref("twilio", sid):
+                return web.Response(status=204)
+            await uow.timeline.append(
+                customer_id=interaction.customer_id,
+                interaction_id=interaction.id,
+                kind=EventKind.CALL,
+                direction=Direction.INTERNAL,
+                occurred_at=request.app[HUB].clock(),
+                channel=Channel.VOICE,
+                body=f"Call recording ({seconds} s)" if seconds.isdigit() else "Call recording",
+                attachments=(Attachment("recording", "audio/wav", url=url),),
+                provider="twilio",
+                provider_ref=sid,
+                data={"recording_sid": sid, "duration": int(seconds) if seconds else None},
+            )
+            await uow.commit()
+        return web.Response(status=204)
 
     @public  # authenticated by Twilio's signature
     async def handle_agent(self, request: web.Request) -> web.Response:
@@ -72,115 +368,46 @@ class VoiceChannel(ChannelAdapter):
         agent = agent_of(params.get("From", ""))
         wanted = params.get("interaction", "")
         if agent is None or not wanted.isdigit():
-            return _xml(refuse_twiml("This line is for agents joining a call."))
+            return _xml(said_twiml("This line is for agents joining a call."))
         async with self._store.unit_of_work() as uow:
             interaction = await uow.interactions.get(int(wanted))
-        if (
-            interaction is None
-            or interaction.channel is not Channel.VOICE
-            or interaction.state is not InteractionState.ASSIGNED
-            or interaction.assigned_user_id != agent
-        ):
-            return _xml(refuse_twiml("That call is not assigned to you."))
-        return _xml(join_twiml(interaction.id))
-
-    @public  # authenticated by Twilio's signature
-    async def handle_voicemail(self, request: web.Request) -> web.Response:
-        """A caller left a voicemail outside hours: keep it on the call, thank, hang up."""
-        params = await self._account.verified_form(request)
-        sid, url = params.get("CallSid"), params.get("RecordingUrl")
-        if not sid or not url:
-            raise MalformedRequest("the recording webhook lacks CallSid or RecordingUrl")
-        seconds = params.get("RecordingDuration", "")
-        now = request.app[HUB].clock()
-        async with self._store.unit_of_work() as uow:
-            call = await uow.timeline.by_provider_ref("twilio", sid)
-            done = await uow.timeline.by_provider_ref("twilio", f"{sid}:voicemail")
-            if call is not None and done is None:
-                await uow.timeline.append(
-                    customer_id=call.customer_id,
-                    interaction_id=call.interaction_id,
-                    kind=EventKind.CALL,
-                    direction=Direction.INBOUND,
-                    occurred_at=now,
-                    channel=Channel.VOICE,
-                    body=f"Voicemail ({seconds} s)" if seconds.isdigit() else "Voicemail",
-                    attachments=(Attachment("voicemail", "audio/wav", url=url),),
-                    provider="twilio",
-                    provider_ref=f"{sid}:voicemail",
-                    data={"recording_sid": params.get("RecordingSid")},
+            if (
+                interaction is None
+                or interaction.channel is not Channel.VOICE
+                or interaction.state is not InteractionState.ASSIGNED
+                or interaction.assigned_user_id != agent
+            ):
+                return _xml(said_twiml("That call is not assigned to you."))
+            if params.get("CallSid"):
+                await uow.calls.add(
+                    interaction_id=interaction.id,
+                    call_sid=params["CallSid"],
+                    role=LegRole.AGENT,
+                    status="in-progress",
+                    now=request.app[HUB].clock(),
+                    user_id=agent,
+                    number=params.get("From"),
                 )
                 await uow.commit()
-        response = VoiceResponse()
-        response.say("Thank you. We will call you back.")
-        response.hangup()
-        return web.Response(text=str(response), content_type="application/xml")
+        return _xml(join_twiml(interaction.id))
 
-    @public  # authenticated by Twilio's signature
-    async def handle_call(self, request: web.Request) -> web.Response:
-        """A call comes in: store it as work, then answer with TwiML (hold, or closed)."""
-        params = await self._account.verified_form(request)
-        call = parse_call(params, self._settings.default_region)
-        now = request.app[HUB].clock()
-        received = await self.sink()(to_inbound_message(call, queues=self._account.queues, now=now))
-        twilio = self._settings.twilio
-        queue = None
-        if self._routing is not None and self._routing.router is not None:
-            queue = self._routing.router.policy.queue_for(
-                Channel.VOICE, self._account.queues.get(call.to)
-            )
-        if queue is not None and queue.calendar is not None and not queue.calendar.is_open(now):
-            voicemail = (
-                self._account.public_url + VOICEMAIL_PATH
-                if queue.closed_action == "voicemail"
-                else None
-            )
-            twiml = closed_twiml(
-                queue.closed_message,
-                voicemail_action=voicemail,
-                max_seconds=twilio.voicemail_seconds,
-            )
-        else:
-            assert received.interaction_id is not None
-            twiml = hold_twiml(
-                received.interaction_id,
-                greeting=twilio.voice_greeting,
-                hold_music_url=twilio.hold_music_url,
-            )
-        return web.Response(text=twiml, content_type="application/xml")
 
-    @public  # authenticated by Twilio's signature
-    async def handle_status(self, request: web.Request) -> web.Response:
-        """A call ended: note it; a caller who hung up while waiting is an abandoned contact."""
-        params = await self._account.verified_form(request)
-        call = parse_call(params, self._settings.default_region)
-        if call.status not in ENDED:
-            return web.Response(status=204)
-        now = request.app[HUB].clock()
-        async with self._store.unit_of_work() as uow:
-            event = await uow.timeline.by_provider_ref("twilio", call.call_sid)
-            if event is None or event.interaction_id is None:
-                return web.Response(status=204)  # not a call we took in
-            if await uow.timeline.by_provider_ref("twilio", f"{call.call_sid}:{call.status}"):
-                return web.Response(status=204)  # Twilio retried the callback: already noted
-            interaction = await uow.interactions.get(event.interaction_id)
-            await uow.timeline.append(
-                customer_id=event.customer_id,
-                interaction_id=event.interaction_id,
-                kind=EventKind.CALL,
-                direction=Direction.INBOUND,
-                occurred_at=now,
-                channel=Channel.VOICE,
-                body=f"Call ended ({call.status}"
-                + (f", {call.duration} s)" if call.duration is not None else ")"),
-                provider="twilio",
-                provider_ref=f"{call.call_sid}:{call.status}",  # a repeated callback is a no-op
-                data={"call_status": call.status, "duration": call.duration},
-            )
-            await uow.commit()
-        if interaction is not None and interaction.state in WAITING and self._routing is not None:
-            await self._routing.abandon(interaction.id, "caller hung up")
-        return web.Response(status=204)
+def choose(menu: dict[str, str], digits: str, speech: str) -> str | None:
+    """The queue a menu answer picks: the key pressed, or a queue's name in what was said."""
+    if digits:
+        return menu.get(digits[0])
+    said = speech.casefold()
+    for queue in sorted(set(menu.values()), key=len, reverse=True):
+        if queue.casefold() in said:
+            return queue
+    return None
+
+
+def _interaction_in(request: web.Request) -> int:
+    value = request.query.get("interaction", "")
+    if not value.isdigit():
+        raise MalformedRequest("the webhook URL lacks ?interaction=")
+    return int(value)
 
 
 def _xml(twiml: str) -> web.Response:

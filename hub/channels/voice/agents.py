@@ -13,9 +13,7 @@ from datetime import datetime, timedelta
 
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
-from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from hub.channels.voice.inbound import conference_name
 from hub.config import Settings
 from hub.errors import ChannelNotReady
 
@@ -67,25 +65,3 @@ def voice_token(settings: Settings, user_id: int, now: datetime) -> VoiceToken:
         grants=[VoiceGrant(outgoing_application_sid=twilio.twiml_app_sid, incoming_allow=True)],
     )
     return VoiceToken(str(token.to_jwt()), identity, expires_at)
-
-
-def join_twiml(interaction_id: int) -> str:
-    """The agent joins the caller's conference, which starts it (the hold music stops)."""
-    response = VoiceResponse()
-    dial = Dial()
-    dial.conference(
-        conference_name(interaction_id),
-        start_conference_on_enter=True,
-        end_conference_on_exit=False,
-        beep=False,
-    )
-    response.append(dial)
-    return str(response)
-
-
-def refuse_twiml(reason: str) -> str:
-    """Tell the agent why they are not connected, then hang up."""
-    response = VoiceResponse()
-    response.say(reason)
-    response.hangup()
-    return str(response)

@@ -1,9 +1,7 @@
-"""Twilio's voice webhooks -> InboundMessage, and the TwiML that answers a caller.
+"""Twilio's voice webhooks -> InboundMessage.
 
 Fields: https://www.twilio.com/docs/voice/twiml#request-parameters (CallSid, From, To,
-CallStatus, CallDuration). The caller waits in a conference named for the interaction, so the
-agent who accepts it joins that conference (``startConferenceOnEnter`` false: the caller hears
-hold music until the agent is in).
+CallStatus, CallDuration).
 """
 
 from __future__ import annotations
@@ -11,16 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from twilio.twiml.voice_response import Dial, VoiceResponse
-
 from hub.domain.identity import IdentityKind, IdentityRef, normalize_phone
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
 from hub.domain.timeline import EventKind
 from hub.errors import InvalidIdentity, MalformedRequest
-
-# Statuses with which a call is over (https://www.twilio.com/docs/voice/api/call-resource).
-ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,48 +48,29 @@ def parse_call(params: dict[str, str], default_region: str) -> CallWebhook:
 
 
 def to_inbound_message(
-    call: CallWebhook, *, queues: dict[str, str], now: datetime
+    call: CallWebhook,
+    *,
+    queue: str | None,
+    now: datetime,
+    body: str = "Incoming call",
+    ref: str | None = None,
+    creates_work: bool = True,
 ) -> InboundMessage:
-    """An incoming call as work: a CALL event on the caller's timeline, routed like any work."""
+    """An incoming call as a CALL event on the caller's timeline, routed like any work.
+
+    A call that meets the IVR menu first is stored without work (``creates_work`` False);
+    the caller's choice then opens the interaction in the chosen queue (``ref`` CallSid:menu).
+    """
     return InboundMessage(
         channel=Channel.VOICE,
         sender=IdentityRef(IdentityKind.PHONE, call.caller),
         received_at=now,
-        body="Incoming call",
+        body=body,
         provider="twilio",
-        provider_ref=call.call_sid,
-        queue=queues.get(call.to),
+        provider_ref=ref or call.call_sid,
+        queue=queue,
+        thread_key=f"call:{call.call_sid}",  # every call is an interaction of its own
+        creates_work=creates_work,
         data={"to": call.to, "from": call.caller, "call_sid": call.call_sid},
         event_kind=EventKind.CALL,
     )
-
-
-def conference_name(interaction_id: int) -> str:
-    """The conference a caller waits in, and the accepting agent joins."""
-    return f"interaction-{interaction_id}"
-
-
-def hold_twiml(interaction_id: int, *, greeting: str, hold_music_url: str | None) -> str:
-    """Greet, then wait in the interaction's conference until an agent joins."""
-    response = VoiceResponse()
-    response.say(greeting)
-    dial = Dial()
-    dial.conference(
-        conference_name(interaction_id),
-        start_conference_on_enter=False,
-        end_conference_on_exit=True,
-        wait_url=hold_music_url,
-        beep=False,
-    )
-    response.append(dial)
-    return str(response)
-
-
-def closed_twiml(message: str, *, voicemail_action: str | None, max_seconds: int) -> str:
-    """Outside hours: say so; take a voicemail if the queue wants one."""
-    response = VoiceResponse()
-    response.say(message)
-    if voicemail_action is not None:
-        response.record(action=voicemail_action, max_length=max_seconds, play_beep=True)
-    response.hangup()
-    return str(response)

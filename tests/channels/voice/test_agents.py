@@ -53,7 +53,7 @@ async def test_only_the_assigned_agent_joins_the_callers_conference(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator
 ) -> None:
     team = await make_team(sms_hub, "support")
-    await twilio.start_call(caller="+14155550123", to=OUR_NUMBER, sid="CA7")
+    await twilio.voice.start_call(caller="+14155550123", to=OUR_NUMBER, sid="CA7")
     agent = team.headers("agent")
     await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
     offers = (await (await client.get("/api/v1/me/offers", headers=agent)).json())["offers"]

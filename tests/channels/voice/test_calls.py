@@ -34,7 +34,7 @@ async def the_call(hub: Hub, sid: str) -> tuple[int, int]:
 async def test_a_caller_waits_in_the_interactions_conference(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator
 ) -> None:
-    status, twiml = await twilio.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA1")
+    status, twiml = await twilio.voice.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA1")
     assert status == 200
     root = ElementTree.fromstring(twiml)
     customer, interaction = await the_call(sms_hub, "CA1")
@@ -43,12 +43,17 @@ async def test_a_caller_waits_in_the_interactions_conference(
     assert conference is not None
     assert conference.text == f"interaction-{interaction}"
     assert conference.get("startConferenceOnEnter") == "false"
+    assert (
+        conference.get("waitUrl")
+        == f"{PUBLIC}/webhooks/twilio/voice/wait?interaction={interaction}"
+    )
+    assert [c.sid for c in twilio.voice.in_conference(f"interaction-{interaction}")] == ["CA1"]
     assert await timeline(sms_hub, customer) == [
         ("call", "Incoming call"),
         ("status_change", "Queued in support"),
     ]
     # Twilio retrying the webhook answers the same and stores nothing twice.
-    again, twiml_again = await twilio.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA1")
+    again, twiml_again = await twilio.voice.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA1")
     assert (again, twiml_again) == (200, twiml)
     assert len(await timeline(sms_hub, customer)) == 2
     team = await make_team(sms_hub, "support")
@@ -61,11 +66,18 @@ async def test_a_caller_waits_in_the_interactions_conference(
 async def test_a_caller_who_hangs_up_while_waiting_is_abandoned(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator
 ) -> None:
-    await twilio.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA2")
+    await twilio.voice.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA2")
     customer, interaction = await the_call(sms_hub, "CA2")
-    for _ in range(2):  # Twilio may send the callback twice
-        status, _ = await twilio.end_call(caller=CALLER, to=OUR_NUMBER, sid="CA2", duration=35)
-        assert status == 204
+    await twilio.voice.end_call(sid="CA2", duration=35)
+    url, params, status = next(c for c in reversed(twilio.callbacks) if "CallStatus" in c[1])
+    assert (url, params["CallStatus"], params["CallDuration"], status) == (
+        PUBLIC + "/webhooks/twilio/voice/status",
+        "completed",
+        "35",
+        204,
+    )
+    # Twilio may send the callback twice: the second is a no-op.
+    assert (await twilio.post_to_hub("/webhooks/twilio/voice/status", params))[0] == 204
     assert (await timeline(sms_hub, customer))[-2:] == [
         ("call", "Call ended (completed, 35 s)"),
         ("status_change", "Abandoned: caller hung up"),
@@ -90,20 +102,27 @@ async def test_outside_hours_the_caller_can_leave_a_voicemail(
     sms_hub.settings.routing_policy = str(policy)
     assert sms_hub.routing is not None
     await sms_hub.routing.reload()
-    status, twiml = await twilio.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA3")
+    status, twiml = await twilio.voice.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA3")
     assert status == 200
     root = ElementTree.fromstring(twiml)
     assert root.findtext("Say") == "We open at six."
     record = root.find("Record")
     assert record is not None
     assert record.get("action") == PUBLIC + "/webhooks/twilio/voice/voicemail"
-    status, answer = await twilio.leave_voicemail(
+    status, answer = await twilio.voice.leave_voicemail(
         sid="CA3", recording_url="https://api.twilio.com/recordings/RE1", seconds=12
     )
     assert status == 200
     assert "<Hangup />" in answer
-    customer, _ = await the_call(sms_hub, "CA3")
-    assert ("call", "Voicemail (12 s)") in await timeline(sms_hub, customer)
+    customer, interaction = await the_call(sms_hub, "CA3")
+    assert twilio.voice.calls["CA3"].status == "completed"  # the caller hung up after
+    events = await timeline(sms_hub, customer)
+    assert ("call", "Voicemail (12 s)") in events
+    assert ("status_change", "Abandoned: caller hung up") not in events
+    async with sms_hub.store.unit_of_work() as uow:
+        owed = await uow.interactions.get(interaction)
+    assert owed is not None
+    assert owed.state.value == "queued"  # a voicemail is work: somebody calls back
 
 
 async def test_forged_call_webhooks_are_refused(client: Client, twilio: TwilioSimulator) -> None:

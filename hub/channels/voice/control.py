@@ -1,0 +1,625 @@
+"""Call controls: who is on an interaction's conference, changed through Twilio's REST API.
+
+Every party is dialled into (or leaves) the interaction's conference through the Conference
+Participants API (https://www.twilio.com/docs/voice/api/conference-participant-resource):
+an agent joining in the browser (``client:agent-7``) or on their own phone, a supervisor
+listening, whispering (``coaching``) or barging in, a number a call is transferred to, and the
+customer of a callback or a click-to-call. Hold and mute are updates of a participant; a
+participant leaves by being removed; hanging up ends the conference.
+
+Each leg is kept in the store by CallSid, and Twilio's status callbacks for it
+(ringing, answered, completed, with the duration) go on the interaction's timeline.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from twilio.base import values
+from twilio.rest import Client
+
+from hub.channels.twilio.account import TwilioAccount
+from hub.channels.twilio.client import HubTwilioHttpClient, twilio_client
+from hub.channels.twilio.rest import with_retries
+from hub.channels.voice.agents import agent_identity
+from hub.channels.voice.twiml import (
+    CONFERENCE_EVENTS,
+    CONFERENCE_PATH,
+    LEG_EVENTS,
+    RECORDING_PATH,
+    STATUS_PATH,
+    TWILIO_HOLD_MUSIC,
+    conference_name,
+    for_interaction,
+)
+from hub.config import Settings
+from hub.crm_store.unit_of_work import Store, UnitOfWork
+from hub.domain.calls import ENDED, CallLeg, LegRole, MonitorMode
+from hub.domain.identity import IdentityKind, normalize_phone
+from hub.domain.interaction import Channel, Interaction, InteractionState
+from hub.domain.timeline import Direction, EventKind
+from hub.domain.users import Permission, Principal
+from hub.errors import (
+    ChannelConfigError,
+    ChannelNotReady,
+    Conflict,
+    InvalidIdentity,
+    ValidationError,
+)
+from hub.services.customers import visible_customer
+from hub.services.interactions import visible_interaction
+
+if TYPE_CHECKING:
+    from hub.routing.service import RoutingService
+
+T = TypeVar("T")
+S = InteractionState
+WAITING = frozenset({S.NEW, S.QUEUED, S.OFFERED})
+# A caller who left a voicemail or asked to be called back is still owed a call.
+KEPT_MARKS = ("voicemail", "callback")
+
+
+class CallControl:
+    """Joins, holds, mutes, transfers, monitors and ends the hub's calls."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        routing: RoutingService | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._account = TwilioAccount.from_settings(settings, "voice")
+        self._settings = settings
+        self._store = store
+        self._routing = routing
+        self._clock = clock
+        self._client: Client | None = None
+        self._http: HubTwilioHttpClient | None = None
+        self.backoff_seconds = 0.5
+
+    async def close(self) -> None:
+        """Release the REST client's connections."""
+        if self._http is not None:
+            await self._http.close()
+            self._client = self._http = None
+
+    def _rest(self) -> Client:
+        if self._client is None:
+            self._client, self._http = twilio_client(self._settings)
+        return self._client
+
+    async def _twilio(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
+        return await with_retries(operation, what=what, backoff_seconds=self.backoff_seconds)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def legs(self, principal: Principal, interaction_id: int) -> list[CallLeg]:
+        """Every leg of a call the caller may see, oldest first."""
+        principal.require(Permission.TIMELINE_READ)
+        async with self._store.unit_of_work() as uow:
+            interaction = await visible_interaction(uow, principal, interaction_id)
+            return await uow.calls.of_interaction(interaction.id)
+
+    async def _call(
+        self, principal: Principal, interaction_id: int, *, mine: bool = True
+    ) -> tuple[Interaction, list[CallLeg]]:
+        """A phone call the caller may act on (assigned to them, if ``mine``), and its legs."""
+        principal.require(Permission.WORK_TAKE)
+        async with self._store.unit_of_work() as uow:
+            interaction = await visible_interaction(uow, principal, interaction_id)
+            legs = await uow.calls.of_interaction(interaction_id)
+        if interaction.channel is not Channel.VOICE:
+            raise Conflict(f"interaction {interaction_id} is not a phone call")
+        if mine and (
+            interaction.state is not S.ASSIGNED or interaction.assigned_user_id != principal.user_id
+        ):
+            raise Conflict(f"interaction {interaction_id} is not assigned to you")
+        return interaction, legs
+
+    @staticmethod
+    def _live(legs: list[CallLeg], role: LegRole, user_id: int | None = None) -> CallLeg | None:
+        for leg in reversed(legs):
+            if leg.live and leg.role is role and (user_id is None or leg.user_id == user_id):
+                return leg
+        return None
+
+    def _address(self, user_id: int, to: str | None) -> str:
+        """Where to ring a person: their browser, or a phone number they gave."""
+        if to is None or to == "browser":
+            return f"client:{agent_identity(user_id)}"
+        return self._phone(to)
+
+    def _phone(self, number: str) -> str:
+        try:
+            return normalize_phone(number, self._settings.default_region)
+        except InvalidIdentity as err:
+            raise ValidationError(f"not a phone number: {err.message}", field="to") from err
+
+    async def _caller_id(self, legs: list[CallLeg]) -> str:
+        """The number we call out from: the one the customer called, else our first one."""
+        customer = next((leg for leg in legs if leg.role is LegRole.CUSTOMER), None)
+        if customer is not None:
+            async with self._store.unit_of_work() as uow:
+                event = await uow.timeline.by_provider_ref("twilio", customer.call_sid)
+            if event is not None and isinstance(event.data.get("to"), str):
+                return str(event.data["to"])
+        number = next(iter(self._account.queues), None)
+        if number is None:
+            raise ChannelConfigError("no Twilio number to call from: set twilio.numbers")
+        return number
+
+    # -- dialling --------------------------------------------------------------------------------
+
+    async def _dial(
+        self,
+        interaction_id: int,
+        *,
+        to: str,
+        role: LegRole,
+        caller_id: str,
+        user_id: int | None = None,
+        monitor: MonitorMode | None = None,
+        coach: str | None = None,
+        record: bool = False,
+    ) -> CallLeg:
+        """Ring someone into the interaction's conference and keep their leg."""
+        public = self._account.public_url
+        options: dict[str, Any] = {}
+        if record:
+            options["conference_record"] = "record-from-start"
+            options["conference_recording_status_callback"] = for_interaction(
+                public, RECORDING_PATH, interaction_id
+            )
+        participant = await self._twilio(
+            f"the call to {to}",
+            lambda: (
+                self._rest()
+                .conferences(conference_name(interaction_id))
+                .participants.create_async(
+                    from_=caller_id,
+                    to=to,
+                    label=f"{role.value}-{secrets.token_hex(4)}",
+                    early_media=True,
+                    beep="false",
+                    # Listening in never starts a conference: only the parties to it do.
+                    start_conference_on_enter=role is not LegRole.SUPERVISOR,
+                    end_conference_on_exit=role is LegRole.CUSTOMER,
+                    muted=monitor is MonitorMode.LISTEN,
+                    coaching=coach is not None,
+                    call_sid_to_coach=coach or values.unset,
+                    status_callback=public + STATUS_PATH,
+                    status_callback_event=LEG_EVENTS,
+                    conference_status_callback=for_interaction(
+                        public, CONFERENCE_PATH, interaction_id
+                    ),
+                    conference_status_callback_event=CONFERENCE_EVENTS.split(),
+                    **options,
+                )
+            ),
+        )
+        async with self._store.unit_of_work() as uow:
+            leg = await uow.calls.add(
+                interaction_id=interaction_id,
+                call_sid=str(participant.call_sid),
+                role=role,
+                status="queued",
+                now=self._clock(),
+                user_id=user_id,
+                number=to,
+                conference_sid=participant.conference_sid,
+                monitor=monitor,
+            )
+            await uow.commit()
+        return leg
+
+    async def _set_hold(self, interaction: Interaction, leg: CallLeg, on: bool, by: int) -> None:
+        hold_music = self._settings.twilio.hold_music_url or TWILIO_HOLD_MUSIC
+        await self._twilio(
+            "the hold",
+            lambda: self._participant(leg).update_async(
+                hold=on, hold_url=hold_music if on else values.unset
+            ),
+        )
+        async with self._store.unit_of_work() as uow:
+            await uow.calls.update(leg.call_sid, held=on)
+            await self._note(
+                uow, interaction, "Customer on hold" if on else "Customer off hold", author=by
+            )
+            await uow.commit()
+
+    def _participant(self, leg: CallLeg) -> Any:
+        conference = leg.conference_sid or conference_name(leg.interaction_id)
+        return self._rest().conferences(conference).participants(leg.call_sid)
+
+    async def _remove(self, leg: CallLeg) -> None:
+        await self._twilio("the leg", lambda: self._participant(leg).delete_async())
+        async with self._store.unit_of_work() as uow:
+            await uow.calls.update(leg.call_sid, status="completed", ended_at=self._clock())
+            await uow.commit()
+
+    # -- what agents do ----------------------------------------------------------------------
+
+    async def join(self, principal: Principal, interaction_id: int, to: str | None) -> CallLeg:
+        """Ring the agent (browser or phone) into their call; a callback rings the customer too."""
+        interaction, legs = await self._call(principal, interaction_id)
+        if self._live(legs, LegRole.AGENT, principal.user_id) is not None:
+            raise Conflict("you are already on this call")
+        caller_id = await self._caller_id(legs)
+        leg = await self._dial(
+            interaction_id,
+            to=self._address(principal.user_id, to),
+            role=LegRole.AGENT,
+            caller_id=caller_id,
+            user_id=principal.user_id,
+        )
+        customer = self._live(legs, LegRole.CUSTOMER)
+        if customer is None:  # a callback: the customer hung up and is owed a call
+            number = next((x.number for x in legs if x.role is LegRole.CUSTOMER), None)
+            if number is None:
+                number = await self._customer_phone(principal, interaction.customer_id)
+            await self._dial(interaction_id, to=number, role=LegRole.CUSTOMER, caller_id=caller_id)
+        elif customer.held and self._live(legs, LegRole.AGENT) is None:
+            await self._set_hold(interaction, customer, False, principal.user_id)
+        return leg
+
+    async def hold(self, principal: Principal, interaction_id: int, on: bool) -> None:
+        """Put the customer on hold (they hear the hold music), or take them off it."""
+        interaction, legs = await self._call(principal, interaction_id)
+        customer = self._live(legs, LegRole.CUSTOMER)
+        if customer is None:
+            raise Conflict("the customer is not on the line")
+        await self._set_hold(interaction, customer, on, principal.user_id)
+
+    async def mute(self, principal: Principal, interaction_id: int, on: bool) -> None:
+        """Mute or unmute the agent's own leg."""
+        _, legs = await self._call(principal, interaction_id)
+        leg = self._live(legs, LegRole.AGENT, principal.user_id)
+        if leg is None:
+            raise Conflict("you are not on this call")
+        await self._twilio("the mute", lambda: self._participant(leg).update_async(muted=on))
+        async with self._store.unit_of_work() as uow:
+            await uow.calls.update(leg.call_sid, muted=on)
+            await uow.commit()
+
+    async def leave(self, principal: Principal, interaction_id: int) -> None:
+        """The agent drops off the call; whoever else is on it stays connected.
+
+        After a warm transfer the customer comes off hold; if the call is still the agent's,
+        it goes to wrap-up.
+        """
+        interaction, legs = await self._call(principal, interaction_id, mine=False)
+        leg = self._live(legs, LegRole.AGENT, principal.user_id)
+        if leg is None:
+            raise Conflict("you are not on this call")
+        await self._remove(leg)
+        customer = self._live(legs, LegRole.CUSTOMER)
+        if customer is not None and customer.held:
+            await self._set_hold(interaction, customer, False, principal.user_id)
+        if interaction.state is S.ASSIGNED and interaction.assigned_user_id == principal.user_id:
+            assert self._routing is not None
+            await self._routing.wrap_up(interaction_id, author=principal.user_id)
+
+    async def hang_up(self, principal: Principal, interaction_id: int) -> None:
+        """End the call for everyone on it; the interaction goes to wrap-up."""
+        _, legs = await self._call(principal, interaction_id)
+        conference = next((x.conference_sid for x in legs if x.conference_sid), None)
+        await self._twilio(
+            "the hang-up",
+            lambda: (
+                self._rest()
+                .conferences(conference or conference_name(interaction_id))
+                .update_async(status="completed")
+            ),
+        )
+        assert self._routing is not None
+        await self._routing.wrap_up(interaction_id, reason="Hung up", author=principal.user_id)
+
+    async def transfer(
+        self,
+        principal: Principal,
+        interaction_id: int,
+        *,
+        queue: str | None = None,
+        agent_id: int | None = None,
+        number: str | None = None,
+        warm: bool = False,
+    ) -> CallLeg | None:
+        """Hand the caller to a queue, a colleague or a number, cold or warm.
+
+        Cold: the agent leaves at once. Warm: the customer waits on hold while the agent stays
+        to introduce them, and leaves (``leave``) when ready. To a number, the new leg is
+        returned; to a queue or colleague, the ACD finds who joins.
+        """
+        if sum(x is not None for x in (queue, agent_id, number)) != 1:
+            raise ValidationError("transfer to a queue, an agent or a number, one of them")
+        interaction, legs = await self._call(principal, interaction_id)
+        mine = self._live(legs, LegRole.AGENT, principal.user_id)
+        customer = self._live(legs, LegRole.CUSTOMER)
+        if customer is None:
+            raise Conflict("the customer is not on the line")
+        external: CallLeg | None = None
+        if number is not None:
+            target = self._phone(number)
+            if warm:
+                await self._set_hold(interaction, customer, True, principal.user_id)
+            external = await self._dial(
+                interaction_id,
+                to=target,
+                role=LegRole.EXTERNAL,
+                caller_id=await self._caller_id(legs),
+            )
+            async with self._store.unit_of_work() as uow:
+                await self._note(
+                    uow,
+                    interaction,
+                    f"{'Consulting' if warm else 'Transferred to'} {target}",
+                    author=principal.user_id,
+                )
+                await uow.commit()
+            if not warm:
+                if mine is not None:
+                    await self._remove(mine)
+                assert self._routing is not None
+                await self._routing.wrap_up(interaction_id, author=principal.user_id)
+            return external
+        assert self._routing is not None
+        await self._routing.transfer(principal, interaction_id, queue=queue, agent_id=agent_id)
+        if not customer.held:
+            await self._set_hold(interaction, customer, True, principal.user_id)
+        if not warm and mine is not None:
+            await self._remove(mine)
+        return None
+
+    async def place_call(
+        self, principal: Principal, customer_id: int, *, number: str | None, to: str | None
+    ) -> int:
+        """Click-to-call: ring the agent, then the customer, into a new interaction's call."""
+        principal.require(Permission.WORK_TAKE)
+        if self._routing is None:
+            raise ChannelNotReady("calls out need routing, which is not running in this hub")
+        target = (
+            self._phone(number)
+            if number is not None
+            else await self._customer_phone(principal, customer_id)
+        )
+        now = self._clock()
+        async with self._store.unit_of_work() as uow:
+            customer = await visible_customer(uow, principal, customer_id)
+            interaction = await uow.interactions.create(
+                customer_id=customer.id,
+                channel=Channel.VOICE,
+                now=now,
+                thread_key=f"call:out:{secrets.token_hex(8)}",
+            )
+            await uow.timeline.append(
+                customer_id=customer.id,
+                interaction_id=interaction.id,
+                kind=EventKind.CALL,
+                direction=Direction.OUTBOUND,
+                occurred_at=now,
+                channel=Channel.VOICE,
+                author_id=principal.user_id,
+                body=f"Outgoing call to {target}",
+                data={"to": target},
+            )
+            await uow.commit()
+        await self._routing.assign_outbound(principal, interaction.id)
+        caller_id = await self._caller_id([])
+        record = self._settings.twilio.recording == "announce"
+        try:
+            await self._dial(
+                interaction.id,
+                to=self._address(principal.user_id, to),
+                role=LegRole.AGENT,
+                caller_id=caller_id,
+                user_id=principal.user_id,
+                record=record,
+            )
+            await self._dial(interaction.id, to=target, role=LegRole.CUSTOMER, caller_id=caller_id)
+        except (ChannelNotReady, ValidationError, Conflict) as err:
+            await self._routing.wrap_up(interaction.id, reason=f"Call not placed: {err.message}")
+            raise
+        return interaction.id
+
+    async def _customer_phone(self, principal: Principal, customer_id: int) -> str:
+        async with self._store.unit_of_work() as uow:
+            customer = await visible_customer(uow, principal, customer_id)
+            identities = await uow.customers.identities_of([customer.id])
+        phones = [i.value for i in identities if i.kind is IdentityKind.PHONE]
+        if not phones:
+            raise ValidationError(f"customer {customer_id} has no phone number", field="to")
+        return phones[-1]
+
+    # -- what supervisors do ---------------------------------------------------------------
+
+    async def monitor(
+        self, principal: Principal, interaction_id: int, mode: MonitorMode, to: str | None
+    ) -> CallLeg:
+        """Listen to, whisper to (coach) or barge into an agent's call; again to change mode."""
+        principal.require(Permission.CALLS_MONITOR)
+        interaction, legs = await self._call(principal, interaction_id, mine=False)
+        agent = self._live(legs, LegRole.AGENT)
+        if interaction.state is not S.ASSIGNED or agent is None:
+            raise Conflict(f"no agent is on interaction {interaction_id}'s call")
+        coach = agent.call_sid if mode is MonitorMode.WHISPER else None
+        mine = self._live(legs, LegRole.SUPERVISOR, principal.user_id)
+        if mine is None:
+            mine = await self._dial(
+                interaction_id,
+                to=self._address(principal.user_id, to),
+                role=LegRole.SUPERVISOR,
+                caller_id=await self._caller_id(legs),
+                user_id=principal.user_id,
+                monitor=mode,
+                coach=coach,
+            )
+        else:
+            leg = mine
+            await self._twilio(
+                "the change of mode",
+                lambda: self._participant(leg).update_async(
+                    muted=mode is MonitorMode.LISTEN,
+                    coaching=coach is not None,
+                    call_sid_to_coach=coach or values.unset,
+                ),
+            )
+        async with self._store.unit_of_work() as uow:
+            mine = await uow.calls.update(mine.call_sid, monitor=mode) or mine
+            uow.audit.add(
+                at=self._clock(),
+                actor_id=principal.user_id,
+                action=f"call.{mode.value}",
+                entity_type="interaction",
+                entity_id=interaction_id,
+                agent_id=agent.user_id,
+            )
+            if mode is MonitorMode.BARGE:  # a party to the call now: the timeline says so
+                await self._note(uow, interaction, "A supervisor joined the call")
+            await uow.commit()
+        return mine
+
+    # -- what Twilio tells us ----------------------------------------------------------------
+
+    async def on_status(self, call_sid: str, status: str, duration: int | None) -> None:
+        """A leg's status callback: keep it, note it, end the work a customer's hang-up ends."""
+        now = self._clock()
+        async with self._store.unit_of_work() as uow:
+            leg = await uow.calls.by_sid(call_sid)
+            if leg is None:
+                await self._unrouted_call_ended(uow, call_sid, status, duration)
+                return
+            interaction = await uow.interactions.get(leg.interaction_id)
+            ref = f"{call_sid}:{status}"
+            if interaction is None or await uow.timeline.by_provider_ref("twilio", ref):
+                return  # Twilio retried the callback: already noted
+            changes: dict[str, Any] = {"status": status}
+            if status == "in-progress":
+                changes["answered_at"] = now
+            if status in ENDED:
+                changes["ended_at"] = now
+            await uow.calls.update(call_sid, **changes)
+            line = await self._status_line(uow, leg, status, duration)
+            if line is not None:
+                await self._note(
+                    uow,
+                    interaction,
+                    line,
+                    ref=ref,
+                    inbound=leg.role is LegRole.CUSTOMER,
+                    data={"call_status": status, "duration": duration, "role": leg.role.value},
+                )
+            kept = False
+            for mark in KEPT_MARKS:
+                kept = kept or bool(
+                    await uow.timeline.by_provider_ref("twilio", f"{leg.call_sid}:{mark}")
+                )
+            await uow.commit()
+        if leg.role is not LegRole.CUSTOMER or status not in ENDED or self._routing is None:
+            return
+        if interaction.state in WAITING and not kept:
+            await self._routing.abandon(interaction.id, "caller hung up")
+        elif interaction.state is S.ASSIGNED:
+            await self._routing.wrap_up(interaction.id, reason="Caller hung up")
+
+    async def on_conference(self, interaction_id: int, params: dict[str, str]) -> None:
+        """Conference events: learn the conference's sid, and who is held."""
+        event, call_sid = params.get("StatusCallbackEvent"), params.get("CallSid")
+        if not call_sid:
+            return
+        changes: dict[str, Any] = {}
+        if event == "participant-join" and params.get("ConferenceSid"):
+            changes["conference_sid"] = params["ConferenceSid"]
+        if event in ("participant-hold", "participant-unhold"):
+            changes["held"] = event == "participant-hold"
+        async with self._store.unit_of_work() as uow:
+            leg = await uow.calls.by_sid(call_sid)
+            if leg is not None and leg.interaction_id == interaction_id and changes:
+                await uow.calls.update(call_sid, **changes)
+                await uow.commit()
+
+    async def _status_line(
+        self, uow: UnitOfWork, leg: CallLeg, status: str, duration: int | None
+    ) -> str | None:
+        """What a status callback says on the timeline, or None if nothing worth a line."""
+        seconds = f", {duration} s" if duration is not None else ""
+        if leg.role is LegRole.CUSTOMER:
+            inbound = await uow.timeline.by_provider_ref("twilio", leg.call_sid) is not None
+            if status in ENDED:
+                if status == "completed" or inbound:
+                    return f"Call ended ({status}{seconds})"
+                return f"Call not answered ({status})"
+            if inbound:
+                return None  # the hub itself answered it
+            return {"ringing": f"Ringing {leg.number}", "in-progress": "Customer answered"}.get(
+                status
+            )
+        if leg.monitor in (MonitorMode.LISTEN, MonitorMode.WHISPER):
+            return None  # silent monitoring is in the audit log, not on the timeline
+        who = leg.number or "?"
+        if leg.user_id is not None:
+            user = await uow.accounts.user(leg.user_id)
+            who = user.display_name if user is not None else f"user {leg.user_id}"
+        if status == "ringing":
+            return f"Ringing {who}"
+        if status == "in-progress":
+            return f"{who} joined the call"
+        if status == "completed":
+            return f"{who} left the call ({status}{seconds})"
+        if status in ENDED:
+            return f"{who} did not answer ({status})"
+        return None
+
+    async def _unrouted_call_ended(
+        self, uow: UnitOfWork, call_sid: str, status: str, duration: int | None
+    ) -> None:
+        """A caller who hung up in the IVR menu, before any interaction: note it."""
+        event = await uow.timeline.by_provider_ref("twilio", call_sid)
+        ref = f"{call_sid}:{status}"
+        if (
+            event is None
+            or status not in ENDED
+            or await uow.timeline.by_provider_ref("twilio", ref)
+        ):
+            return
+        seconds = f", {duration} s" if duration is not None else ""
+        await uow.timeline.append(
+            customer_id=event.customer_id,
+            kind=EventKind.CALL,
+            direction=Direction.INBOUND,
+            occurred_at=self._clock(),
+            channel=Channel.VOICE,
+            body=f"Call ended in the menu ({status}{seconds})",
+            provider="twilio",
+            provider_ref=ref,
+            data={"call_status": status, "duration": duration},
+        )
+        await uow.commit()
+
+    async def _note(
+        self,
+        uow: UnitOfWork,
+        interaction: Interaction,
+        body: str,
+        *,
+        author: int | None = None,
+        ref: str | None = None,
+        inbound: bool = False,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        await uow.timeline.append(
+            customer_id=interaction.customer_id,
+            interaction_id=interaction.id,
+            kind=EventKind.CALL,
+            direction=Direction.INBOUND if inbound else Direction.INTERNAL,
+            occurred_at=self._clock(),
+            channel=Channel.VOICE,
+            author_id=author,
+            body=body,
+            provider="twilio" if ref else None,
+            provider_ref=ref,
+            data=data,
+        )

@@ -1,0 +1,533 @@
+"""The simulator's phone side: calls, conferences and their participants, at the wire.
+
+It speaks the REST resources the hub's call controls use (Conference Participants: create,
+update, remove; Conferences: update; Calls: fetch, update), rings the numbers it is asked to
+(answering, or busy / no-answer as told with ``answer_as``), and plays the caller: it obeys the
+TwiML the hub answers with (Say, Gather, Record, Dial/Conference, Redirect, Hangup), keeps
+conferences with their hold, mute and coaching state, and sends the hub the signed callbacks
+Twilio would: call status (ringing, answered, completed with the duration), conference events
+(start, end, participant join, leave, hold) and recordings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from hub.dev.twilio_sim import TwilioSimulator
+
+ACCOUNT = "/2010-04-01/Accounts/{account}"
+CALL_STATUS_PATH = "/webhooks/twilio/voice/status"  # our numbers' status callback URL
+
+
+@dataclass
+class SimCall:
+    """One call leg as Twilio would know it."""
+
+    sid: str
+    from_: str
+    to: str
+    direction: str  # inbound | outbound-api
+    status: str
+    status_callback: str | None = None
+    events: frozenset[str] = frozenset({"completed"})
+    conference: str | None = None  # its conference's sid, once in one
+    label: str | None = None
+    muted: bool = False
+    hold: bool = False
+    hold_url: str | None = None
+    coaching: bool = False
+    call_sid_to_coach: str | None = None
+    start_on_enter: bool = True
+    end_on_exit: bool = False
+    wait_url: str | None = None
+    gather_action: str | None = None
+    record_action: str | None = None
+    heard: list[str] = field(default_factory=list)  # what the hub's TwiML said, in order
+    answered: float | None = None
+
+    def as_twilio(self, account_sid: str) -> dict[str, Any]:
+        return {
+            "sid": self.sid,
+            "account_sid": account_sid,
+            "from": self.from_,
+            "to": self.to,
+            "status": self.status,
+            "direction": self.direction,
+            "api_version": "2010-04-01",
+            "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{self.sid}.json",
+        }
+
+
+@dataclass
+class SimConference:
+    """A conference and who is in it."""
+
+    sid: str
+    name: str
+    status: str = "init"  # init | in-progress | completed
+    participants: list[str] = field(default_factory=list)
+    status_callback: str | None = None
+    events: frozenset[str] = frozenset()
+    record: bool = False
+    recording_callback: str | None = None
+    started: float | None = None
+
+
+class VoiceSim:
+    """Calls and conferences for the Twilio simulator."""
+
+    def __init__(self, sim: TwilioSimulator) -> None:
+        self._sim = sim
+        self.calls: dict[str, SimCall] = {}
+        self.conferences: dict[str, SimConference] = {}
+        self.answers: dict[str, str] = {}  # number -> busy | no-answer | failed
+        self.recordings: list[dict[str, str]] = []
+        self.ring_seconds = 0.1
+
+    def routes(self) -> list[web.RouteDef]:
+        conference = ACCOUNT + "/Conferences/{conference}"
+        return [
+            web.post(conference + "/Participants.json", self._add_participant),
+            web.post(conference + "/Participants/{call}.json", self._update_participant),
+            web.delete(conference + "/Participants/{call}.json", self._remove_participant),
+            web.post(conference + ".json", self._update_conference),
+            web.get(ACCOUNT + "/Calls/{call}.json", self._fetch_call),
+            web.post(ACCOUNT + "/Calls/{call}.json", self._update_call),
+        ]
+
+    def answer_as(self, number: str, outcome: str) -> None:
+        """Make calls to number end with outcome (busy, no-answer, failed) instead of answering."""
+        self.answers[number] = outcome
+
+    def conference(self, name_or_sid: str) -> SimConference | None:
+        """A conference by friendly name or sid."""
+        found = self.conferences.get(name_or_sid)
+        if found is not None:
+            return found
+        return next((c for c in self.conferences.values() if c.name == name_or_sid), None)
+
+    def in_conference(self, name: str) -> list[SimCall]:
+        """Who is in a conference now."""
+        conference = self.conference(name)
+        return [self.calls[sid] for sid in conference.participants] if conference else []
+
+    # -- REST --------------------------------------------------------------------------------
+
+    async def _form(self, request: web.Request) -> tuple[dict[str, str], dict[str, list[str]]]:
+        posted = await request.post()
+        lists: dict[str, list[str]] = {}
+        for key, value in posted.items():
+            if isinstance(value, str):
+                lists.setdefault(key, []).append(value)
+        form = {key: values[-1] for key, values in lists.items()}
+        self._sim.requests.append((request.method, request.path, form))
+        return form, lists
+
+    async def _add_participant(self, request: web.Request) -> web.Response:
+        form, lists = await self._form(request)
+        refused = await self._sim._refuse(request)
+        if refused is not None:
+            return refused
+        if not form.get("From") or not form.get("To"):
+            return _error(21201, "From and To are required", 400)
+        name = request.match_info["conference"]
+        conference = self.conference(name)
+        if conference is None or conference.status == "completed":
+            conference = self._new_conference(name)
+        if conference.status_callback is None and form.get("ConferenceStatusCallback"):
+            conference.status_callback = form["ConferenceStatusCallback"]
+            conference.events = _events(lists.get("ConferenceStatusCallbackEvent", []))
+        if form.get("ConferenceRecord") == "record-from-start":
+            conference.record = True
+            conference.recording_callback = form.get("ConferenceRecordingStatusCallback")
+        call = SimCall(
+            sid="CA" + secrets.token_hex(16),
+            from_=form["From"],
+            to=form["To"],
+            direction="outbound-api",
+            status="queued",
+            status_callback=form.get("StatusCallback"),
+            events=frozenset(" ".join(lists.get("StatusCallbackEvent", ["completed"])).split()),
+            label=form.get("Label"),
+            muted=_true(form.get("Muted")),
+            coaching=_true(form.get("Coaching")),
+            call_sid_to_coach=form.get("CallSidToCoach"),
+            start_on_enter=form.get("StartConferenceOnEnter", "true").lower() == "true",
+            end_on_exit=_true(form.get("EndConferenceOnExit")),
+        )
+        self.calls[call.sid] = call
+        self._sim.spawn(self._ring(call, conference))
+        return web.json_response(self._participant(call, conference), status=201)
+
+    async def _update_participant(self, request: web.Request) -> web.Response:
+        form, _ = await self._form(request)
+        refused = await self._sim._refuse(request)
+        if refused is not None:
+            return refused
+        conference, call = self._member(request)
+        if conference is None or call is None:
+            return _error(20404, "The requested resource was not found", 404)
+        if "Hold" in form:
+            held = _true(form["Hold"])
+            call.hold_url = form.get("HoldUrl") if held else None
+            if held != call.hold:
+                call.hold = held
+                event = "participant-hold" if held else "participant-unhold"
+                self._sim.spawn(self._conference_event(conference, event, call))
+        if "Muted" in form:
+            call.muted = _true(form["Muted"])
+        if "Coaching" in form:
+            call.coaching = _true(form["Coaching"])
+            call.call_sid_to_coach = form.get("CallSidToCoach") if call.coaching else None
+        return web.json_response(self._participant(call, conference))
+
+    async def _remove_participant(self, request: web.Request) -> web.Response:
+        await self._form(request)
+        refused = await self._sim._refuse(request)
+        if refused is not None:
+            return refused
+        conference, call = self._member(request)
+        if conference is None or call is None:
+            return _error(20404, "The requested resource was not found", 404)
+        self._sim.spawn(self.hang_up(call.sid))
+        return web.Response(status=204)
+
+    async def _update_conference(self, request: web.Request) -> web.Response:
+        form, _ = await self._form(request)
+        refused = await self._sim._refuse(request)
+        if refused is not None:
+            return refused
+        conference = self.conference(request.match_info["conference"])
+        if conference is None:
+            return _error(20404, "The requested resource was not found", 404)
+        if form.get("Status") == "completed":
+            self._sim.spawn(self._end_conference(conference))
+        return web.json_response(self._conference_json(conference))
+
+    async def _fetch_call(self, request: web.Request) -> web.Response:
+        self._sim.requests.append(("GET", request.path, {}))
+        refused = await self._sim._refuse(request)
+        if refused is not None:
+            return refused
+        call = self.calls.get(request.match_info["call"])
+        if call is None:
+            return _error(20404, "The requested resource was not found", 404)
+        return web.json_response(call.as_twilio(self._sim.account_sid))
+
+    async def _update_call(self, request: web.Request) -> web.Response:
+        form, _ = await self._form(request)
+        refused = await self._sim._refuse(request)
+        if refused is not None:
+            return refused
+        call = self.calls.get(request.match_info["call"])
+        if call is None:
+            return _error(20404, "The requested resource was not found", 404)
+        if form.get("Status") in ("completed", "canceled"):
+            self._sim.spawn(self.hang_up(call.sid))
+        return web.json_response(call.as_twilio(self._sim.account_sid))
+
+    def _member(self, request: web.Request) -> tuple[SimConference | None, SimCall | None]:
+        conference = self.conference(request.match_info["conference"])
+        wanted = request.match_info["call"]
+        if conference is None:
+            return None, None
+        for sid in conference.participants:
+            call = self.calls[sid]
+            if wanted in (sid, call.label):
+                return conference, call
+        return conference, None
+
+    def _new_conference(self, name: str) -> SimConference:
+        conference = SimConference(sid="CF" + secrets.token_hex(16), name=name)
+        self.conferences[conference.sid] = conference
+        return conference
+
+    def _participant(self, call: SimCall, conference: SimConference) -> dict[str, Any]:
+        when = format_datetime(datetime.now(UTC))
+        return {
+            "account_sid": self._sim.account_sid,
+            "call_sid": call.sid,
+            "conference_sid": conference.sid,
+            "label": call.label,
+            "muted": call.muted,
+            "hold": call.hold,
+            "coaching": call.coaching,
+            "call_sid_to_coach": call.call_sid_to_coach,
+            "start_conference_on_enter": call.start_on_enter,
+            "end_conference_on_exit": call.end_on_exit,
+            "status": call.status,
+            "date_created": when,
+            "date_updated": when,
+            "uri": f"{ACCOUNT.format(account=self._sim.account_sid)}/Conferences/"
+            f"{conference.sid}/Participants/{call.sid}.json",
+        }
+
+    def _conference_json(self, conference: SimConference) -> dict[str, Any]:
+        return {
+            "sid": conference.sid,
+            "account_sid": self._sim.account_sid,
+            "friendly_name": conference.name,
+            "status": conference.status,
+        }
+
+    # -- calls ringing, joining, leaving -------------------------------------------------------
+
+    async def _ring(self, call: SimCall, conference: SimConference) -> None:
+        await asyncio.sleep(self.ring_seconds)  # Twilio answers the request first, then dials
+        await self._status(call, "initiated")
+        await self._status(call, "ringing")
+        outcome = self.answers.get(call.to)
+        if outcome is not None:
+            await self._status(call, outcome)
+            return
+        call.answered = time.monotonic()
+        await self._status(call, "in-progress")
+        await self._join(call, conference)
+
+    async def _status(self, call: SimCall, status: str) -> None:
+        call.status = status
+        event = {"in-progress": "answered", "busy": "completed", "no-answer": "completed"}.get(
+            status, status
+        )
+        if event in ("failed", "canceled"):
+            event = "completed"
+        if call.status_callback is None or event not in call.events:
+            return
+        params = {
+            "CallSid": call.sid,
+            "AccountSid": self._sim.account_sid,
+            "From": call.from_,
+            "To": call.to,
+            "CallStatus": status,
+            "Direction": call.direction,
+            "ApiVersion": "2010-04-01",
+            "CallbackSource": "call-progress-events",
+        }
+        if event == "completed":
+            seconds = time.monotonic() - call.answered if call.answered else 0
+            params["CallDuration"] = str(int(seconds))
+        await self._sim.post_callback(call.status_callback, params)
+
+    async def _join(self, call: SimCall, conference: SimConference) -> None:
+        if call.sid in conference.participants:
+            return  # the hub answered a retried webhook alike: the caller is in already
+        call.conference = conference.sid
+        conference.participants.append(call.sid)
+        if call.start_on_enter and conference.status == "init":
+            conference.status = "in-progress"
+            conference.started = time.monotonic()
+            await self._conference_event(conference, "conference-start", None)
+        await self._conference_event(conference, "participant-join", call)
+
+    async def hang_up(self, sid: str, *, duration: int | None = None) -> None:
+        """The leg hangs up (or is removed): it leaves its conference, Twilio reports it."""
+        call = self.calls[sid]
+        if call.status in ("completed", "busy", "no-answer", "failed", "canceled"):
+            return
+        if duration is not None:
+            call.answered = time.monotonic() - duration
+        conference = self.conference(call.conference) if call.conference else None
+        if conference is not None and sid in conference.participants:
+            conference.participants.remove(sid)
+            await self._conference_event(conference, "participant-leave", call)
+        await self._status(call, "completed")
+        if conference is not None and call.end_on_exit and conference.status != "completed":
+            await self._end_conference(conference)
+
+    async def _end_conference(self, conference: SimConference) -> None:
+        for sid in list(conference.participants):
+            await self.hang_up(sid)
+        if conference.status == "completed":
+            return
+        was_started = conference.status == "in-progress"
+        conference.status = "completed"
+        await self._conference_event(conference, "conference-end", None)
+        if was_started and conference.record and conference.recording_callback:
+            seconds = time.monotonic() - (conference.started or time.monotonic())
+            params = {
+                "AccountSid": self._sim.account_sid,
+                "ConferenceSid": conference.sid,
+                "RecordingSid": "RE" + secrets.token_hex(16),
+                "RecordingUrl": f"{self._sim.url}/recordings/{conference.sid}",
+                "RecordingStatus": "completed",
+                "RecordingDuration": str(int(seconds)),
+                "RecordingChannels": "1",
+                "RecordingSource": "Conference",
+            }
+            self.recordings.append(params)
+            await self._sim.post_callback(conference.recording_callback, params)
+
+    async def _conference_event(
+        self, conference: SimConference, event: str, call: SimCall | None
+    ) -> None:
+        short = event.removeprefix("participant-").removeprefix("conference-")
+        if conference.status_callback is None or short not in conference.events:
+            return
+        params = {
+            "AccountSid": self._sim.account_sid,
+            "ConferenceSid": conference.sid,
+            "FriendlyName": conference.name,
+            "StatusCallbackEvent": event,
+        }
+        if call is not None:
+            params |= {
+                "CallSid": call.sid,
+                "Muted": str(call.muted).lower(),
+                "Hold": str(call.hold).lower(),
+                "Coaching": str(call.coaching).lower(),
+                "EndConferenceOnExit": str(call.end_on_exit).lower(),
+                "StartConferenceOnEnter": str(call.start_on_enter).lower(),
+            }
+        await self._sim.post_callback(conference.status_callback, params)
+
+    # -- playing the caller ------------------------------------------------------------------
+
+    async def start_call(
+        self, *, caller: str, to: str, sid: str, path: str = "/webhooks/twilio/voice"
+    ) -> tuple[int, str]:
+        """Ring the hub's number as a caller, then do what its TwiML says; its status and TwiML."""
+        call = self.calls.get(sid) or SimCall(
+            sid=sid,
+            from_=caller,
+            to=to,
+            direction="inbound",
+            status="ringing",
+            status_callback=self._sim.public_url + CALL_STATUS_PATH,
+        )
+        self.calls[sid] = call
+        status, twiml = await self._sim.post_to_hub(path, self._call_params(call))
+        if status == 200:
+            call.status = "in-progress"
+            call.answered = call.answered or time.monotonic()
+            await self._obey(call, twiml)
+        return status, twiml
+
+    async def press(self, sid: str, digits: str = "", *, speech: str = "") -> tuple[int, str]:
+        """Answer the Gather the caller is at: keys, words, or (both empty) nothing."""
+        call = self.calls[sid]
+        action, call.gather_action = call.gather_action, None
+        assert action is not None, f"{sid} is not at a Gather"
+        params = self._call_params(call)
+        if digits:
+            params["Digits"] = digits
+        if speech:
+            params |= {"SpeechResult": speech, "Confidence": "0.92"}
+        status, twiml = await self._sim.post_callback_for_answer(action, params)
+        if status == 200:
+            await self._obey(call, twiml)
+        return status, twiml
+
+    async def hold_music(self, sid: str) -> str:
+        """What the caller hears while waiting: the hub's answer to the conference's waitUrl."""
+        call = self.calls[sid]
+        assert call.wait_url is not None, f"{sid} is not waiting in a conference"
+        conference = self.conference(call.conference or "")
+        params = self._call_params(call)
+        if conference is not None:
+            params |= {"ConferenceSid": conference.sid, "FriendlyName": conference.name}
+        status, twiml = await self._sim.post_callback_for_answer(call.wait_url, params)
+        assert status == 200, twiml
+        return twiml
+
+    def _call_params(self, call: SimCall) -> dict[str, str]:
+        return {
+            "CallSid": call.sid,
+            "AccountSid": self._sim.account_sid,
+            "From": call.from_,
+            "To": call.to,
+            "CallStatus": call.status,
+            "Direction": call.direction,
+            "ApiVersion": "2010-04-01",
+        }
+
+    async def _obey(self, call: SimCall, twiml: str, depth: int = 0) -> None:
+        """Carry out TwiML as Twilio would, up to the first verb that waits for something."""
+        for verb in ElementTree.fromstring(twiml):  # noqa: S314  (the hub's own TwiML)
+            if verb.tag == "Say":
+                call.heard.append(verb.text or "")
+            elif verb.tag == "Gather":
+                call.heard += [(say.text or "") for say in verb.iter("Say")]
+                call.gather_action = verb.get("action")
+                return
+            elif verb.tag == "Record":
+                call.record_action = verb.get("action")
+                return
+            elif verb.tag == "Dial":
+                room = verb.find("Conference")
+                if room is not None and room.text:
+                    await self._enter(call, room)
+                return
+            elif verb.tag == "Redirect" and verb.text and depth < 5:
+                status, answer = await self._sim.post_callback_for_answer(
+                    verb.text, self._call_params(call)
+                )
+                if status == 200:
+                    await self._obey(call, answer, depth + 1)
+                return
+            elif verb.tag == "Hangup":
+                await self.hang_up(call.sid)
+                return
+
+    async def _enter(self, call: SimCall, room: ElementTree.Element) -> None:
+        name = room.text or ""
+        conference = self.conference(name)
+        if conference is None or conference.status == "completed":
+            conference = self._new_conference(name)
+        if conference.status_callback is None and room.get("statusCallback"):
+            conference.status_callback = room.get("statusCallback")
+            conference.events = _events((room.get("statusCallbackEvent") or "").split())
+        if room.get("record") == "record-from-start":
+            conference.record = True
+            conference.recording_callback = room.get("recordingStatusCallback")
+        call.start_on_enter = room.get("startConferenceOnEnter", "true") == "true"
+        call.end_on_exit = room.get("endConferenceOnExit", "false") == "true"
+        call.wait_url = room.get("waitUrl")
+        await self._join(call, conference)
+
+    async def leave_voicemail(
+        self, *, sid: str, recording_url: str, seconds: int
+    ) -> tuple[int, str]:
+        """The caller records a message at the Record verb: Twilio posts it to its action."""
+        call = self.calls[sid]
+        action, call.record_action = call.record_action, None
+        assert action is not None, f"{sid} is not at a Record"
+        params = self._call_params(call) | {
+            "RecordingUrl": recording_url,
+            "RecordingDuration": str(seconds),
+            "RecordingSid": "RE" + secrets.token_hex(16),
+        }
+        status, twiml = await self._sim.post_callback_for_answer(action, params)
+        if status == 200:
+            await self._obey(call, twiml)
+        return status, twiml
+
+    async def end_call(self, *, sid: str, duration: int = 0) -> None:
+        """The caller hangs up; Twilio reports it (and the conference goes on without them)."""
+        await self.hang_up(sid, duration=duration)
+
+    async def settle(self) -> None:
+        """Wait until every callback in flight has been delivered."""
+        await self._sim.settle()
+
+
+def _events(names: list[str]) -> frozenset[str]:
+    """Conference event names as Twilio takes them: start end join leave mute hold ..."""
+    return frozenset(" ".join(names).split())
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").lower() == "true"
+
+
+def _error(code: int, message: str, status: int) -> web.Response:
+    return web.json_response({"code": code, "message": message, "status": status}, status=status)
