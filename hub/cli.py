@@ -504,6 +504,61 @@ def dev_sms(settings: Settings, sender: str, to: str, hub_url: str, body: str) -
         raise click.exceptions.Exit(1)
 
 
+@dev.command(name="call")
+@click.option("--from", "caller", required=True, help="The caller's number.")
+@click.option("--to", required=True, help="Your Twilio number (see twilio.numbers).")
+@click.option("--sim-url", default="http://127.0.0.1:8089", show_default=True)
+def dev_call(caller: str, to: str, sim_url: str) -> None:
+    """Call the hub as a customer through a running `hub dev twilio-sim`, and play the caller."""
+    import urllib.error
+    import urllib.request
+
+    def sim(path: str, body: dict[str, str] | None = None) -> dict[str, Any]:
+        request = urllib.request.Request(  # noqa: S310  (the developer's own simulator URL)
+            sim_url.rstrip("/") + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"},
+            method="POST" if body is not None else "GET",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                answer: dict[str, Any] = json.load(response)
+                return answer
+        except urllib.error.HTTPError as err:
+            raise click.ClickException(json.load(err).get("error", str(err))) from err
+        except OSError as err:
+            raise click.ClickException(f"no simulator answers at {sim_url}: {err}") from err
+
+    shown = sim("/sim/calls", {"from": caller, "to": to})
+    said = 0
+    help_line = "keys to press, 'say WORDS', 'w' to hear the wait message, Enter, or 'h' to hang up"
+    while True:
+        for line in shown["heard"][said:]:
+            click.echo(f"  hub: {line}")
+        said = len(shown["heard"])
+        state = "at the menu" if shown["at_menu"] else shown["status"]
+        if shown["on_hold"]:
+            state = "on hold"
+        elif shown["with"]:
+            state = f"talking with {', '.join(shown['with'])}"
+        elif shown["waiting"]:
+            state = "waiting for an agent"
+        click.echo(f"[{state}]")
+        if shown["status"] == "completed":
+            return
+        command = click.prompt(help_line, default="", show_default=False).strip()
+        path = f"/sim/calls/{shown['sid']}"
+        action = {"h": "/hangup", "w": "/wait"}.get(command, "/press" if command else "")
+        body: dict[str, str] | None = None if not command else {}
+        if action == "/press":
+            body = {"speech": command[4:]} if command.startswith("say ") else {"digits": command}
+        try:
+            shown = sim(path + action, body)
+        except click.ClickException as err:
+            click.echo(f"  ({err.message})")
+            shown = sim(path)
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks that report numbers (never pass/fail)."""

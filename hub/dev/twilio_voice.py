@@ -103,6 +103,12 @@ class VoiceSim:
             web.post(conference + ".json", self._update_conference),
             web.get(ACCOUNT + "/Calls/{call}.json", self._fetch_call),
             web.post(ACCOUNT + "/Calls/{call}.json", self._update_call),
+            # For `hub dev call`: a developer plays the caller from another terminal.
+            web.post("/sim/calls", self._sim_call),
+            web.get("/sim/calls/{call}", self._sim_show),
+            web.post("/sim/calls/{call}/press", self._sim_press),
+            web.post("/sim/calls/{call}/wait", self._sim_wait),
+            web.post("/sim/calls/{call}/hangup", self._sim_hangup),
         ]
 
     def answer_as(self, number: str, outcome: str) -> None:
@@ -278,6 +284,56 @@ class VoiceSim:
             "account_sid": self._sim.account_sid,
             "friendly_name": conference.name,
             "status": conference.status,
+        }
+
+    # -- the developer's caller -------------------------------------------------------------------
+
+    async def _sim_call(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        sid = "CA" + secrets.token_hex(16)
+        status, _ = await self.start_call(caller=body["from"], to=body["to"], sid=sid)
+        return web.json_response(self._shown(sid) | {"hub_status": status})
+
+    async def _sim_show(self, request: web.Request) -> web.Response:
+        if request.match_info["call"] not in self.calls:
+            return web.json_response({"error": "no such call"}, status=404)
+        return web.json_response(self._shown(request.match_info["call"]))
+
+    async def _sim_press(self, request: web.Request) -> web.Response:
+        sid, body = request.match_info["call"], await request.json()
+        if sid not in self.calls or self.calls[sid].gather_action is None:
+            return web.json_response({"error": "the call is not at a menu"}, status=409)
+        await self.press(sid, body.get("digits", ""), speech=body.get("speech", ""))
+        return web.json_response(self._shown(sid))
+
+    async def _sim_wait(self, request: web.Request) -> web.Response:
+        sid = request.match_info["call"]
+        if sid not in self.calls or self.calls[sid].wait_url is None:
+            return web.json_response({"error": "the call is not waiting"}, status=409)
+        root = ElementTree.fromstring(await self.hold_music(sid))  # noqa: S314  (the hub's TwiML)
+        self.calls[sid].heard += [say.text or "" for say in root.iter("Say")]
+        return web.json_response(self._shown(sid))
+
+    async def _sim_hangup(self, request: web.Request) -> web.Response:
+        sid = request.match_info["call"]
+        if sid not in self.calls:
+            return web.json_response({"error": "no such call"}, status=404)
+        await self.hang_up(sid)
+        return web.json_response(self._shown(sid))
+
+    def _shown(self, sid: str) -> dict[str, Any]:
+        call = self.calls[sid]
+        conference = self.conference(call.conference or "")
+        return {
+            "sid": sid,
+            "status": call.status,
+            "heard": call.heard,
+            "at_menu": call.gather_action is not None,
+            "waiting": call.wait_url is not None and bool(conference) and not call.hold,
+            "on_hold": call.hold,
+            "with": [self.calls[s].to for s in conference.participants if s != sid]
+            if conference
+            else [],
         }
 
     # -- calls ringing, joining, leaving -------------------------------------------------------

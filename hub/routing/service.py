@@ -536,9 +536,11 @@ class PlaceInLine:
 
 def _ahead_of(other: WorkItem, item: WorkItem) -> bool:
     """Whether other is served before item: higher priority, or same and earlier in line."""
-    if other.interaction_id == item.interaction_id:
-        return False
-    return (other.priority, item.enqueued_at) > (item.priority, other.enqueued_at)
+
+    def order(work: WorkItem) -> tuple[int, datetime, int]:
+        return (-work.priority, work.enqueued_at, work.interaction_id)
+
+    return order(other) < order(item)
 
 
 def _text(value: object) -> str | None:

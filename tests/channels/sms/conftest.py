@@ -58,5 +58,7 @@ async def twilio(sms_hub: Hub, client: TestClient[Any, Any]) -> AsyncIterator[Tw
     for channel in sms_hub.channels:
         if hasattr(channel, "backoff_seconds"):
             channel.backoff_seconds = 0.01  # keep retries quick in tests
+    if sms_hub.calls is not None:
+        sms_hub.calls.backoff_seconds = 0.01
     yield simulator
     await simulator.stop()
