@@ -537,6 +537,9 @@ def dev_call(caller: str, to: str, sim_url: str) -> None:
             click.echo(f"  hub: {line}")
         said = len(shown["heard"])
         state = "at the menu" if shown["at_menu"] else shown["status"]
+        if shown["status"] == "completed":
+            click.echo("[hung up]")
+            return
         if shown["on_hold"]:
             state = "on hold"
         elif shown["with"]:
@@ -544,8 +547,6 @@ def dev_call(caller: str, to: str, sim_url: str) -> None:
         elif shown["waiting"]:
             state = "waiting for an agent"
         click.echo(f"[{state}]")
-        if shown["status"] == "completed":
-            return
         command = click.prompt(help_line, default="", show_default=False).strip()
         path = f"/sim/calls/{shown['sid']}"
         action = {"h": "/hangup", "w": "/wait"}.get(command, "/press" if command else "")

@@ -176,13 +176,10 @@ class VoiceSim:
         return web.json_response(self._participant(call, conference), status=201)
 
     async def _update_participant(self, request: web.Request) -> web.Response:
-        form, _ = await self._form(request)
-        refused = await self._sim._refuse(request)
-        if refused is not None:
-            return refused
-        conference, call = self._member(request)
-        if conference is None or call is None:
-            return _error(20404, "The requested resource was not found", 404)
+        found = await self._member(request)
+        if isinstance(found, web.Response):
+            return found
+        form, conference, call = found
         if "Hold" in form:
             held = _true(form["Hold"])
             call.hold_url = form.get("HoldUrl") if held else None
@@ -198,14 +195,10 @@ class VoiceSim:
         return web.json_response(self._participant(call, conference))
 
     async def _remove_participant(self, request: web.Request) -> web.Response:
-        await self._form(request)
-        refused = await self._sim._refuse(request)
-        if refused is not None:
-            return refused
-        conference, call = self._member(request)
-        if conference is None or call is None:
-            return _error(20404, "The requested resource was not found", 404)
-        self._sim.spawn(self.hang_up(call.sid))
+        found = await self._member(request)
+        if isinstance(found, web.Response):
+            return found
+        self._sim.spawn(self.hang_up(found[2].sid))
         return web.Response(status=204)
 
     async def _update_conference(self, request: web.Request) -> web.Response:
@@ -242,16 +235,22 @@ class VoiceSim:
             self._sim.spawn(self.hang_up(call.sid))
         return web.json_response(call.as_twilio(self._sim.account_sid))
 
-    def _member(self, request: web.Request) -> tuple[SimConference | None, SimCall | None]:
+    async def _member(
+        self, request: web.Request
+    ) -> tuple[dict[str, str], SimConference, SimCall] | web.Response:
+        """A request about one participant (by CallSid or label): its form and whom it names."""
+        form, _ = await self._form(request)
+        refused = await self._sim._refuse(request)
+        if refused is not None:
+            return refused
         conference = self.conference(request.match_info["conference"])
         wanted = request.match_info["call"]
-        if conference is None:
-            return None, None
-        for sid in conference.participants:
+        for sid in conference.participants if conference else []:
             call = self.calls[sid]
             if wanted in (sid, call.label):
-                return conference, call
-        return conference, None
+                assert conference is not None
+                return form, conference, call
+        return _error(20404, "The requested resource was not found", 404)
 
     def _new_conference(self, name: str) -> SimConference:
         conference = SimConference(sid="CF" + secrets.token_hex(16), name=name)
@@ -329,7 +328,7 @@ class VoiceSim:
             "status": call.status,
             "heard": call.heard,
             "at_menu": call.gather_action is not None,
-            "waiting": call.wait_url is not None and bool(conference) and not call.hold,
+            "waiting": conference is not None and sid in conference.participants,
             "on_hold": call.hold,
             "with": [self.calls[s].to for s in conference.participants if s != sid]
             if conference

@@ -64,3 +64,15 @@ async def timeline(hub: Hub, customer: int) -> list[str]:
 def requests_to(twilio: TwilioSimulator, method: str, suffix: str) -> list[dict[str, str]]:
     """The forms of the REST requests the simulator took, by method and path ending."""
     return [form for m, path, form in twilio.requests if m == method and path.endswith(suffix)]
+
+
+async def joined_call(
+    hub: Hub, client: Client, twilio: TwilioSimulator, *, to: str | None = None
+) -> Call:
+    """An accepted call the agent has joined (in the browser, or on the phone ``to``)."""
+    call = await accepted_call(hub, client, twilio)
+    body = {"to": to} if to else {}
+    agent = call.team.headers("agent")
+    assert (await client.post(call.path + "/join", json=body, headers=agent)).status == 201
+    await twilio.settle()
+    return call

@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 from hub.bootstrap import Hub
 from hub.dev.twilio_sim import TwilioSimulator
 from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC
-from tests.channels.voice.helpers import CALLER, Client, accepted_call, timeline
+from tests.channels.voice.helpers import CALLER, Client, joined_call, timeline
 from tests.conftest import FrozenClock, make_team
 
 TWO_QUEUES = """
@@ -109,12 +109,10 @@ async def test_recording_is_announced_and_kept_on_the_timeline(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator
 ) -> None:
     sms_hub.settings.twilio.recording = "announce"
-    call = await accepted_call(sms_hub, client, twilio)
+    call = await joined_call(sms_hub, client, twilio)
     assert (
         "This call may be recorded for quality and training." in twilio.voice.calls["CA100"].heard
     )
-    await client.post(call.path + "/join", json={}, headers=call.team.headers("agent"))
-    await twilio.settle()
     await twilio.voice.end_call(sid="CA100", duration=30)
     await twilio.settle()
     [recording] = twilio.voice.recordings

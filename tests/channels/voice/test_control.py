@@ -10,6 +10,7 @@ from tests.channels.voice.helpers import (
     CALLER,
     Client,
     accepted_call,
+    joined_call,
     requests_to,
     timeline,
 )
@@ -68,10 +69,8 @@ async def test_the_agent_joins_in_the_browser_or_on_their_phone(
 async def test_hold_and_mute_reach_the_conference(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator
 ) -> None:
-    call = await accepted_call(sms_hub, client, twilio)
+    call = await joined_call(sms_hub, client, twilio, to=AGENT_PHONE)
     agent = call.team.headers("agent")
-    await client.post(call.path + "/join", json={"to": AGENT_PHONE}, headers=agent)
-    await twilio.settle()
     customer, me = call.conference(twilio)
     assert me.to == AGENT_PHONE
     assert (await client.post(call.path + "/hold", json={"on": True}, headers=agent)).status == 204
@@ -96,10 +95,8 @@ async def test_hold_and_mute_reach_the_conference(
 async def test_hanging_up_ends_the_call_and_starts_wrap_up(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator
 ) -> None:
-    call = await accepted_call(sms_hub, client, twilio)
+    call = await joined_call(sms_hub, client, twilio)
     agent = call.team.headers("agent")
-    await client.post(call.path + "/join", json={}, headers=agent)
-    await twilio.settle()
     assert (await client.post(call.path + "/hangup", headers=agent)).status == 204
     await twilio.settle()
     assert call.conference(twilio) == []
@@ -113,9 +110,7 @@ async def test_hanging_up_ends_the_call_and_starts_wrap_up(
 async def test_a_caller_hanging_up_on_the_agent_starts_wrap_up(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator
 ) -> None:
-    call = await accepted_call(sms_hub, client, twilio)
-    await client.post(call.path + "/join", json={}, headers=call.team.headers("agent"))
-    await twilio.settle()
+    call = await joined_call(sms_hub, client, twilio)
     await twilio.voice.end_call(sid="CA100", duration=61)
     await twilio.settle()
     assert await state_of(sms_hub, call.interaction) == "wrap_up"
@@ -127,10 +122,8 @@ async def test_a_caller_hanging_up_on_the_agent_starts_wrap_up(
 async def test_warm_transfer_to_a_number(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator
 ) -> None:
-    call = await accepted_call(sms_hub, client, twilio)
+    call = await joined_call(sms_hub, client, twilio)
     agent = call.team.headers("agent")
-    await client.post(call.path + "/join", json={}, headers=agent)
-    await twilio.settle()
     response = await client.post(
         call.path + "/transfer", json={"number": "(415) 555-0188", "mode": "warm"}, headers=agent
     )
@@ -152,10 +145,8 @@ async def test_warm_transfer_to_a_number(
 async def test_cold_transfer_to_a_queue_then_the_next_agent_takes_over(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator
 ) -> None:
-    call = await accepted_call(sms_hub, client, twilio)
+    call = await joined_call(sms_hub, client, twilio)
     agent = call.team.headers("agent")
-    await client.post(call.path + "/join", json={}, headers=agent)
-    await twilio.settle()
     response = await client.post(call.path + "/transfer", json={"queue": "support"}, headers=agent)
     assert response.status == 204
     await twilio.settle()
@@ -184,9 +175,7 @@ async def test_cold_transfer_to_a_queue_then_the_next_agent_takes_over(
 async def test_supervisors_listen_whisper_and_barge(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator
 ) -> None:
-    call = await accepted_call(sms_hub, client, twilio)
-    await client.post(call.path + "/join", json={}, headers=call.team.headers("agent"))
-    await twilio.settle()
+    call = await joined_call(sms_hub, client, twilio)
     boss = call.team.headers("supervisor")
     response = await client.post(call.path + "/monitor", json={"mode": "listen"}, headers=boss)
     assert response.status == 201
