@@ -8,10 +8,11 @@ capability flags, so the core never asks ``if channel == "email"``.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import Flag, auto
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -63,14 +64,25 @@ class ChannelAdapter(abc.ABC):
     channel: ClassVar[Channel]
     capabilities: ClassVar[Capability]
     _sink: InboundSink | None = None
+    _tasks: set[asyncio.Task[None]] | None = None
 
     async def start(self, sink: InboundSink) -> None:
         """Begin taking inbound messages and handing them to sink."""
         self._sink = sink
 
     async def stop(self) -> None:
-        """Stop taking inbound messages and release connections."""
+        """Stop taking inbound messages, let work after commit finish, release connections."""
         self._sink = None
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=30)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work after the answer (media downloads): the stored event is already safe."""
+        if self._tasks is None:
+            self._tasks = set()
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def sink(self) -> InboundSink:
         """Where inbound messages go; ChannelNotReady until the channel is started."""

@@ -26,6 +26,13 @@ if TYPE_CHECKING:
     from hub.dev.twilio_sim import TwilioSimulator
 
 ACCOUNT = "/2010-04-01/Accounts/{account}"
+# A tenth of a second of 8 kHz 8-bit mono silence: what a recording download gives.
+SILENCE = (
+    b"RIFF" + (36 + 800).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
+    + (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little")
+    + (8000).to_bytes(4, "little") + (1).to_bytes(2, "little") + (8).to_bytes(2, "little")
+    + b"data" + (800).to_bytes(4, "little") + b"\x80" * 800
+)  # fmt: skip
 CALL_STATUS_PATH = "/webhooks/twilio/voice/status"  # our numbers' status callback URL
 
 
@@ -91,7 +98,8 @@ class VoiceSim:
         self.calls: dict[str, SimCall] = {}
         self.conferences: dict[str, SimConference] = {}
         self.answers: dict[str, str] = {}  # number -> busy | no-answer | failed
-        self.recordings: list[dict[str, str]] = []
+        self.recordings: list[dict[str, str]] = []  # recording callbacks sent
+        self.recorded: set[str] = set()  # recording sids with audio to fetch
         self.ring_seconds = 0.1
 
     def routes(self) -> list[web.RouteDef]:
@@ -102,6 +110,7 @@ class VoiceSim:
             web.delete(conference + "/Participants/{call}.json", self._remove_participant),
             web.post(conference + ".json", self._update_conference),
             web.get(ACCOUNT + "/Calls/{call}.json", self._fetch_call),
+            web.get(ACCOUNT + "/Recordings/{recording}", self._fetch_recording),
             web.post(ACCOUNT + "/Calls/{call}.json", self._update_call),
             # For `hub dev call`: a developer plays the caller from another terminal.
             web.post("/sim/calls", self._sim_call),
@@ -222,6 +231,23 @@ class VoiceSim:
         if call is None:
             return _error(20404, "The requested resource was not found", 404)
         return web.json_response(call.as_twilio(self._sim.account_sid))
+
+    async def _fetch_recording(self, request: web.Request) -> web.Response:
+        """A recording's audio (a short WAV of silence), behind the account's basic auth."""
+        self._sim.requests.append(("GET", request.path, {}))
+        refused = await self._sim._refuse(request)
+        if refused is not None:
+            return refused
+        sid = request.match_info["recording"].removesuffix(".wav")
+        if sid not in self.recorded:
+            return _error(20404, "The requested resource was not found", 404)
+        return web.Response(body=SILENCE, content_type="audio/x-wav")
+
+    def record(self) -> str:
+        """A new recording (as the Record verb or a conference makes); its RecordingUrl."""
+        sid = "RE" + secrets.token_hex(16)
+        self.recorded.add(sid)
+        return f"{self._sim.url}{ACCOUNT.format(account=self._sim.account_sid)}/Recordings/{sid}"
 
     async def _update_call(self, request: web.Request) -> web.Response:
         form, _ = await self._form(request)
@@ -409,11 +435,12 @@ class VoiceSim:
         await self._conference_event(conference, "conference-end", None)
         if was_started and conference.record and conference.recording_callback:
             seconds = time.monotonic() - (conference.started or time.monotonic())
+            url = self.record()
             params = {
                 "AccountSid": self._sim.account_sid,
                 "ConferenceSid": conference.sid,
-                "RecordingSid": "RE" + secrets.token_hex(16),
-                "RecordingUrl": f"{self._sim.url}/recordings/{conference.sid}",
+                "RecordingSid": url.rsplit("/", 1)[1],
+                "RecordingUrl": url,
                 "RecordingStatus": "completed",
                 "RecordingDuration": str(int(seconds)),
                 "RecordingChannels": "1",
@@ -549,17 +576,16 @@ class VoiceSim:
         call.wait_url = room.get("waitUrl")
         await self._join(call, conference)
 
-    async def leave_voicemail(
-        self, *, sid: str, recording_url: str, seconds: int
-    ) -> tuple[int, str]:
+    async def leave_voicemail(self, *, sid: str, seconds: int) -> tuple[int, str]:
         """The caller records a message at the Record verb: Twilio posts it to its action."""
         call = self.calls[sid]
         action, call.record_action = call.record_action, None
         assert action is not None, f"{sid} is not at a Record"
+        url = self.record()
         params = self._call_params(call) | {
-            "RecordingUrl": recording_url,
+            "RecordingUrl": url,
             "RecordingDuration": str(seconds),
-            "RecordingSid": "RE" + secrets.token_hex(16),
+            "RecordingSid": url.rsplit("/", 1)[1],
         }
         status, twiml = await self._sim.post_callback_for_answer(action, params)
         if status == 200:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from datetime import datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 from aiohttp import web
@@ -22,12 +19,12 @@ from hub.channels.sms.inbound import Keyword, parse_webhook, to_inbound_message
 from hub.channels.sms.outbound import send_sms
 from hub.channels.twilio.account import TwilioAccount
 from hub.channels.twilio.client import HubTwilioHttpClient, twilio_client
-from hub.channels.twilio.media import fetch_all
+from hub.channels.twilio.media import keep_media
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import IdentityKind, IdentityRef
 from hub.domain.interaction import Channel
-from hub.domain.timeline import Attachment, Direction, EventKind
+from hub.domain.timeline import Direction, EventKind
 from hub.errors import ChannelConfigError, Conflict, MalformedRequest
 from hub.http import HUB, public
 
@@ -54,12 +51,9 @@ class SmsChannel(ChannelAdapter):
         self._client: Client | None = None
         self._http: HubTwilioHttpClient | None = None
         self.backoff_seconds = 0.5
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def stop(self) -> None:
         await super().stop()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=30)
         if self._http is not None:
             await self._http.close()
             self._client = self._http = None
@@ -120,7 +114,15 @@ class SmsChannel(ChannelAdapter):
             to_inbound_message(webhook, queues=self._account.queues, now=now)
         )
         if webhook.media and not received.duplicate:
-            self._spawn(self._keep_media(received.event_id, webhook.media))
+            self.spawn(
+                keep_media(
+                    self._store,
+                    self._settings,
+                    received.event_id,
+                    webhook.media,
+                    backoff_seconds=self.backoff_seconds,
+                )
+            )
         if webhook.keyword in (Keyword.OPT_OUT, Keyword.OPT_IN) and not received.duplicate:
             await self._consent(
                 IdentityRef(IdentityKind.PHONE, webhook.sender),
@@ -130,25 +132,6 @@ class SmsChannel(ChannelAdapter):
             )
         # Answered only now, after commit: a lost answer makes Twilio retry, harmlessly.
         return web.Response(text=str(MessagingResponse()), content_type="application/xml")
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _keep_media(self, event_id: int, media: tuple[Attachment, ...]) -> None:
-        """Fetch MMS media now (Twilio's links do not last), off the webhook's request path."""
-        assert self._settings.twilio.account_sid is not None
-        kept = await fetch_all(
-            media,
-            folder=Path(self._settings.data_dir) / "attachments" / str(event_id),
-            auth=(self._settings.twilio.account_sid, self._account.auth_token),
-            auth_origin=self._settings.twilio.api_base_url,
-            backoff_seconds=self.backoff_seconds,
-        )
-        async with self._store.unit_of_work() as uow:
-            await uow.timeline.set_attachments(event_id, kept)
-            await uow.commit()
 
     async def _consent(
         self, sender: IdentityRef, customer_id: int, *, opted_out: bool, now: datetime

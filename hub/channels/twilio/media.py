@@ -10,6 +10,8 @@ from pathlib import Path
 import aiohttp
 import structlog
 
+from hub.config import Settings
+from hub.crm_store.unit_of_work import Store
 from hub.domain.timeline import Attachment
 
 log = structlog.get_logger(__name__)
@@ -23,6 +25,7 @@ EXTENSIONS = {
     "application/pdf": ".pdf",
     "video/mp4": ".mp4",
     "audio/mpeg": ".mp3",
+    "audio/wav": ".wav",
 }
 
 
@@ -91,3 +94,27 @@ async def fetch_all(
                     replace(attachment, error=f"not fetched after {attempts} tries: {error}")
                 )
     return tuple(done)
+
+
+async def keep_media(
+    store: Store,
+    settings: Settings,
+    event_id: int,
+    media: tuple[Attachment, ...],
+    *,
+    backoff_seconds: float,
+) -> None:
+    """Fetch an event's media now (Twilio's links do not last) and record where each is kept."""
+    twilio = settings.twilio
+    assert twilio.account_sid is not None
+    assert twilio.auth_token is not None
+    kept = await fetch_all(
+        media,
+        folder=Path(settings.data_dir) / "attachments" / str(event_id),
+        auth=(twilio.account_sid, twilio.auth_token.get_secret_value()),
+        auth_origin=twilio.api_base_url,
+        backoff_seconds=backoff_seconds,
+    )
+    async with store.unit_of_work() as uow:
+        await uow.timeline.set_attachments(event_id, kept)
+        await uow.commit()

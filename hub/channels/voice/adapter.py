@@ -17,6 +17,7 @@ from aiohttp import web
 
 from hub.channels.base import Capability, ChannelAdapter, DeliveryReceipt, OutboundMessage
 from hub.channels.twilio.account import TwilioAccount
+from hub.channels.twilio.media import keep_media
 from hub.channels.voice.agents import agent_of
 from hub.channels.voice.control import CallControl
 from hub.channels.voice.inbound import CallWebhook, parse_call, to_inbound_message
@@ -45,7 +46,7 @@ from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.calls import LegRole
 from hub.domain.interaction import Channel, InteractionState
-from hub.domain.timeline import Attachment, Direction, EventKind
+from hub.domain.timeline import Attachment, Direction, EventKind, TimelineEvent
 from hub.errors import ChannelConfigError, MalformedRequest
 from hub.http import HUB, public
 from hub.services.receive import Received
@@ -74,6 +75,7 @@ class VoiceChannel(ChannelAdapter):
         self._store = store
         self._routing = routing
         self.calls = calls
+        self.backoff_seconds = 0.5  # between tries of a recording's download
 
     async def stop(self) -> None:
         await super().stop()
@@ -242,7 +244,7 @@ class VoiceChannel(ChannelAdapter):
         if not url:
             raise MalformedRequest("the recording webhook lacks RecordingUrl")
         seconds = params.get("RecordingDuration", "")
-        await self._note_call(
+        kept = await self._note_call(
             request,
             params,
             f"Voicemail ({seconds} s)" if seconds.isdigit() else "Voicemail",
@@ -250,6 +252,8 @@ class VoiceChannel(ChannelAdapter):
             attachments=(Attachment("voicemail", "audio/wav", url=url),),
             data={"recording_sid": params.get("RecordingSid")},
         )
+        if kept is not None:
+            self._keep(kept)
         return _xml(said_twiml("Thank you. We will call you back."))
 
     @public  # authenticated by Twilio's signature
@@ -283,8 +287,11 @@ class VoiceChannel(ChannelAdapter):
         mark: str,
         attachments: tuple[Attachment, ...] = (),
         data: dict[str, object] | None = None,
-    ) -> None:
-        """Put what the caller did on their call's interaction, once per call (``mark``)."""
+    ) -> TimelineEvent | None:
+        """Put what the caller did on their call's interaction, once per call (``mark``).
+
+        Returns the new event, or None when it was there already (or the call is not ours).
+        """
         sid = params.get("CallSid")
         if not sid:
             raise MalformedRequest("the webhook lacks CallSid")
@@ -294,8 +301,8 @@ class VoiceChannel(ChannelAdapter):
             interaction = await uow.interactions.get(leg.interaction_id) if leg else None
             ref = f"{sid}:{mark}"
             if interaction is None or await uow.timeline.by_provider_ref("twilio", ref):
-                return  # not a call of ours, or Twilio retried
-            await uow.timeline.append(
+                return None  # not a call of ours, or Twilio retried
+            event = await uow.timeline.append(
                 customer_id=interaction.customer_id,
                 interaction_id=interaction.id,
                 kind=EventKind.CALL,
@@ -309,6 +316,19 @@ class VoiceChannel(ChannelAdapter):
                 data=dict(data or {}),
             )
             await uow.commit()
+        return event
+
+    def _keep(self, event: TimelineEvent) -> None:
+        """Download a recording after commit and keep it under data_dir, like MMS media."""
+        self.spawn(
+            keep_media(
+                self._store,
+                self._settings,
+                event.id,
+                event.attachments,
+                backoff_seconds=self.backoff_seconds,
+            )
+        )
 
     # -- what Twilio reports -------------------------------------------------------------------
 
@@ -345,7 +365,7 @@ class VoiceChannel(ChannelAdapter):
             interaction = await uow.interactions.get(interaction_id)
             if interaction is None or await uow.timeline.by_provider_ref("twilio", sid):
                 return web.Response(status=204)
-            await uow.timeline.append(
+            event = await uow.timeline.append(
                 customer_id=interaction.customer_id,
                 interaction_id=interaction.id,
                 kind=EventKind.CALL,
@@ -359,6 +379,7 @@ class VoiceChannel(ChannelAdapter):
                 data={"recording_sid": sid, "duration": int(seconds) if seconds else None},
             )
             await uow.commit()
+        self._keep(event)
         return web.Response(status=204)
 
     @public  # authenticated by Twilio's signature

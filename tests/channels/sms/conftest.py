@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
 from hub.config import Settings, TwilioSettings
 from hub.dev.twilio_sim import TwilioSimulator
+from hub.domain.timeline import Attachment
 from tests.conftest import FrozenClock
 
 ACCOUNT = "AC00000000000000000000000000000000"
@@ -21,9 +24,10 @@ OUR_NUMBER = "+14155550000"
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
+        data_dir=str(tmp_path / "data"),
         public_url=PUBLIC,
         log_level="WARNING",
         twilio=TwilioSettings(
@@ -62,3 +66,15 @@ async def twilio(sms_hub: Hub, client: TestClient[Any, Any]) -> AsyncIterator[Tw
         sms_hub.calls.backoff_seconds = 0.01
     yield simulator
     await simulator.stop()
+
+
+async def kept(hub: Hub, sid: str) -> tuple[int, tuple[Attachment, ...]]:
+    """Wait for the fetch (it runs after the webhook is answered); the event's attachments."""
+    for _ in range(200):
+        async with hub.store.unit_of_work() as uow:
+            event = await uow.timeline.by_provider_ref("twilio", sid)
+        assert event is not None
+        if all(a.path or a.error for a in event.attachments):
+            return event.id, event.attachments
+        await asyncio.sleep(0.02)
+    raise AssertionError("media never fetched")

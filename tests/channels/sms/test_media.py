@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from hub.bootstrap import Hub
 from hub.dev.twilio_sim import TwilioSimulator
-from hub.domain.timeline import Attachment
-from tests.channels.sms.conftest import OUR_NUMBER
+from tests.channels.sms.conftest import OUR_NUMBER, kept
 from tests.conftest import make_team
 
 Client = TestClient[Any, Any]
@@ -23,18 +21,6 @@ PICTURE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 def data_dir(sms_hub: Hub, tmp_path: Path) -> Path:
     sms_hub.settings.data_dir = str(tmp_path / "data")
     return tmp_path / "data"
-
-
-async def kept(hub: Hub, sid: str) -> tuple[int, tuple[Attachment, ...]]:
-    """Wait for the fetch (it runs after the webhook is answered); the event's attachments."""
-    for _ in range(200):
-        async with hub.store.unit_of_work() as uow:
-            event = await uow.timeline.by_provider_ref("twilio", sid)
-        assert event is not None
-        if all(a.path or a.error for a in event.attachments):
-            return event.id, event.attachments
-        await asyncio.sleep(0.02)
-    raise AssertionError("media never fetched")
 
 
 async def test_mms_media_is_fetched_kept_and_served_to_those_who_may_see_it(

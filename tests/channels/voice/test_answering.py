@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 from hub.bootstrap import Hub
 from hub.dev.twilio_sim import TwilioSimulator
 from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC
+from tests.channels.sms.conftest import kept as kept_media
 from tests.channels.voice.helpers import CALLER, Client, joined_call, timeline
 from tests.conftest import FrozenClock, make_team
 
@@ -124,6 +125,9 @@ async def test_recording_is_announced_and_kept_on_the_timeline(
     assert kept.body is not None
     assert kept.body.startswith("Call recording")
     assert kept.attachments[0].url == recording["RecordingUrl"]
+    _, (audio,) = await kept_media(sms_hub, recording["RecordingSid"])
+    assert audio.size is not None
+    assert audio.size > 800
     # Twilio retrying the callback keeps one.
     path = f"/webhooks/twilio/voice/recording?interaction={call.interaction}"
     assert (await twilio.post_to_hub(path, recording))[0] == 204

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -10,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from hub.bootstrap import Hub
 from hub.dev.twilio_sim import TwilioSimulator
-from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC
+from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC, kept
 from tests.conftest import make_team
 
 Client = TestClient[Any, Any]
@@ -109,9 +110,7 @@ async def test_outside_hours_the_caller_can_leave_a_voicemail(
     record = root.find("Record")
     assert record is not None
     assert record.get("action") == PUBLIC + "/webhooks/twilio/voice/voicemail"
-    status, answer = await twilio.voice.leave_voicemail(
-        sid="CA3", recording_url="https://api.twilio.com/recordings/RE1", seconds=12
-    )
+    status, answer = await twilio.voice.leave_voicemail(sid="CA3", seconds=12)
     assert status == 200
     assert "<Hangup />" in answer
     customer, interaction = await the_call(sms_hub, "CA3")
@@ -123,6 +122,10 @@ async def test_outside_hours_the_caller_can_leave_a_voicemail(
         owed = await uow.interactions.get(interaction)
     assert owed is not None
     assert owed.state.value == "queued"  # a voicemail is work: somebody calls back
+    # The recording is downloaded and kept (Twilio's copy is not ours to keep).
+    _, (voicemail,) = await kept(sms_hub, "CA3:voicemail")
+    assert voicemail.path is not None
+    assert (await asyncio.to_thread(Path(voicemail.path).read_bytes)).startswith(b"RIFF")
 
 
 async def test_forged_call_webhooks_are_refused(client: Client, twilio: TwilioSimulator) -> None:
