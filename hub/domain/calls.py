@@ -32,6 +32,7 @@ class MonitorMode(StrEnum):
 # Twilio call statuses (https://www.twilio.com/docs/voice/api/call-resource#call-status-values).
 LIVE = frozenset({"queued", "initiated", "ringing", "in-progress"})
 ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+ENDING = "ending"  # ours, not Twilio's: the hub asked Twilio to end the leg
 
 
 @dataclass(frozen=True, slots=True)

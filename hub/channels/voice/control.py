@@ -13,8 +13,9 @@ Each leg is kept in the store by CallSid, and Twilio's status callbacks for it
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,7 +38,7 @@ from hub.channels.voice.twiml import (
 )
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store, UnitOfWork
-from hub.domain.calls import ENDED, CallLeg, LegRole, MonitorMode
+from hub.domain.calls import ENDED, ENDING, CallLeg, LegRole, MonitorMode
 from hub.domain.identity import IdentityKind, normalize_phone
 from hub.domain.interaction import Channel, Interaction, InteractionState
 from hub.domain.timeline import Direction, EventKind
@@ -235,10 +236,42 @@ class CallControl:
         conference = leg.conference_sid or conference_name(leg.interaction_id)
         return self._rest().conferences(conference).participants(leg.call_sid)
 
+    async def _end_conference(self, interaction_id: int, legs: list[CallLeg]) -> None:
+        """Hang up everyone on the call."""
+        conference = next((x.conference_sid for x in legs if x.conference_sid), None)
+        async with self._ending(legs):
+            await self._twilio(
+                "the hang-up",
+                lambda: (
+                    self._rest()
+                    .conferences(conference or conference_name(interaction_id))
+                    .update_async(status="completed")
+                ),
+            )
+
     async def _remove(self, leg: CallLeg) -> None:
-        await self._twilio("the leg", lambda: self._participant(leg).delete_async())
+        async with self._ending([leg]):
+            await self._twilio("the leg", lambda: self._participant(leg).delete_async())
+
+    @contextlib.asynccontextmanager
+    async def _ending(self, legs: list[CallLeg]) -> AsyncIterator[None]:
+        """Mark legs as being ended by us (ENDING) while Twilio ends them; undo if it fails.
+
+        Their status callbacks then know the hang-up was ours, not the caller's or the agent's.
+        """
+        live = [leg for leg in legs if leg.live]
+        await self._set_status(live, ENDING)
+        try:
+            yield
+        except BaseException:
+            for leg in live:
+                await self._set_status([leg], leg.status)
+            raise
+
+    async def _set_status(self, legs: list[CallLeg], status: str) -> None:
         async with self._store.unit_of_work() as uow:
-            await uow.calls.update(leg.call_sid, status="completed", ended_at=self._clock())
+            for leg in legs:
+                await uow.calls.update(leg.call_sid, status=status)
             await uow.commit()
 
     # -- what agents do ----------------------------------------------------------------------
@@ -306,15 +339,7 @@ class CallControl:
     async def hang_up(self, principal: Principal, interaction_id: int) -> None:
         """End the call for everyone on it; the interaction goes to wrap-up."""
         _, legs = await self._call(principal, interaction_id)
-        conference = next((x.conference_sid for x in legs if x.conference_sid), None)
-        await self._twilio(
-            "the hang-up",
-            lambda: (
-                self._rest()
-                .conferences(conference or conference_name(interaction_id))
-                .update_async(status="completed")
-            ),
-        )
+        await self._end_conference(interaction_id, legs)
         assert self._routing is not None
         await self._routing.wrap_up(interaction_id, reason="Hung up", author=principal.user_id)
 
@@ -518,12 +543,30 @@ class CallControl:
                     await uow.timeline.by_provider_ref("twilio", f"{leg.call_sid}:{mark}")
                 )
             await uow.commit()
-        if leg.role is not LegRole.CUSTOMER or status not in ENDED or self._routing is None:
-            return
-        if interaction.state in WAITING and not kept:
-            await self._routing.abandon(interaction.id, "caller hung up")
-        elif interaction.state is S.ASSIGNED:
-            await self._routing.wrap_up(interaction.id, reason="Caller hung up")
+        if status not in ENDED or self._routing is None or leg.status == ENDING:
+            return  # still going, or we ended it ourselves (and took care of the rest)
+        if leg.role is LegRole.CUSTOMER:
+            if interaction.state in WAITING and not kept:
+                await self._routing.abandon(interaction.id, "caller hung up")
+            elif interaction.state is S.ASSIGNED:
+                await self._routing.wrap_up(interaction.id, reason="Caller hung up")
+        elif (
+            leg.role is LegRole.AGENT
+            and interaction.state is S.ASSIGNED
+            and interaction.assigned_user_id == leg.user_id
+        ):
+            await self._agent_dropped(interaction)
+
+    async def _agent_dropped(self, interaction: Interaction) -> None:
+        """The agent's own phone or browser hung up: with nobody else to talk to, the call ends."""
+        async with self._store.unit_of_work() as uow:
+            legs = await uow.calls.of_interaction(interaction.id, live=True)
+        if any(leg.role in (LegRole.AGENT, LegRole.EXTERNAL) for leg in legs):
+            return  # a colleague or a number is still with the customer
+        if any(leg.role is LegRole.CUSTOMER for leg in legs):
+            await self._end_conference(interaction.id, legs)
+        assert self._routing is not None
+        await self._routing.wrap_up(interaction.id, reason="Agent hung up")
 
     async def on_conference(self, interaction_id: int, params: dict[str, str]) -> None:
         """Conference events: learn the conference's sid, and who is held."""

@@ -105,6 +105,21 @@ async def test_hanging_up_ends_the_call_and_starts_wrap_up(
     lines = await timeline(sms_hub, call.customer)
     assert any(line.startswith("Call ended (completed") for line in lines)
     assert any(line.startswith("agent left the call") for line in lines)
+    assert "Hung up" in lines
+    assert "Caller hung up" not in lines  # the hub ended it, and knows it did
+    assert "Agent hung up" not in lines
+
+
+async def test_the_agent_hanging_up_their_phone_ends_the_call(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    call = await joined_call(sms_hub, client, twilio, to=AGENT_PHONE)
+    _, agent_leg = call.conference(twilio)
+    await twilio.voice.hang_up(agent_leg.sid)
+    await twilio.settle()
+    assert call.conference(twilio) == []  # the customer is not left alone in silence
+    assert await state_of(sms_hub, call.interaction) == "wrap_up"
+    assert "Agent hung up" in await timeline(sms_hub, call.customer)
 
 
 async def test_a_caller_hanging_up_on_the_agent_starts_wrap_up(
