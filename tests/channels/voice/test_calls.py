@@ -137,3 +137,19 @@ async def test_forged_call_webhooks_are_refused(client: Client, twilio: TwilioSi
     ):
         response = await client.post(path, data=params, headers={"X-Twilio-Signature": "x"})
         assert response.status == 403, path
+
+
+async def test_malformed_call_webhooks_get_a_reason_not_a_crash(
+    client: Client, twilio: TwilioSimulator
+) -> None:
+    for path, params in (
+        ("/webhooks/twilio/voice", {"CallSid": "CA9", "From": CALLER}),
+        ("/webhooks/twilio/voice", {"CallSid": "CA9", "From": "not a number", "To": OUR_NUMBER}),
+        ("/webhooks/twilio/voice/status", {"CallSid": "CA9"}),
+        ("/webhooks/twilio/voice/wait", {"CallSid": "CA9"}),  # no ?interaction=
+        ("/webhooks/twilio/voice/recording?interaction=1", {"RecordingStatus": "completed"}),
+        ("/webhooks/twilio/voice/voicemail", {"CallSid": "CA9"}),
+    ):
+        status, answer = await twilio.post_to_hub(path, params)
+        assert status == 400, (path, answer)
+        assert "error" in answer
