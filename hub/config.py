@@ -62,6 +62,46 @@ class TwilioSettings(BaseModel):
         return value
 
 
+Security = Literal["tls", "starttls", "none"]
+
+
+class MailboxSettings(BaseModel):
+    """One mailbox the hub reads (IMAP) and answers from (SMTP)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    address: str = Field(min_length=3, max_length=320)  # our address: replies come From it
+    display_name: str | None = None
+    queue: str | None = None  # where its mail goes; unset: the email channel's route
+    signature: str = ""
+    imap_host: str = "127.0.0.1"
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_security: Security = "tls"
+    username: str
+    password: SecretStr
+    folder: str = "INBOX"
+    poll_seconds: float = Field(default=60, gt=0, le=3600)  # when the server has no IDLE
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Security = "starttls"
+    smtp_username: str | None = None  # unset: the IMAP username and password
+    smtp_password: SecretStr | None = None
+    verify_tls: bool = True  # False only for a test server's self-signed certificate
+
+
+class EmailSettings(BaseModel):
+    """The email channel: its mailboxes, and how it threads replies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mailboxes: list[MailboxSettings] = []
+    # A reply with no In-Reply-To/References we know, and no reply token, joins the sender's
+    # open interaction with the same subject only if that was opened within this many days.
+    subject_window_days: int = Field(default=14, ge=0, le=365)
+
+
 class Settings(BaseSettings):
     """Everything the hub can be told, with its default."""
 
@@ -89,6 +129,7 @@ class Settings(BaseSettings):
     data_dir: str = "./data"
     routing_tick_seconds: float = Field(default=1.0, gt=0, le=60)
     twilio: TwilioSettings = TwilioSettings()
+    email: EmailSettings = EmailSettings()
 
     @field_validator("default_region")
     @classmethod

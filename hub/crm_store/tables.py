@@ -245,6 +245,35 @@ class CallLegRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class MailboxCursorRow(Base):
+    """How far the hub has read a mailbox: the folder's UIDVALIDITY and the last UID taken."""
+
+    __tablename__ = "mailbox_cursors"
+
+    mailbox: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QuarantineRow(Base):
+    """A message the hub could not take in, kept with the reason for an admin to look at."""
+
+    __tablename__ = "email_quarantine"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_email_quarantine_uid"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(64))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    raw_path: Mapped[str | None] = mapped_column(String(500))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class NoteRow(Base):
     __tablename__ = "notes"
 

@@ -15,6 +15,7 @@ from hub.crm_store.audit import AuditRepository
 from hub.crm_store.calls import CallRepository
 from hub.crm_store.customers import CustomerRepository
 from hub.crm_store.interactions import InteractionRepository
+from hub.crm_store.mail import MailRepository
 from hub.crm_store.timeline import TimelineRepository
 from hub.domain.events import Event
 from hub.errors import StoreConflict, StoreError
@@ -63,6 +64,7 @@ class UnitOfWork:
         self.accounts = AccountRepository(session)
         self.audit = AuditRepository(session)
         self.calls = CallRepository(session)
+        self.mail = MailRepository(session)
 
     async def __aenter__(self) -> Self:
         return self
