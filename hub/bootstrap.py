@@ -13,6 +13,7 @@ from hub.bus import EventBus, InProcessEventBus
 from hub.bus.redis import RedisStreamsEventBus
 from hub.channels.api import ApiChannel
 from hub.channels.base import ChannelAdapter
+from hub.channels.email.adapter import EmailChannel
 from hub.channels.sms import SmsChannel
 from hub.channels.voice import VoiceChannel
 from hub.channels.voice.control import CallControl
@@ -119,4 +120,6 @@ async def build_hub(
     if settings.twilio.auth_token is not None:
         calls = CallControl(settings, store, routing, clock)
         channels += [SmsChannel(settings, store), VoiceChannel(settings, store, routing, calls)]
+    if settings.email.mailboxes:
+        channels.append(EmailChannel(settings, store, clock))
     return Hub(settings, store, bus, Metrics(), clock, channels, routing, calls)

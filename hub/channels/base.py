@@ -47,6 +47,7 @@ class OutboundMessage:
     subject: str | None = None
     attachments: tuple[Attachment, ...] = ()
     reply_from: str | None = None  # our address the customer last wrote to, if any
+    html: str | None = None  # a rich reply (email), sanitized
 
 
 @dataclass(frozen=True, slots=True)

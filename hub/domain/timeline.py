@@ -40,6 +40,8 @@ class Attachment:
     url: str | None = None  # where the provider offers it (often for a short time)
     path: str | None = None  # where the hub keeps it, under data_dir, once fetched
     error: str | None = None  # why it could not be fetched
+    content_id: str | None = None  # an email's inline image, shown where the HTML says cid:...
+    inline: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from enum import StrEnum
 
 import nh3
-from inscriptis import get_text  # type: ignore[import-untyped]
+from inscriptis import get_text
 
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 # Declared charset -> the codec that reads what senders really put under that name.

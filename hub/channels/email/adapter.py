@@ -1,0 +1,122 @@
+"""The email channel adapter: a reader per mailbox in, SMTP out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
+
+import structlog
+
+from hub.channels.base import (
+    Capability,
+    ChannelAdapter,
+    DeliveryReceipt,
+    InboundSink,
+    OutboundMessage,
+)
+from hub.channels.email.imap import MailboxReader
+from hub.channels.email.inbound import MailIngest
+from hub.channels.email.outbound import OutgoingFile, Quoted, compose, send_mail
+from hub.channels.email.threading import PROVIDER, ReplyTokens
+from hub.config import MailboxSettings, Settings
+from hub.crm_store.unit_of_work import Store
+from hub.domain.interaction import Channel
+from hub.errors import ChannelConfigError, NotFound
+
+log = structlog.get_logger(__name__)
+
+
+class EmailChannel(ChannelAdapter):
+    """Mail with customers, through the configured mailboxes."""
+
+    channel: ClassVar[Channel] = Channel.EMAIL
+    capabilities: ClassVar[Capability] = Capability.OUTBOUND | Capability.ATTACHMENTS
+
+    def __init__(self, settings: Settings, store: Store, clock: Callable[[], datetime]) -> None:
+        if not settings.email.mailboxes:
+            raise ChannelConfigError("the email channel needs at least one email.mailboxes entry")
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+        self._mailboxes = {m.name: m for m in settings.email.mailboxes}
+        self.tokens = ReplyTokens.from_file(Path(settings.data_dir) / "email-reply-token.key")
+        self.readers: list[MailboxReader] = []
+        self._running: list[asyncio.Task[None]] = []
+        self.backoff_seconds = 0.5
+
+    async def start(self, sink: InboundSink) -> None:
+        await super().start(sink)
+        ingest = MailIngest(self._settings, self._store, self.sink, self.tokens, self._clock)
+        self.readers = [
+            MailboxReader(m, self._store, ingest.take, self._clock)
+            for m in self._mailboxes.values()
+        ]
+        self._running = [
+            asyncio.create_task(reader.run(), name=f"mailbox {reader.mailbox.name}")
+            for reader in self.readers
+        ]
+
+    async def stop(self) -> None:
+        for reader in self.readers:
+            reader.stop()
+        if self._running:
+            _, late = await asyncio.wait(self._running, timeout=10)
+            for task in late:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._running = []
+        await super().stop()
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """Reply from the mailbox the customer wrote to, threaded under their latest message."""
+        async with self._store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(message.interaction_id)
+            latest = await uow.timeline.latest_inbound(message.interaction_id)
+        if interaction is None:
+            raise NotFound(f"no interaction {message.interaction_id}")
+        data = latest.data if latest is not None else {}
+        mailbox = self._mailbox(data.get("mailbox"))
+        quoted = None
+        if latest is not None:
+            sent_at = data.get("sent_at")
+            quoted = Quoted(
+                message_id=_text(data.get("message_id")),
+                references=tuple(x for x in data.get("references") or () if isinstance(x, str)),
+                subject=interaction.subject or "",
+                text=latest.body or "",
+                author=_text(data.get("from_name")) or message.to.value,
+                sent_at=datetime.fromisoformat(sent_at) if isinstance(sent_at, str) else None,
+            )
+        files = []
+        for attachment in message.attachments:
+            if attachment.path is None:
+                continue
+            content = await asyncio.to_thread(Path(attachment.path).read_bytes)
+            files.append(OutgoingFile(attachment.filename, attachment.content_type, content))
+        mail = compose(
+            mailbox,
+            to=message.to.value,
+            body=message.body,
+            html=message.html,
+            quoted=quoted,
+            subject=message.subject or interaction.subject,
+            reply_to=self.tokens.address(mailbox.address, message.interaction_id),
+            now=self._clock(),
+            files=tuple(files),
+        )
+        await send_mail(mailbox, mail, backoff_seconds=self.backoff_seconds)
+        return DeliveryReceipt(PROVIDER, str(mail["Message-ID"]), "sent")
+
+    def _mailbox(self, name: object) -> MailboxSettings:
+        if isinstance(name, str) and name in self._mailboxes:
+            return self._mailboxes[name]
+        return next(iter(self._mailboxes.values()))
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

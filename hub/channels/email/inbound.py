@@ -1,0 +1,209 @@
+"""One fetched message -> the customer's timeline: parsed, threaded, stored once, or quarantined.
+
+Noise (auto-replies, list mail, bounces) is kept on the timeline without work. A bounce also
+marks the reply of ours it bounced (``bounced``, with the failed recipients and the reason).
+A message the hub cannot take in is kept under ``data_dir/quarantine`` with its reason, and the
+mailbox goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+import structlog
+
+from hub.channels.base import InboundSink
+from hub.channels.email.parse import Bounce, ParsedEmail, Part, UnreadableEmail, parse_email
+from hub.channels.email.threading import PROVIDER, ReplyTokens, decide
+from hub.config import MailboxSettings, Settings
+from hub.crm_store.unit_of_work import Store
+from hub.domain.identity import IdentityKind, normalize_identity
+from hub.domain.interaction import Channel
+from hub.domain.messages import InboundMessage
+from hub.domain.timeline import Attachment
+from hub.errors import HubError, InvalidIdentity
+
+log = structlog.get_logger(__name__)
+_SAFE = re.compile(r"[^\w.-]+")
+MAX_BYTES = 50 * 1024 * 1024  # larger messages are quarantined, not parsed
+
+
+class Outcome(StrEnum):
+    """What became of a fetched message."""
+
+    STORED = "stored"  # new work, or a reply on an interaction
+    NOISE = "noise"  # kept on the timeline, no work (auto-reply, list, bounce)
+    DUPLICATE = "duplicate"  # the same Message-ID was taken before
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A message as the mailbox gave it."""
+
+    mailbox: MailboxSettings
+    uidvalidity: int
+    uid: int
+    raw: bytes
+
+
+class MailIngest:
+    """Takes fetched messages into the store through the core's receive path."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        sink: Callable[[], InboundSink],
+        tokens: ReplyTokens,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._sink = sink
+        self._tokens = tokens
+        self._clock = clock
+        self._folder = Path(settings.data_dir)
+
+    async def take(self, fetched: Fetched) -> Outcome:
+        """Store one message, or quarantine it with the reason; never raise for its content."""
+        try:
+            if len(fetched.raw) > MAX_BYTES:
+                raise UnreadableEmail(f"larger than {MAX_BYTES} bytes")
+            parsed = await asyncio.to_thread(parse_email, fetched.raw)
+            return await self._store_parsed(fetched, parsed)
+        except (UnreadableEmail, InvalidIdentity) as err:
+            reason = str(err) if isinstance(err, UnreadableEmail) else err.message
+        except HubError:
+            raise  # the store or the core failing is not the message's fault: try again later
+        except Exception as err:  # a message that breaks the parser must not stop the mailbox
+            log.exception("email could not be read", mailbox=fetched.mailbox.name, uid=fetched.uid)
+            reason = f"{type(err).__name__}: {err}"
+        await self._quarantine(fetched, reason)
+        return Outcome.QUARANTINED
+
+    async def _store_parsed(self, fetched: Fetched, parsed: ParsedEmail) -> Outcome:
+        assert parsed.sender is not None
+        sender = normalize_identity(IdentityKind.EMAIL, parsed.sender.email, "US")
+        now = self._clock()
+        async with self._store.unit_of_work() as uow:
+            if await uow.timeline.by_provider_ref(PROVIDER, parsed.message_id) is not None:
+                return Outcome.DUPLICATE
+            thread = await decide(
+                uow,
+                parsed,
+                sender,
+                tokens=self._tokens,
+                now=now,
+                subject_window=timedelta(days=self._settings.email.subject_window_days),
+            )
+        attachments = await asyncio.to_thread(self._keep_parts, fetched, parsed.attachments)
+        mailbox = fetched.mailbox
+        answer_to = parsed.reply_to or parsed.sender
+        received = await self._sink()(
+            InboundMessage(
+                channel=Channel.EMAIL,
+                sender=sender,
+                received_at=now,
+                body=parsed.text,
+                provider=PROVIDER,
+                provider_ref=parsed.message_id,
+                name=parsed.sender.name or None,
+                subject=parsed.subject or None,
+                thread_key=thread.key,
+                queue=mailbox.queue,
+                attachments=attachments,
+                creates_work=parsed.noise is None,
+                data={
+                    "mailbox": mailbox.name,
+                    "from": answer_to.email,
+                    "from_name": parsed.sender.name,
+                    "to": mailbox.address,
+                    "recipients": list(parsed.recipients),
+                    "message_id": parsed.message_id,
+                    "in_reply_to": parsed.in_reply_to,
+                    "references": list(parsed.references),
+                    "sent_at": parsed.date.isoformat() if parsed.date else None,
+                    "html": parsed.html,
+                    "charsets": list(parsed.charsets),
+                    "threading": thread.as_data(),
+                    "noise": parsed.noise.value if parsed.noise else None,
+                    "noise_reason": parsed.noise_reason,
+                },
+            )
+        )
+        if received.duplicate:
+            return Outcome.DUPLICATE
+        if parsed.bounce is not None:
+            await self._mark_bounced(parsed.bounce)
+        return Outcome.NOISE if parsed.noise is not None else Outcome.STORED
+
+    def _keep_parts(self, fetched: Fetched, parts: tuple[Part, ...]) -> tuple[Attachment, ...]:
+        """Write attachments and inline images under data_dir (the message is in hand now)."""
+        if not parts:
+            return ()
+        folder = (
+            self._folder / "mail" / fetched.mailbox.name / f"{fetched.uidvalidity}-{fetched.uid}"
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        kept = []
+        for n, part in enumerate(parts):
+            path = folder / f"{n}-{_SAFE.sub('_', part.filename)[:100]}"
+            path.write_bytes(part.data)
+            kept.append(
+                Attachment(
+                    part.filename,
+                    part.content_type,
+                    size=len(part.data),
+                    path=str(path),
+                    content_id=part.content_id,
+                    inline=part.inline,
+                )
+            )
+        return tuple(kept)
+
+    async def _mark_bounced(self, bounce: Bounce) -> None:
+        if bounce.original_message_id is None:
+            return
+        async with self._store.unit_of_work() as uow:
+            sent = await uow.timeline.by_provider_ref(PROVIDER, bounce.original_message_id)
+            if sent is None:
+                return
+            await uow.timeline.update_delivery(
+                sent.id,
+                status="bounced" if bounce.action == "failed" else bounce.action,
+                error=bounce.diagnostic,
+                error_code=bounce.status,
+                bounced_recipients=list(bounce.recipients),
+            )
+            await uow.commit()
+
+    async def _quarantine(self, fetched: Fetched, reason: str) -> None:
+        folder = self._folder / "quarantine" / fetched.mailbox.name
+        path = folder / f"{fetched.uidvalidity}-{fetched.uid}.eml"
+
+        def keep() -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(fetched.raw)
+
+        await asyncio.to_thread(keep)
+        log.warning(
+            "email quarantined", mailbox=fetched.mailbox.name, uid=fetched.uid, reason=reason
+        )
+        async with self._store.unit_of_work() as uow:
+            await uow.mail.quarantine(
+                mailbox=fetched.mailbox.name,
+                uidvalidity=fetched.uidvalidity,
+                uid=fetched.uid,
+                reason=reason,
+                raw_path=str(path),
+                size=len(fetched.raw),
+                now=self._clock(),
+            )
+            await uow.commit()
