@@ -24,6 +24,7 @@ PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 TOKEN_ID: web.RequestKey[int] = web.RequestKey("token_id", int)
 ACCESS_ATTRIBUTE = "__hub_access__"
 MAX_JSON_BYTES = 1024 * 1024
+MAX_REPLY_BYTES = 30 * 1024 * 1024  # a reply with attachments (base64: 4/3 of the files)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -65,11 +66,13 @@ def principal_of(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
-async def read_json(request: web.Request, model: type[M]) -> M:
+async def read_json(request: web.Request, model: type[M], *, max_bytes: int = MAX_JSON_BYTES) -> M:
     """Parse the body as JSON into model; 400 when it is not JSON, 422 when it does not fit."""
-    if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
-        raise MalformedRequest(f"the body is larger than {MAX_JSON_BYTES} bytes")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise MalformedRequest(f"the body is larger than {max_bytes} bytes")
     raw = await request.read()
+    if len(raw) > max_bytes:
+        raise MalformedRequest(f"the body is larger than {max_bytes} bytes")
     if not raw:
         raise MalformedRequest("the body is empty; send a JSON object")
     try:

@@ -5,21 +5,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.agent_console.middleware import authorize, errors_as_json, observe
-from hub.agent_console.routes import audit, auth, calls, customers, routing, system
+from hub.agent_console.routes import audit, auth, calls, customers, mail, routing, system
 from hub.agent_console.throttle import LoginThrottle
 from hub.bootstrap import Hub
 from hub.errors import ConfigError
-from hub.http import HUB, MAX_JSON_BYTES, access_of
+from hub.http import HUB, MAX_REPLY_BYTES, access_of
 
 
 def build_app(hub: Hub) -> web.Application:
     """The hub's web application; starting it starts the hub, cleaning up stops it."""
     app = web.Application(
-        middlewares=[observe, errors_as_json, authorize], client_max_size=MAX_JSON_BYTES
+        middlewares=[observe, errors_as_json, authorize], client_max_size=MAX_REPLY_BYTES
     )
     app[HUB] = hub
     app[auth.THROTTLE] = LoginThrottle(hub.clock)
-    tables = (system, auth, customers, audit, routing, calls)
+    tables = (system, auth, customers, audit, routing, calls, mail)
     for table in (module.routes for module in tables):
         app.router.add_routes(table)
     for channel in hub.channels:

@@ -64,6 +64,8 @@ class ChannelAdapter(abc.ABC):
 
     channel: ClassVar[Channel]
     capabilities: ClassVar[Capability]
+    max_body: ClassVar[int | None] = None  # the longest reply text the channel carries
+    sends_files: ClassVar[bool] = False  # whether replies may carry attachments
     _sink: InboundSink | None = None
     _tasks: set[asyncio.Task[None]] | None = None
 

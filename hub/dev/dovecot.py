@@ -10,9 +10,11 @@ to the maildir's ``tmp/`` and renamed into ``new/``, which IDLE reports at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import time
 from pathlib import Path
@@ -118,6 +120,7 @@ service imap-login {{
         self._process = await asyncio.create_subprocess_exec(
             DOVECOT, "-F", "-c", str(folder / "dovecot.conf"),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group: stop() ends the children too
         )  # fmt: skip
         await self._wait_for_port()
 
@@ -143,11 +146,14 @@ service imap-login {{
         """Stop Dovecot (every connection drops)."""
         if self._process is None or self._process.returncode is not None:
             return
-        self._process.terminate()
+        # The master waits for its IMAP processes (an IDLE one waits for its client), so the
+        # whole group is told: every connection drops, as when a server goes down.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(self._process.wait(), 10)
         except TimeoutError:
-            self._process.kill()
+            os.killpg(self._process.pid, signal.SIGKILL)
             await self._process.wait()
 
     async def restart(self) -> None:

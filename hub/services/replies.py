@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+
+import nh3
 
 from hub.channels.base import Capability, ChannelAdapter, OutboundMessage
 from hub.crm_store.unit_of_work import Store
@@ -12,6 +17,7 @@ from hub.domain.interaction import Channel, InteractionState
 from hub.domain.timeline import Direction, EventKind, TimelineEvent
 from hub.domain.users import Permission, Principal, Role
 from hub.errors import Conflict, HubError, NotFound, ValidationError
+from hub.services.files import keep_files
 from hub.services.interactions import visible_interaction
 
 ADDRESS_KIND = {
@@ -23,6 +29,15 @@ ADDRESS_KIND = {
 REPLYABLE = frozenset({InteractionState.ASSIGNED, InteractionState.WRAP_UP})
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyFile:
+    """A file an agent attaches to a reply."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
 async def reply(
     store: Store,
     channels: Mapping[Channel, ChannelAdapter],
@@ -31,6 +46,9 @@ async def reply(
     *,
     body: str,
     now: datetime,
+    html: str | None = None,
+    files: tuple[ReplyFile, ...] = (),
+    data_dir: str = "./data",
 ) -> TimelineEvent:
     """Send a reply and keep it on the timeline, with the provider's delivery status.
 
@@ -48,6 +66,13 @@ async def reply(
         adapter = channels.get(interaction.channel)
         if adapter is None or Capability.OUTBOUND not in adapter.capabilities:
             raise ValidationError(f"the {interaction.channel} channel cannot send replies")
+        if adapter.max_body is not None and len(body) > adapter.max_body:
+            raise ValidationError(
+                f"a {interaction.channel} reply is at most {adapter.max_body} characters",
+                field="body",
+            )
+        if files and not adapter.sends_files:
+            raise ValidationError(f"the {interaction.channel} channel cannot send attachments")
         latest = await uow.timeline.latest_inbound(interaction_id)
         kind = ADDRESS_KIND.get(interaction.channel)
         address = latest.data.get("from") if latest is not None else None
@@ -62,9 +87,17 @@ async def reply(
             channel=interaction.channel,
             body=body,
             author_id=principal.user_id,
-            data={"to": address, "status": "sending"},
+            data={"to": address, "status": "sending"}
+            | ({"html": nh3.clean(html)} if html is not None else {}),
         )
         await uow.commit()
+    attachments = await asyncio.to_thread(
+        keep_files, Path(data_dir) / "outbound" / str(event.id), files
+    )
+    if attachments:
+        async with store.unit_of_work() as uow:
+            await uow.timeline.set_attachments(event.id, attachments)
+            await uow.commit()
     reply_from = latest.data.get("to") if latest is not None else None
     try:
         receipt = await adapter.send(
@@ -73,6 +106,8 @@ async def reply(
                 to=IdentityRef(kind, address),
                 body=body,
                 reply_from=reply_from if isinstance(reply_from, str) else None,
+                html=nh3.clean(html) if html is not None else None,
+                attachments=attachments,
             )
         )
     except HubError as err:

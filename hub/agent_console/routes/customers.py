@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.agent_console.presenters import (
     customer_json,
@@ -20,7 +20,15 @@ from hub.crm_store.timeline import decode_cursor, encode_cursor
 from hub.domain.identity import IdentityClaim, IdentityKind, normalize_identity
 from hub.domain.users import Permission
 from hub.errors import ValidationError
-from hub.http import HUB, json_response, principal_of, query_int, read_json, requires
+from hub.http import (
+    HUB,
+    MAX_REPLY_BYTES,
+    json_response,
+    principal_of,
+    query_int,
+    read_json,
+    requires,
+)
 from hub.services import customers, interactions, replies
 from hub.services.identities import Attached
 
@@ -72,10 +80,20 @@ class MergeBody(BaseModel):
     merge_from: int = Field(description="the customer absorbed into the one in the path")
 
 
+class ReplyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=200)
+    content_type: str = Field(default="application/octet-stream", pattern=r"^[\w.+-]+/[\w.+-]+$")
+    content_base64: Base64Bytes
+
+
 class ReplyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: str = Field(min_length=1, max_length=1600)  # Twilio's limit for one SMS body
+    body: str = Field(min_length=1, max_length=100_000)  # each channel checks its own limit
+    html: str | None = Field(default=None, max_length=500_000)  # email: sanitized before sending
+    attachments: list[ReplyFile] = Field(default_factory=list, max_length=20)
 
 
 class CloseBody(BaseModel):
@@ -331,13 +349,19 @@ async def interaction(request: web.Request) -> web.Response:
 async def reply(request: web.Request) -> web.Response:
     """Write back to the customer on the interaction's channel; the event carries its status."""
     hub = request.app[HUB]
-    body = await read_json(request, ReplyBody)
+    body = await read_json(request, ReplyBody, max_bytes=MAX_REPLY_BYTES)
     event = await replies.reply(
         hub.store,
         {c.channel: c for c in hub.channels},
         principal_of(request),
         int(request.match_info["interaction_id"]),
         body=body.body,
+        html=body.html,
+        files=tuple(
+            replies.ReplyFile(f.filename, f.content_type, f.content_base64)
+            for f in body.attachments
+        ),
+        data_dir=hub.settings.data_dir,
         now=hub.clock(),
     )
     return json_response(event_json(event), status=201)

@@ -35,6 +35,7 @@ class EmailChannel(ChannelAdapter):
 
     channel: ClassVar[Channel] = Channel.EMAIL
     capabilities: ClassVar[Capability] = Capability.OUTBOUND | Capability.ATTACHMENTS
+    sends_files: ClassVar[bool] = True
 
     def __init__(self, settings: Settings, store: Store, clock: Callable[[], datetime]) -> None:
         if not settings.email.mailboxes:

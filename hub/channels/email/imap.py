@@ -23,6 +23,7 @@ import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
+from typing import TypeVar
 
 import aioimaplib
 import structlog
@@ -35,7 +36,10 @@ log = structlog.get_logger(__name__)
 
 IDLE_SECONDS = 25 * 60
 CALL_SECONDS = 60.0
+HELLO_SECONDS = 15.0
 MAX_BACKOFF = 60.0
+FIRST = asyncio.FIRST_COMPLETED
+T = TypeVar("T")
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
 _LITERAL = re.compile(rb"\{(\d+)\}$")
@@ -73,6 +77,7 @@ class MailboxReader:
         self.idling = asyncio.Event()  # set while waiting in IDLE
         self.taken: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
         self.failures = 0
+        self._lost = asyncio.Event()  # the current connection's end
 
     def stop(self) -> None:
         """Ask the loop to end at its next wait."""
@@ -86,6 +91,8 @@ class MailboxReader:
                 await self._session()
                 backoff = 1.0
             except (OSError, TimeoutError, MailboxError, aioimaplib.AioImapException) as err:
+                if self.connected.is_set():
+                    backoff = 1.0  # it worked until now: try again soon
                 self.failures += 1
                 log.warning(
                     "mailbox connection failed; retrying",
@@ -102,6 +109,7 @@ class MailboxReader:
 
     async def _session(self) -> None:
         client = await self._connect()
+        lost = self._lost
         try:
             uidvalidity = await self._select(client)
             self.connected.set()
@@ -114,8 +122,27 @@ class MailboxReader:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), self.mailbox.poll_seconds)
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.logout(), 5)
+            if not lost.is_set():  # a lost connection has nobody to say goodbye to
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.logout(), 5)
+
+    async def _call(self, work: Awaitable[T], seconds: float = CALL_SECONDS) -> T:
+        """Await an IMAP call, giving up when the connection drops or the time is up.
+
+        aioimaplib waits forever for an answer that a closed connection will never give.
+        """
+        task = asyncio.ensure_future(work)
+        gone = asyncio.ensure_future(self._lost.wait())
+        done, _ = await asyncio.wait({task, gone}, timeout=seconds, return_when=FIRST)
+        gone.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise MailboxError(
+            "the server closed the connection" if self._lost.is_set() else "the server timed out"
+        )
 
     async def _connect(self) -> aioimaplib.IMAP4:
         mailbox = self.mailbox
@@ -128,10 +155,14 @@ class MailboxReader:
             )
         else:
             client = aioimaplib.IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=CALL_SECONDS)
-        await client.wait_hello_from_server()
+        lost = self._lost = asyncio.Event()
+        client.protocol.conn_lost_cb = lambda _error: lost.set()
+        await self._call(client.wait_hello_from_server(), HELLO_SECONDS)
         if mailbox.imap_security == "starttls":
             await self._starttls(client)
-        response = await client.login(mailbox.username, mailbox.password.get_secret_value())
+        response = await self._call(
+            client.login(mailbox.username, mailbox.password.get_secret_value())
+        )
         if response.result != "OK":
             raise MailboxError(f"login refused for {mailbox.username}: {_text(response.lines)}")
         return client
@@ -141,7 +172,7 @@ class MailboxReader:
         if "STARTTLS" not in protocol.capabilities:
             raise MailboxError("the server does not offer STARTTLS")
         command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
-        response = await asyncio.wait_for(protocol.execute(command), CALL_SECONDS)
+        response = await self._call(protocol.execute(command))
         if response.result != "OK":
             raise MailboxError(f"STARTTLS refused: {_text(response.lines)}")
         transport = await protocol.loop.start_tls(
@@ -151,10 +182,10 @@ class MailboxReader:
             server_hostname=self.mailbox.imap_host,
         )
         protocol.transport = transport
-        await asyncio.wait_for(protocol.capability(), CALL_SECONDS)  # they change after TLS
+        await self._call(protocol.capability())  # they change after TLS
 
     async def _select(self, client: aioimaplib.IMAP4) -> int:
-        response = await client.select(self.mailbox.folder)
+        response = await self._call(client.select(self.mailbox.folder))
         if response.result != "OK":
             raise MailboxError(f"cannot open {self.mailbox.folder}: {_text(response.lines)}")
         for line in response.lines:
@@ -175,14 +206,12 @@ class MailboxReader:
                 was=cursor.uidvalidity,
                 now=uidvalidity,
             )
-        response = await asyncio.wait_for(
-            client.uid_search(f"UID {last + 1}:*", charset=None), CALL_SECONDS
-        )
+        response = await self._call(client.uid_search(f"UID {last + 1}:*", charset=None))
         if response.result != "OK":
             raise MailboxError(f"UID SEARCH failed: {_text(response.lines)}")
         uids = sorted(int(n) for n in bytes(response.lines[0]).split() if int(n) > last)
         for batch in _chunks(uids, self.mailbox.batch_size):
-            fetched = await asyncio.wait_for(
+            fetched = await self._call(
                 client.uid("fetch", f"{batch[0]}:{batch[-1]}", "(UID BODY.PEEK[])"),
                 CALL_SECONDS * 5,
             )
@@ -203,23 +232,24 @@ class MailboxReader:
 
     async def _idle(self, client: aioimaplib.IMAP4) -> None:
         """Wait in IDLE until the server says something changed (or it is time to renew)."""
-        idle = await asyncio.wait_for(client.idle_start(timeout=IDLE_SECONDS), CALL_SECONDS)
+        idle = await self._call(client.idle_start(timeout=IDLE_SECONDS))
         self.idling.set()
         try:
             stop = asyncio.ensure_future(self._stopping.wait())
             push = asyncio.ensure_future(client.wait_server_push(timeout=IDLE_SECONDS + 30))
-            done, _ = await asyncio.wait({stop, push}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (stop, push):
-                if task not in done:
-                    task.cancel()
-            if push in done and isinstance(push.exception(), TimeoutError):
-                raise MailboxError("IDLE went quiet past its renewal: the connection is gone")
+            try:
+                await self._call(asyncio.wait({stop, push}, return_when=FIRST), IDLE_SECONDS + 60)
+            finally:
+                stop.cancel()
+                push.cancel()
+            said = push.result() if push.done() and not push.cancelled() else []
+            if isinstance(said, list) and any(b"BYE" in bytes(line) for line in said):
+                raise MailboxError("the server said BYE")
         finally:
             self.idling.clear()
-            client.idle_done()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(idle, CALL_SECONDS)
-        await asyncio.wait_for(client.noop(), CALL_SECONDS)  # without it new UIDs are missed
+        client.idle_done()
+        await self._call(idle)
+        await self._call(client.noop())  # without it new UIDs are missed
 
 
 def _messages(lines: list[bytes | bytearray]) -> Iterator[tuple[int, bytes]]:

@@ -9,7 +9,6 @@ mailbox goes on with the next one.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,18 +18,17 @@ from pathlib import Path
 import structlog
 
 from hub.channels.base import InboundSink
-from hub.channels.email.parse import Bounce, ParsedEmail, Part, UnreadableEmail, parse_email
+from hub.channels.email.parse import Bounce, ParsedEmail, UnreadableEmail, parse_email
 from hub.channels.email.threading import PROVIDER, ReplyTokens, decide
 from hub.config import MailboxSettings, Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import IdentityKind, normalize_identity
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
-from hub.domain.timeline import Attachment
 from hub.errors import HubError, InvalidIdentity
+from hub.services.files import keep_files
 
 log = structlog.get_logger(__name__)
-_SAFE = re.compile(r"[^\w.-]+")
 MAX_BYTES = 50 * 1024 * 1024  # larger messages are quarantined, not parsed
 
 
@@ -103,7 +101,10 @@ class MailIngest:
                 now=now,
                 subject_window=timedelta(days=self._settings.email.subject_window_days),
             )
-        attachments = await asyncio.to_thread(self._keep_parts, fetched, parsed.attachments)
+        folder = (
+            self._folder / "mail" / fetched.mailbox.name / f"{fetched.uidvalidity}-{fetched.uid}"
+        )
+        attachments = await asyncio.to_thread(keep_files, folder, parsed.attachments)
         mailbox = fetched.mailbox
         answer_to = parsed.reply_to or parsed.sender
         received = await self._sink()(
@@ -143,30 +144,6 @@ class MailIngest:
         if parsed.bounce is not None:
             await self._mark_bounced(parsed.bounce)
         return Outcome.NOISE if parsed.noise is not None else Outcome.STORED
-
-    def _keep_parts(self, fetched: Fetched, parts: tuple[Part, ...]) -> tuple[Attachment, ...]:
-        """Write attachments and inline images under data_dir (the message is in hand now)."""
-        if not parts:
-            return ()
-        folder = (
-            self._folder / "mail" / fetched.mailbox.name / f"{fetched.uidvalidity}-{fetched.uid}"
-        )
-        folder.mkdir(parents=True, exist_ok=True)
-        kept = []
-        for n, part in enumerate(parts):
-            path = folder / f"{n}-{_SAFE.sub('_', part.filename)[:100]}"
-            path.write_bytes(part.data)
-            kept.append(
-                Attachment(
-                    part.filename,
-                    part.content_type,
-                    size=len(part.data),
-                    path=str(path),
-                    content_id=part.content_id,
-                    inline=part.inline,
-                )
-            )
-        return tuple(kept)
 
     async def _mark_bounced(self, bounce: Bounce) -> None:
         if bounce.original_message_id is None:

@@ -42,6 +42,7 @@ class SmsChannel(ChannelAdapter):
 
     channel: ClassVar[Channel] = Channel.SMS
     capabilities: ClassVar[Capability] = Capability.OUTBOUND | Capability.ATTACHMENTS
+    max_body: ClassVar[int | None] = 1600  # Twilio's limit for one message's body
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self._account = TwilioAccount.from_settings(settings, "SMS")
