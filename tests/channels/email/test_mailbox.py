@@ -55,6 +55,18 @@ async def arrived(hub: Hub, message_id: str) -> TimelineEvent:
     return found
 
 
+async def take(client: Client, agent: dict[str, str], interaction: int | None) -> None:
+    """Accept the interaction once the ACD offers it (routing runs after the commit)."""
+
+    async def offered() -> bool:
+        response = await client.get("/api/v1/me/offers", headers=agent)
+        return interaction in [o["interaction_id"] for o in (await response.json())["offers"]]
+
+    await eventually(offered, what=f"the offer of {interaction}")
+    response = await client.post(f"/api/v1/interactions/{interaction}/accept", headers=agent)
+    assert response.status == 204
+
+
 async def email_events(hub: Hub) -> int:
     async with hub.store.unit_of_work() as uow:
         from sqlalchemy import func, select
@@ -105,7 +117,7 @@ async def test_replies_thread_back_both_ways(
     dovecot.deliver(ADDRESS, fixture_bytes("gmail_reply.eml"))
     first = await arrived(mail_hub, "<CAKx9Z7yB8n+Q4kqT2Zp5Lm=w0@mail.gmail.com>")
     interaction = first.interaction_id
-    await client.post(f"/api/v1/interactions/{interaction}/accept", headers=agent)
+    await take(client, agent, interaction)
     response = await client.post(
         f"/api/v1/interactions/{interaction}/reply",
         json={
@@ -202,7 +214,7 @@ async def test_auto_replies_lists_and_bounces_make_no_work(
     await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
     dovecot.deliver(ADDRESS, mail(sender="nobody@example.net", message_id="<ask@example.net>"))
     asked = await arrived(mail_hub, "<ask@example.net>")
-    await client.post(f"/api/v1/interactions/{asked.interaction_id}/accept", headers=agent)
+    await take(client, agent, asked.interaction_id)
     response = await client.post(
         f"/api/v1/interactions/{asked.interaction_id}/reply", json={"body": "On it."}, headers=agent
     )
@@ -292,7 +304,7 @@ async def test_smtp_trouble_is_retried_or_reported(
     dovecot.deliver(ADDRESS, mail(message_id="<q@example.org>"))
     asked = await arrived(mail_hub, "<q@example.org>")
     path = f"/api/v1/interactions/{asked.interaction_id}"
-    await client.post(path + "/accept", headers=agent)
+    await take(client, agent, asked.interaction_id)
     outbox.refuse = ["451 4.3.0 try again later"]
     response = await client.post(path + "/reply", json={"body": "Retried"}, headers=agent)
     assert response.status == 201
