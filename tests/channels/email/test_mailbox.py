@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
-from hub.bootstrap import Hub
+from hub.agent_console.app import build_app
+from hub.bootstrap import Hub, build_hub
+from hub.config import Settings
 from hub.dev.dovecot import Dovecot
 from hub.domain.timeline import TimelineEvent
 from tests.channels.email.conftest import (
     ADDRESS,
+    PASSWORD,
     Outbox,
     channel,
     eventually,
     fixture_bytes,
+    mailbox_settings,
 )
-from tests.conftest import make_team
+from tests.conftest import FrozenClock, make_team
 
 Client = TestClient[Any, Any]
 
@@ -318,3 +327,28 @@ async def test_smtp_trouble_is_retried_or_reported(
         page = await uow.timeline.page(asked.customer_id, limit=10)
     refused = next(e for e in page if e.body == "Refused")
     assert refused.data["status"] == "failed"
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_imap_over_starttls_and_implicit_tls(
+    security: str, settings: Settings, clock: FrozenClock, outbox: Outbox
+) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="hub-dovecot-"))
+    os.chmod(folder, 0o755)  # noqa: S103  (Dovecot's users read it; nothing secret is there)
+    secure = Dovecot(folder / "dovecot", {ADDRESS: PASSWORD}, tls=True)
+    await secure.start()
+    try:
+        port = secure.port if security == "starttls" else secure.tls_port
+        settings.email.mailboxes = [
+            mailbox_settings(
+                secure, outbox, imap_port=port, imap_security=security, verify_tls=False
+            )
+        ]
+        hub = await build_hub(settings, run_migrations=False, clock=clock)
+        async with TestClient(TestServer(build_app(hub))):
+            secure.deliver(ADDRESS, mail(message_id=f"<{security}@example.org>"))
+            await arrived(hub, f"<{security}@example.org>")
+        assert "secured" in secure.log()
+    finally:
+        await secure.stop()
+        shutil.rmtree(folder, ignore_errors=True)
