@@ -636,6 +636,30 @@ def bench_sms(
     click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
 
 
+@bench.command(name="email")
+@click.option("--messages", default=5_000, show_default=True, help="The backlog in Dovecot.")
+@click.option("--senders", default=500, show_default=True, help="Distinct customers.")
+@click.option("--batch-size", default=100, show_default=True, help="Messages per UID FETCH.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@with_settings
+def bench_email(
+    settings: Settings, messages: int, senders: int, batch_size: int, as_json: bool
+) -> None:
+    """Messages/s ingested from a backlog in a real Dovecot (parsed, threaded, committed)."""
+    from hub.bench.email import run_email_bench
+
+    result = run(
+        run_email_bench(
+            settings,
+            messages=messages,
+            senders=senders,
+            batch_size=batch_size,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    )
+    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
+
+
 @bench.command(name="store")
 @click.option("--customers", default=100_000, show_default=True, help="Customers in the store.")
 @click.option("--events", default=10_000, show_default=True, help="Events on the read customer.")

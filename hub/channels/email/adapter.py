@@ -53,7 +53,7 @@ class EmailChannel(ChannelAdapter):
         await super().start(sink)
         ingest = MailIngest(self._settings, self._store, self.sink, self.tokens, self._clock)
         self.readers = [
-            MailboxReader(m, self._store, ingest.take, self._clock)
+            MailboxReader(m, self._store, ingest.take_batch, self._clock)
             for m in self._mailboxes.values()
         ]
         self._running = [

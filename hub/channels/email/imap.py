@@ -65,7 +65,7 @@ class MailboxReader:
         self,
         mailbox: MailboxSettings,
         store: Store,
-        take: Callable[[Fetched], Awaitable[Outcome]],
+        take: Callable[[list[Fetched]], Awaitable[list[Outcome]]],
         clock: Callable[[], datetime],
     ) -> None:
         self.mailbox = mailbox
@@ -78,6 +78,10 @@ class MailboxReader:
         self.taken: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
         self.failures = 0
         self._lost = asyncio.Event()  # the current connection's end
+
+    def total(self) -> int:
+        """Messages taken so far, whatever became of them."""
+        return sum(self.taken.values())
 
     def stop(self) -> None:
         """Ask the loop to end at its next wait."""
@@ -217,14 +221,14 @@ class MailboxReader:
             )
             if fetched.result != "OK":
                 raise MailboxError(f"UID FETCH failed: {_text(fetched.lines)}")
-            highest = last
-            for uid, raw in _messages(fetched.lines):
-                if uid <= last:
-                    continue
-                outcome = await self._take(Fetched(self.mailbox, uidvalidity, uid, raw))
+            taking = [
+                Fetched(self.mailbox, uidvalidity, uid, raw)
+                for uid, raw in _messages(fetched.lines)
+                if uid > last
+            ]
+            for outcome in await self._take(taking):
                 self.taken[outcome] += 1
-                highest = max(highest, uid)
-            highest = max(highest, batch[-1])  # expunged meanwhile: nothing to wait for
+            highest = max([last, batch[-1], *(f.uid for f in taking)])  # expunged: not waited for
             async with self._store.unit_of_work() as uow:
                 await uow.mail.advance(self.mailbox.name, uidvalidity, highest, self._clock())
                 await uow.commit()

@@ -25,11 +25,12 @@ from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import IdentityKind, normalize_identity
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
-from hub.errors import HubError, InvalidIdentity
+from hub.errors import InvalidIdentity
 from hub.services.files import keep_files
 
 log = structlog.get_logger(__name__)
 MAX_BYTES = 50 * 1024 * 1024  # larger messages are quarantined, not parsed
+CONCURRENCY = 8  # conversations stored at once
 
 
 class Outcome(StrEnum):
@@ -69,20 +70,32 @@ class MailIngest:
         self._clock = clock
         self._folder = Path(settings.data_dir)
 
-    async def take(self, fetched: Fetched) -> Outcome:
-        """Store one message, or quarantine it with the reason; never raise for its content."""
-        try:
-            if len(fetched.raw) > MAX_BYTES:
-                raise UnreadableEmail(f"larger than {MAX_BYTES} bytes")
-            parsed = await asyncio.to_thread(parse_email, fetched.raw)
-            return await self._store_parsed(fetched, parsed)
-        except (UnreadableEmail, InvalidIdentity) as err:
-            reason = str(err) if isinstance(err, UnreadableEmail) else err.message
-        except HubError:
-            raise  # the store or the core failing is not the message's fault: try again later
-        except Exception as err:  # a message that breaks the parser must not stop the mailbox
-            log.exception("email could not be read", mailbox=fetched.mailbox.name, uid=fetched.uid)
-            reason = f"{type(err).__name__}: {err}"
+    async def take_batch(self, batch: list[Fetched]) -> list[Outcome]:
+        """Store a batch: parsed in a worker thread, then stored conversation by conversation.
+
+        Messages that may thread onto each other (the same sender, or a shared root Message-ID)
+        are stored one after another in UID order; separate conversations go at the same time.
+        """
+        parsed = await asyncio.to_thread(lambda: [_parse(fetched) for fetched in batch])
+        outcomes: dict[int, Outcome] = {}
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def conversation(members: list[int]) -> None:
+            async with limit:
+                for n in members:
+                    outcomes[n] = await self._take_parsed(batch[n], parsed[n])
+
+        await asyncio.gather(*(conversation(group) for group in _conversations(parsed)))
+        return [outcomes[n] for n in range(len(batch))]
+
+    async def _take_parsed(self, fetched: Fetched, parsed: ParsedEmail | str) -> Outcome:
+        if isinstance(parsed, str):
+            reason = parsed
+        else:
+            try:
+                return await self._store_parsed(fetched, parsed)
+            except InvalidIdentity as err:
+                reason = err.message
         await self._quarantine(fetched, reason)
         return Outcome.QUARANTINED
 
@@ -184,3 +197,43 @@ class MailIngest:
                 now=self._clock(),
             )
             await uow.commit()
+
+
+def _parse(fetched: Fetched) -> ParsedEmail | str:
+    """The parsed message, or why it cannot be taken in (blocking: run in a thread)."""
+    try:
+        if len(fetched.raw) > MAX_BYTES:
+            raise UnreadableEmail(f"larger than {MAX_BYTES} bytes")
+        return parse_email(fetched.raw)
+    except UnreadableEmail as err:
+        return str(err)
+    except Exception as err:  # a message that breaks the parser must not stop the mailbox
+        log.exception("email could not be read", mailbox=fetched.mailbox.name, uid=fetched.uid)
+        return f"{type(err).__name__}: {err}"
+
+
+def _conversations(parsed: list[ParsedEmail | str]) -> list[list[int]]:
+    """Indexes grouped so that messages that may thread together share a group (union-find)."""
+    parent = list(range(len(parsed)))
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    first_of: dict[str, int] = {}
+    for n, message in enumerate(parsed):
+        if isinstance(message, str) or message.sender is None:
+            continue
+        keys = [message.sender.email.lower(), message.message_id, *message.references]
+        keys += [message.in_reply_to] if message.in_reply_to else []
+        for key in keys:
+            if key in first_of:
+                parent[root(n)] = root(first_of[key])
+            else:
+                first_of[key] = n
+    groups: dict[int, list[int]] = {}
+    for n in range(len(parsed)):
+        groups.setdefault(root(n), []).append(n)
+    return list(groups.values())
