@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import tempfile
 from email.utils import make_msgid
 from pathlib import Path
@@ -11,16 +12,19 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from aiosmtpd.controller import Controller
+from pydantic import SecretStr
 
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
 from hub.config import Settings
-from hub.dev.dovecot import Dovecot
+from hub.dev.dovecot import Dovecot, free_port, self_signed
 from hub.domain.timeline import TimelineEvent
 from tests.channels.email.conftest import (
     ADDRESS,
     PASSWORD,
     Outbox,
+    authenticate,
     channel,
     eventually,
     fixture_bytes,
@@ -355,3 +359,51 @@ async def test_imap_over_starttls_and_implicit_tls(
     finally:
         await secure.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def tls_server_context(tmp_path: Path) -> ssl.SSLContext:
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def test_replies_go_out_over_starttls_with_a_login(
+    mail_hub: Hub, client: Client, dovecot: Dovecot, tls_server_context: ssl.SSLContext
+) -> None:
+    secure = Outbox()
+    controller = Controller(
+        secure,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=tls_server_context,
+        require_starttls=True,
+        authenticator=authenticate,
+    )
+    controller.start()
+    try:
+        email = channel(mail_hub)
+        email._mailboxes["support"] = email._mailboxes["support"].model_copy(
+            update={"smtp_port": controller.port, "smtp_security": "starttls", "verify_tls": False}
+        )
+        team = await make_team(mail_hub, "support")
+        agent = team.headers("agent")
+        await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
+        dovecot.deliver(ADDRESS, mail(message_id="<tls@example.org>"))
+        asked = await arrived(mail_hub, "<tls@example.org>")
+        await take(client, agent, asked.interaction_id)
+        path = f"/api/v1/interactions/{asked.interaction_id}/reply"
+        response = await client.post(path, json={"body": "Over TLS"}, headers=agent)
+        assert response.status == 201, await response.text()
+        [sent] = secure.messages
+        assert sent["Subject"] == "Re: Where is my order?"
+        # A wrong password is a clear error, not a retry loop.
+        email._mailboxes["support"] = email._mailboxes["support"].model_copy(
+            update={"smtp_password": SecretStr("wrong")}
+        )
+        response = await client.post(path, json={"body": "Denied"}, headers=agent)
+        assert response.status in (502, 503)
+        assert "login" in (await response.json())["error"]["message"]
+    finally:
+        controller.stop()
