@@ -80,6 +80,14 @@ async def take(client: Client, agent: dict[str, str], interaction: int | None) -
     assert response.status == 204
 
 
+async def available_agent(hub: Hub, client: Client) -> dict[str, str]:
+    """The support team's agent, signed in and available; their request headers."""
+    team = await make_team(hub, "support")
+    agent = team.headers("agent")
+    await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
+    return agent
+
+
 async def email_events(hub: Hub) -> int:
     async with hub.store.unit_of_work() as uow:
         from sqlalchemy import func, select
@@ -99,9 +107,7 @@ async def test_mail_reaches_the_timeline_and_an_agent_in_seconds_via_idle(
 ) -> None:
     reader = channel(mail_hub).readers[0]
     await eventually(lambda: _set(reader.idling), what="IDLE")
-    team = await make_team(mail_hub, "support")
-    agent = team.headers("agent")
-    await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
+    agent = await available_agent(mail_hub, client)
     dovecot.deliver(ADDRESS, mail(message_id="<first@example.org>"))
     event = await arrived(mail_hub, "<first@example.org>")
     assert event.body == "It has been two weeks."
@@ -124,9 +130,7 @@ async def _set(flag: Any) -> bool:
 async def test_replies_thread_back_both_ways(
     mail_hub: Hub, client: Client, dovecot: Dovecot, outbox: Outbox
 ) -> None:
-    team = await make_team(mail_hub, "support")
-    agent = team.headers("agent")
-    await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
+    agent = await available_agent(mail_hub, client)
     dovecot.deliver(ADDRESS, fixture_bytes("gmail_reply.eml"))
     first = await arrived(mail_hub, "<CAKx9Z7yB8n+Q4kqT2Zp5Lm=w0@mail.gmail.com>")
     interaction = first.interaction_id
@@ -222,9 +226,7 @@ async def test_replies_thread_back_both_ways(
 async def test_auto_replies_lists_and_bounces_make_no_work(
     mail_hub: Hub, client: Client, dovecot: Dovecot, outbox: Outbox
 ) -> None:
-    team = await make_team(mail_hub, "support")
-    agent = team.headers("agent")
-    await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
+    agent = await available_agent(mail_hub, client)
     dovecot.deliver(ADDRESS, mail(sender="nobody@example.net", message_id="<ask@example.net>"))
     asked = await arrived(mail_hub, "<ask@example.net>")
     await take(client, agent, asked.interaction_id)
@@ -314,9 +316,7 @@ async def test_a_backlog_is_read_in_batches(
 async def test_smtp_trouble_is_retried_or_reported(
     mail_hub: Hub, client: Client, dovecot: Dovecot, outbox: Outbox
 ) -> None:
-    team = await make_team(mail_hub, "support")
-    agent = team.headers("agent")
-    await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
+    agent = await available_agent(mail_hub, client)
     dovecot.deliver(ADDRESS, mail(message_id="<q@example.org>"))
     asked = await arrived(mail_hub, "<q@example.org>")
     path = f"/api/v1/interactions/{asked.interaction_id}"
@@ -387,9 +387,7 @@ async def test_replies_go_out_over_starttls_with_a_login(
         email._mailboxes["support"] = email._mailboxes["support"].model_copy(
             update={"smtp_port": controller.port, "smtp_security": "starttls", "verify_tls": False}
         )
-        team = await make_team(mail_hub, "support")
-        agent = team.headers("agent")
-        await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
+        agent = await available_agent(mail_hub, client)
         dovecot.deliver(ADDRESS, mail(message_id="<tls@example.org>"))
         asked = await arrived(mail_hub, "<tls@example.org>")
         await take(client, agent, asked.interaction_id)
