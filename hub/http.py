@@ -117,10 +117,11 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 def _dumps(data: Any) -> str:
-    return json.dumps(data, default=_default, ensure_ascii=False)
+    return json.dumps(data, default=json_default, ensure_ascii=False)
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """JSON for what the API returns beyond JSON's types: dates, sets, tuples."""
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, (set, frozenset, tuple)):

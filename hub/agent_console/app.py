@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hub.agent_console.middleware import authorize, errors_as_json, observe
+from hub.agent_console.realtime import Realtime
 from hub.agent_console.routes import audit, auth, calls, customers, mail, routing, system
 from hub.agent_console.throttle import LoginThrottle
 from hub.bootstrap import Hub
@@ -24,6 +25,7 @@ def build_app(hub: Hub) -> web.Application:
         app.router.add_routes(table)
     for channel in hub.channels:
         app.router.add_routes(channel.routes())
+    Realtime(hub).attach(app)
     _refuse_unguarded_routes(app)
 
     async def start(_: web.Application) -> None:

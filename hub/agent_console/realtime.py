@@ -1,0 +1,380 @@
+"""The console's realtime protocol on python-socketio (docs/realtime.md).
+
+Two namespaces on the hub's own aiohttp app (path ``/socket.io/``):
+
+- ``/agent``: agents connect with ``auth={"token": ...}``; each joins the room ``agent:{id}``.
+  They send ``state``, ``accept``, ``decline`` and ``wrapup`` (each acknowledged with
+  ``{"ok": true, ...}`` or ``{"ok": false, "error": {"code", "message"}}``) and receive
+  ``hello`` (their state and the offers ringing now, so a reconnect loses nothing), ``offer``
+  (the interaction and the unified customer record), ``offer_withdrawn``, ``assigned``,
+  ``message`` (each new inbound event on their interactions) and ``state``.
+- ``/supervisor``: supervisors and admins receive ``queues`` (every queue's live figures and
+  15/60-minute windows) and ``agents`` (every agent's presence and load), on connect and at
+  most once a second while things change.
+
+Events come from the hub's event bus, after commit. With Redis configured, emits go through
+python-socketio's Redis manager, so a client connected to one hub process hears what another
+process did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import TYPE_CHECKING, Any
+
+import socketio
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.agent_console.presenters import event_json, interaction_json, record_json
+from hub.agent_console.routes.routing import agent_json
+from hub.domain.events import (
+    AgentStateChanged,
+    Event,
+    InteractionAbandoned,
+    InteractionAssigned,
+    InteractionClosed,
+    InteractionQueued,
+    InteractionReceived,
+    OfferMade,
+    OfferWithdrawn,
+)
+from hub.domain.users import Permission, Principal
+from hub.errors import AuthError, HubError
+from hub.http import json_default, public, validate
+from hub.routing.model import Presence
+from hub.routing.service import queue_report
+from hub.services import customers, interactions
+from hub.services.accounts import authenticate
+
+if TYPE_CHECKING:
+    from hub.bootstrap import Hub
+
+log = structlog.get_logger(__name__)
+RECORD_EVENTS = 20  # the timeline in an offer's customer record
+BOARD_SECONDS = 1.0  # the supervisor board is sent at most this often
+SUPERVISORS = "supervisors"
+
+
+class _Json:
+    """python-socketio's JSON, with the API's dates and sets."""
+
+    @staticmethod
+    def dumps(data: Any, **kwargs: Any) -> str:
+        return json.dumps(data, default=json_default, ensure_ascii=False, **kwargs)
+
+    @staticmethod
+    def loads(text: str | bytes, **kwargs: Any) -> Any:
+        return json.loads(text, **kwargs)
+
+
+class StateMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: Presence
+    reason: str | None = Field(default=None, max_length=100)
+
+
+class WorkMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interaction_id: int
+
+
+class WrapUpMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interaction_id: int
+    disposition: str | None = Field(default=None, max_length=100)
+
+
+def _failure(err: HubError) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": err.code, "message": err.message}}
+
+
+async def _principal(hub: Hub, auth: object, permission: Permission) -> Principal:
+    token = auth.get("token") if isinstance(auth, dict) else None
+    if not isinstance(token, str) or not token:
+        raise AuthError('connect with auth={"token": "..."}')
+    principal, _ = await authenticate(hub.store, token, hub.clock())
+    principal.require(permission)
+    return principal
+
+
+class Realtime:
+    """The socket.io server, fed by the bus."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        settings = hub.settings
+        manager = None
+        if settings.redis_url:
+            manager = socketio.AsyncRedisManager(
+                settings.redis_url, channel=f"{settings.redis_prefix}socketio"
+            )
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp", client_manager=manager, json=_Json, logger=False
+        )
+        self.sio.register_namespace(AgentNamespace(self))
+        self.sio.register_namespace(SupervisorNamespace(self))
+        self._board_due = asyncio.Event()
+        self._board: asyncio.Task[None] | None = None
+        bus = hub.bus
+        bus.subscribe(OfferMade, self._on_offer)
+        bus.subscribe(OfferWithdrawn, self._on_withdrawn)
+        bus.subscribe(InteractionAssigned, self._on_assigned)
+        bus.subscribe(InteractionReceived, self._on_received)
+        for changed in (
+            InteractionQueued,
+            InteractionAssigned,
+            InteractionAbandoned,
+            InteractionClosed,
+            AgentStateChanged,
+            InteractionReceived,
+        ):
+            bus.subscribe(changed, self._on_change)
+        bus.subscribe(AgentStateChanged, self._on_agent_state)
+
+    def attach(self, app: web.Application) -> None:
+        """Serve socket.io on the app (``/socket.io/``); the namespaces authenticate at connect."""
+
+        @public  # the token comes in socket.io's connect packet, checked by the namespace
+        async def socket_io(request: web.Request) -> web.StreamResponse:
+            response: web.StreamResponse = await self.sio.handle_request(request)
+            return response
+
+        for method in ("GET", "POST", "OPTIONS"):
+            app.router.add_route(method, "/socket.io/", socket_io)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+
+    async def _start(self, app: web.Application) -> None:
+        self._board = asyncio.create_task(self._board_loop(), name="supervisor board")
+
+    async def _stop(self, app: web.Application) -> None:
+        if self._board is not None:
+            self._board.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._board
+
+    # -- from the bus to the agents ----------------------------------------------------------
+
+    async def offer_payload(self, agent: Principal, interaction_id: int) -> dict[str, Any] | None:
+        """The interaction and its customer's unified record, as the agent may see them."""
+        try:
+            interaction = await interactions.get_interaction(self.hub.store, agent, interaction_id)
+            record = await customers.unified_record(
+                self.hub.store, agent, interaction.customer_id, events=RECORD_EVENTS
+            )
+        except HubError:
+            return None
+        return {"interaction": interaction_json(interaction), "customer": record_json(record)}
+
+    async def agent_principal(self, agent_id: int) -> Principal | None:
+        async with self.hub.store.unit_of_work() as uow:
+            user = await uow.accounts.user(agent_id)
+        return user.principal() if user is not None else None
+
+    async def _on_offer(self, event: Event) -> None:
+        assert isinstance(event, OfferMade)
+        agent = await self.agent_principal(event.agent_id)
+        if agent is None:
+            return
+        payload = await self.offer_payload(agent, event.interaction_id)
+        if payload is not None:
+            payload["expires_at"] = event.expires_at
+            await self.sio.emit(
+                "offer", payload, room=f"agent:{event.agent_id}", namespace="/agent"
+            )
+
+    async def _on_withdrawn(self, event: Event) -> None:
+        assert isinstance(event, OfferWithdrawn)
+        await self.sio.emit(
+            "offer_withdrawn",
+            {"interaction_id": event.interaction_id, "reason": event.reason},
+            room=f"agent:{event.agent_id}",
+            namespace="/agent",
+        )
+
+    async def _on_assigned(self, event: Event) -> None:
+        assert isinstance(event, InteractionAssigned)
+        await self.sio.emit(
+            "assigned",
+            {"interaction_id": event.interaction_id, "customer_id": event.customer_id},
+            room=f"agent:{event.agent_id}",
+            namespace="/agent",
+        )
+
+    async def _on_received(self, event: Event) -> None:
+        """A new inbound message on work an agent holds: it goes to that agent."""
+        assert isinstance(event, InteractionReceived)
+        if event.opened:
+            return  # new work: it is offered, not pushed
+        async with self.hub.store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(event.interaction_id)
+            stored = await uow.timeline.event(event.event_id)
+        if interaction is None or stored is None or interaction.assigned_user_id is None:
+            return
+        await self.sio.emit(
+            "message",
+            {"interaction_id": interaction.id, "event": event_json(stored)},
+            room=f"agent:{interaction.assigned_user_id}",
+            namespace="/agent",
+        )
+
+    async def _on_agent_state(self, event: Event) -> None:
+        assert isinstance(event, AgentStateChanged)
+        await self.sio.emit(
+            "state",
+            {"presence": event.presence, "reason": event.reason},
+            room=f"agent:{event.agent_id}",
+            namespace="/agent",
+        )
+
+    # -- the supervisor board -------------------------------------------------------------------
+
+    async def _on_change(self, event: Event) -> None:
+        self._board_due.set()
+
+    async def _board_loop(self) -> None:
+        while True:
+            await self._board_due.wait()
+            self._board_due.clear()
+            try:
+                await self.sio.emit(
+                    "queues", await self.board(), room=SUPERVISORS, namespace="/supervisor"
+                )
+                await self.sio.emit(
+                    "agents", await self.agents(), room=SUPERVISORS, namespace="/supervisor"
+                )
+            except HubError:
+                log.exception("could not send the supervisor board")
+            await asyncio.sleep(BOARD_SECONDS)
+
+    async def board(self) -> list[dict[str, Any]]:
+        """Every queue's live figures and rolling windows."""
+        routing = self.hub.routing
+        if routing is None:
+            return []
+        return [
+            await queue_report(
+                routing, queue, windows=(15, 60), interval_minutes=None, interval_count=0
+            )
+            for queue in routing.policy.queues.values()
+        ]
+
+    async def agents(self) -> list[dict[str, Any]]:
+        """Every agent's presence, activity and load."""
+        routing = self.hub.routing
+        if routing is None:
+            return []
+        now = self.hub.clock()
+        return [agent_json(agent, now) for agent in await routing.state.agents()]
+
+
+class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """What agents send, and their rooms."""
+
+    def __init__(self, realtime: Realtime) -> None:
+        super().__init__("/agent")
+        self.realtime = realtime
+        self.hub = realtime.hub
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
+        try:
+            principal = await _principal(self.hub, auth, Permission.WORK_TAKE)
+        except HubError as err:
+            raise socketio.exceptions.ConnectionRefusedError(err.message) from err
+        await self.save_session(sid, {"principal": principal})
+        await self.enter_room(sid, f"agent:{principal.user_id}")
+        await self.emit("hello", await self._hello(principal), to=sid)
+
+    async def _hello(self, principal: Principal) -> dict[str, Any]:
+        routing = self.hub.routing
+        hello: dict[str, Any] = {"user_id": principal.user_id, "agent": None, "offers": []}
+        if routing is None:
+            return hello
+        agent = await routing.state.agent(principal.user_id)
+        if agent is not None:
+            hello["agent"] = agent_json(agent, self.hub.clock())
+        for item in await routing.offers_for(principal.user_id):
+            payload = await self.realtime.offer_payload(principal, item.interaction_id)
+            if payload is not None:
+                hello["offers"].append(payload | {"expires_at": item.offer_expires})
+        return hello
+
+    async def _me(self, sid: str) -> Principal:
+        session = await self.get_session(sid)
+        principal: Principal = session["principal"]
+        return principal
+
+    async def on_state(self, sid: str, data: object) -> dict[str, Any]:
+        try:
+            message = validate(StateMessage, data)
+            routing = self._routing()
+            agent = await routing.set_presence(await self._me(sid), message.state, message.reason)
+        except HubError as err:
+            return _failure(err)
+        return {"ok": True, "agent": agent_json(agent, self.hub.clock())}
+
+    async def on_accept(self, sid: str, data: object) -> dict[str, Any]:
+        try:
+            message = validate(WorkMessage, data)
+            await self._routing().accept(await self._me(sid), message.interaction_id)
+        except HubError as err:
+            return _failure(err)
+        return {"ok": True}
+
+    async def on_decline(self, sid: str, data: object) -> dict[str, Any]:
+        try:
+            message = validate(WorkMessage, data)
+            await self._routing().decline(await self._me(sid), message.interaction_id)
+        except HubError as err:
+            return _failure(err)
+        return {"ok": True}
+
+    async def on_wrapup(self, sid: str, data: object) -> dict[str, Any]:
+        """Done with an interaction: wrap-up (capacity comes back), then closed with a code."""
+        try:
+            message = validate(WrapUpMessage, data)
+            me = await self._me(sid)
+            routing = self._routing()
+            current = await interactions.get_interaction(self.hub.store, me, message.interaction_id)
+            if current.state.value == "assigned":
+                await routing.end(me, message.interaction_id)
+            closed = await interactions.close_interaction(
+                self.hub.store,
+                me,
+                message.interaction_id,
+                disposition=message.disposition,
+                now=self.hub.clock(),
+            )
+        except HubError as err:
+            return _failure(err)
+        return {"ok": True, "interaction": interaction_json(closed)}
+
+    def _routing(self) -> Any:
+        routing = self.hub.routing
+        if routing is None:
+            raise HubError("routing is not running in this hub")
+        return routing
+
+
+class SupervisorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """The live board for supervisors."""
+
+    def __init__(self, realtime: Realtime) -> None:
+        super().__init__("/supervisor")
+        self.realtime = realtime
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
+        try:
+            await _principal(self.realtime.hub, auth, Permission.AGENTS_READ)
+        except HubError as err:
+            raise socketio.exceptions.ConnectionRefusedError(err.message) from err
+        await self.enter_room(sid, SUPERVISORS)
+        await self.emit("queues", await self.realtime.board(), to=sid)
+        await self.emit("agents", await self.realtime.agents(), to=sid)
