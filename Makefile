@@ -1,16 +1,18 @@
 # Targets describe themselves: `make` or `make help` lists them.
 .DEFAULT_GOAL := help
-.PHONY: help run test check lint format typecheck pytest services install bench-store clean
+.PHONY: help run test check lint format typecheck pytest services install console bench-store clean
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+WEB := hub/agent_console/web
+CONSOLE := hub/agent_console/static/index.html
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-run: $(STAMP) ## Start the hub (SQLite, no other server) with a demo organisation to log in to
+run: $(STAMP) $(CONSOLE) ## Start the hub (SQLite, no other server) with a demo organisation to log in to
 	$(BIN)/hub serve --demo
 
 test: check pytest ## Lint, type-check and run the whole test suite (SQLite and PostgreSQL)
@@ -25,10 +27,10 @@ format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: $(STAMP) ## mypy --strict on hub/
+typecheck: $(STAMP) $(CONSOLE) ## mypy --strict on hub/, tsc on the console (in its build)
 	$(BIN)/mypy
 
-pytest: $(STAMP) services ## Run the tests (starts PostgreSQL and Redis if they are not answering)
+pytest: $(STAMP) $(CONSOLE) services ## Run the tests (starts PostgreSQL and Redis if they are not answering)
 	$(BIN)/pytest
 
 services: ## Make sure the servers the tests use answer, starting them if not
@@ -44,9 +46,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+console: $(CONSOLE) ## Build the web console (npm ci, tsc, vite build) into hub/agent_console/static
+
+$(CONSOLE): $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/index.html $(WEB)/vite.config.ts $(wildcard $(WEB)/src/*)
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
 bench-store: $(STAMP) services ## Store benchmark on SQLite and PostgreSQL (100k customers)
 	$(BIN)/hub bench store --json
 	$(BIN)/hub --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres bench store --json
 
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(WEB)/node_modules hub/agent_console/static

@@ -6,7 +6,16 @@ from aiohttp import web
 
 from hub.agent_console.middleware import authorize, errors_as_json, observe
 from hub.agent_console.realtime import Realtime
-from hub.agent_console.routes import audit, auth, calls, customers, mail, routing, system
+from hub.agent_console.routes import (
+    audit,
+    auth,
+    calls,
+    console,
+    customers,
+    mail,
+    routing,
+    system,
+)
 from hub.agent_console.throttle import LoginThrottle
 from hub.bootstrap import Hub
 from hub.errors import ConfigError
@@ -20,7 +29,7 @@ def build_app(hub: Hub) -> web.Application:
     )
     app[HUB] = hub
     app[auth.THROTTLE] = LoginThrottle(hub.clock)
-    tables = (system, auth, customers, audit, routing, calls, mail)
+    tables = (system, auth, customers, audit, routing, calls, mail, console)
     for table in (module.routes for module in tables):
         app.router.add_routes(table)
     for channel in hub.channels:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import socketio
@@ -89,6 +90,12 @@ class WrapUpMessage(BaseModel):
 
     interaction_id: int
     disposition: str | None = Field(default=None, max_length=100)
+
+
+def _ring(expires_at: datetime | str, now: datetime) -> dict[str, Any]:
+    """When an offer stops ringing, and the seconds left by the hub's clock (browsers' differ)."""
+    until = datetime.fromisoformat(expires_at) if isinstance(expires_at, str) else expires_at
+    return {"expires_at": until, "ring_seconds": max(0.0, (until - now).total_seconds())}
 
 
 def _failure(err: HubError) -> dict[str, Any]:
@@ -185,7 +192,7 @@ class Realtime:
             return
         payload = await self.offer_payload(agent, event.interaction_id)
         if payload is not None:
-            payload["expires_at"] = event.expires_at
+            payload |= _ring(event.expires_at, self.hub.clock())
             await self.sio.emit(
                 "offer", payload, room=f"agent:{event.agent_id}", namespace="/agent"
             )
@@ -272,7 +279,12 @@ class Realtime:
         if routing is None:
             return []
         now = self.hub.clock()
-        return [agent_json(agent, now) for agent in await routing.state.agents()]
+        async with self.hub.store.unit_of_work() as uow:
+            names = {user.id: user.display_name for user in await uow.accounts.users()}
+        return [
+            agent_json(agent, now) | {"name": names.get(agent.agent_id, f"#{agent.agent_id}")}
+            for agent in await routing.state.agents()
+        ]
 
 
 class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -302,8 +314,8 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             hello["agent"] = agent_json(agent, self.hub.clock())
         for item in await routing.offers_for(principal.user_id):
             payload = await self.realtime.offer_payload(principal, item.interaction_id)
-            if payload is not None:
-                hello["offers"].append(payload | {"expires_at": item.offer_expires})
+            if payload is not None and item.offer_expires is not None:
+                hello["offers"].append(payload | _ring(item.offer_expires, self.hub.clock()))
         return hello
 
     async def _me(self, sid: str) -> Principal:

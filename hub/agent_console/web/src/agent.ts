@@ -1,0 +1,272 @@
+// The agent's workspace: presence, offers that ring, a tab per interaction, replies, wrap-up.
+
+import { io, Socket } from "socket.io-client";
+import { ApiError, request, Session } from "./api";
+import { clear, h, when } from "./dom";
+
+interface TimelineEvent {
+  id: number;
+  kind: string;
+  channel: string | null;
+  direction: string;
+  occurred_at: string;
+  body: string | null;
+  interaction_id: number | null;
+  data: Record<string, unknown>;
+}
+
+interface Identity {
+  kind: string;
+  value: string;
+  verified: boolean;
+}
+
+interface CustomerRecord {
+  id: number;
+  name: string | null;
+  tags: string[];
+  identities: Identity[];
+  open_interactions: { id: number; channel: string; state: string }[];
+  latest_events: TimelineEvent[];
+}
+
+interface Offer {
+  interaction: { id: number; channel: string; customer_id: number; subject: string | null };
+  customer: CustomerRecord;
+  expires_at: string;
+  ring_seconds: number; // by the hub's clock: the browser's may be off
+}
+
+interface Ack {
+  ok: boolean;
+  error?: { code: string; message: string };
+  agent?: { presence: string; reason: string | null };
+}
+
+const DISPOSITIONS = ["resolved", "follow-up needed", "no answer needed", "escalated"];
+
+export function agentWorkspace(root: HTMLElement, session: Session, onLogout: () => void): void {
+  const socket: Socket = io("/agent", { auth: { token: session.token }, transports: ["websocket"] });
+  const status = h("span", { class: "presence", id: "presence" }, "connecting…");
+  const offers = h("section", { class: "offers", "aria-label": "Offers" });
+  const tabs = h("nav", { class: "tabs", role: "tablist", "aria-label": "Interactions" });
+  const panels = h("main", { class: "panels" });
+  const notice = h("p", { class: "notice", role: "status" });
+  const open = new Map<number, { tab: HTMLElement; panel: HTMLElement; timeline: HTMLElement }>();
+  const opening = new Set<number>();
+
+  const reasonSelect = h(
+    "select",
+    { "aria-label": "Away reason", id: "away-reason" },
+    ...["break", "lunch", "meeting", "training"].map((r) => h("option", { value: r }, r)),
+  ) as HTMLSelectElement;
+
+  async function call(event: string, data: unknown): Promise<Ack> {
+    const ack = (await socket.timeout(10000).emitWithAck(event, data)) as Ack;
+    notice.textContent = ack.ok ? "" : (ack.error?.message ?? "failed");
+    return ack;
+  }
+
+  function setPresence(presence: string, reason: string | null): void {
+    status.textContent = reason ? `${presence} (${reason})` : presence;
+    status.dataset.presence = presence;
+  }
+
+  const header = h(
+    "header",
+    { class: "bar" },
+    h("strong", {}, session.user.display_name),
+    status,
+    h("button", { id: "go-available", onclick: () => void call("state", { state: "available" }) }, "Available"),
+    reasonSelect,
+    h("button", { id: "go-away", onclick: () => void call("state", { state: "away", reason: reasonSelect.value }) }, "Away"),
+    h("button", { onclick: () => void call("state", { state: "offline" }) }, "Offline"),
+    h("button", { class: "quiet", onclick: () => { socket.disconnect(); onLogout(); } }, "Log out"),
+  );
+  clear(root);
+  root.append(header, notice, offers, tabs, panels);
+
+  function ring(): void {
+    try {
+      const context = new AudioContext();
+      const tone = context.createOscillator();
+      const gain = context.createGain();
+      tone.frequency.value = 660;
+      gain.gain.value = 0.05;
+      tone.connect(gain).connect(context.destination);
+      tone.start();
+      tone.stop(context.currentTime + 0.4);
+    } catch {
+      // no audio device (a headless browser): the visual offer is enough
+    }
+  }
+
+  function identities(record: CustomerRecord): HTMLElement {
+    return h("ul", { class: "identities" }, ...record.identities.map((i) => h("li", {}, `${i.kind}: ${i.value}${i.verified ? "" : " (unverified)"}`)));
+  }
+
+  function eventItem(event: TimelineEvent): HTMLElement {
+    const status = typeof event.data?.status === "string" ? ` · ${event.data.status}` : "";
+    return h(
+      "li",
+      { class: `event ${event.direction}`, "data-event": String(event.id) },
+      h("span", { class: "meta" }, `${when(event.occurred_at)} · ${event.channel ?? ""} · ${event.kind}${status}`),
+      h("span", { class: "body" }, event.body ?? ""),
+    );
+  }
+
+  function showOffer(offer: Offer): void {
+    const id = offer.interaction.id;
+    if (offers.querySelector(`[data-offer="${id}"]`)) return;
+    const record = offer.customer;
+    const countdown = h("span", { class: "countdown" });
+    const card = h(
+      "article",
+      { class: "offer", role: "alertdialog", "aria-label": `Offer of interaction ${id}`, "data-offer": String(id) },
+      h("h2", {}, `${offer.interaction.channel.toUpperCase()} from ${record.name ?? record.identities[0]?.value ?? "a customer"}`),
+      countdown,
+      identities(record),
+      h("ol", { class: "timeline compact" }, ...[...record.latest_events].reverse().map(eventItem)),
+      h("button", { class: "accept", onclick: () => void accept(id) }, "Accept (A)"),
+      h("button", { class: "decline", onclick: () => void call("decline", { interaction_id: id }).then(() => card.remove()) }, "Decline (D)"),
+    );
+    offers.append(card);
+    const until = Date.now() + offer.ring_seconds * 1000;
+    const tick = () => {
+      const left = Math.max(0, Math.round((until - Date.now()) / 1000));
+      countdown.textContent = `${left} s to answer`;
+      if (!card.isConnected) clearInterval(timer);
+    };
+    const timer = setInterval(tick, 500);
+    tick();
+    ring();
+    (card.querySelector("button.accept") as HTMLButtonElement).focus();
+  }
+
+  async function accept(id: number): Promise<void> {
+    const ack = await call("accept", { interaction_id: id });
+    offers.querySelector(`[data-offer="${id}"]`)?.remove();
+    if (ack.ok) await openInteraction(id);
+  }
+
+  async function openInteraction(id: number): Promise<void> {
+    if (open.has(id)) return select(id);
+    if (opening.has(id)) return; // accepted here and announced by the hub: one tab
+    opening.add(id);
+    try {
+      await buildTab(id);
+    } finally {
+      opening.delete(id);
+    }
+  }
+
+  async function buildTab(id: number): Promise<void> {
+    const interaction = await request<{ id: number; customer_id: number; channel: string; subject: string | null }>("GET", `/api/v1/interactions/${id}`, session.token);
+    const record = await request<CustomerRecord>("GET", `/api/v1/customers/${interaction.customer_id}`, session.token);
+    const page = await request<{ events: TimelineEvent[]; next_before: string | null }>("GET", `/api/v1/customers/${interaction.customer_id}/timeline?limit=30`, session.token);
+    const timeline = h("ol", { class: "timeline", "aria-label": "Timeline" }, ...[...page.events].reverse().map(eventItem));
+    let before = page.next_before;
+    const earlier = h("button", { class: "quiet" }, "Load earlier");
+    earlier.addEventListener("click", async () => {
+      if (!before) return;
+      const more = await request<{ events: TimelineEvent[]; next_before: string | null }>("GET", `/api/v1/customers/${interaction.customer_id}/timeline?limit=30&before=${encodeURIComponent(before)}`, session.token);
+      timeline.prepend(...[...more.events].reverse().map(eventItem));
+      before = more.next_before;
+      earlier.hidden = !before;
+    });
+    earlier.hidden = !before;
+    const text = h("textarea", { "aria-label": "Reply", rows: "3", placeholder: "Write a reply (Ctrl+Enter sends)" }) as HTMLTextAreaElement;
+    const send = async () => {
+      if (!text.value.trim()) return;
+      try {
+        const sent = await request<TimelineEvent>("POST", `/api/v1/interactions/${id}/reply`, session.token, { body: text.value });
+        timeline.append(eventItem(sent));
+        text.value = "";
+        notice.textContent = "";
+      } catch (err) {
+        notice.textContent = err instanceof ApiError ? err.message : String(err);
+      }
+    };
+    text.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && event.ctrlKey) void send();
+    });
+    const disposition = h("select", { "aria-label": "Disposition" }, ...DISPOSITIONS.map((d) => h("option", { value: d }, d))) as HTMLSelectElement;
+    const started = Date.now();
+    const timer = h("span", { class: "timer" });
+    const clock = setInterval(() => {
+      if (!timer.isConnected) return clearInterval(clock);
+      timer.textContent = `${Math.round((Date.now() - started) / 1000)} s`;
+    }, 1000);
+    const panel = h(
+      "section",
+      { class: "panel", role: "tabpanel", "data-interaction": String(id) },
+      h("h2", {}, `${record.name ?? record.identities[0]?.value ?? "Customer"} · ${interaction.channel} #${id}`),
+      identities(record),
+      earlier,
+      timeline,
+      h("div", { class: "reply" }, text, h("button", { class: "send", onclick: () => void send() }, "Send")),
+      h(
+        "div",
+        { class: "wrapup" },
+        timer,
+        disposition,
+        h("button", {
+          class: "wrap",
+          onclick: async () => {
+            const ack = await call("wrapup", { interaction_id: id, disposition: disposition.value });
+            if (ack.ok) close(id);
+          },
+        }, "Wrap up"),
+      ),
+    );
+    const tab = h("button", { role: "tab", "data-tab": String(id), onclick: () => select(id) }, `#${id} ${interaction.channel}`);
+    tabs.append(tab);
+    panels.append(panel);
+    open.set(id, { tab, panel, timeline });
+    select(id);
+  }
+
+  function select(id: number): void {
+    for (const [other, parts] of open) {
+      const active = other === id;
+      parts.panel.hidden = !active;
+      parts.tab.setAttribute("aria-selected", String(active));
+    }
+  }
+
+  function close(id: number): void {
+    const parts = open.get(id);
+    parts?.tab.remove();
+    parts?.panel.remove();
+    open.delete(id);
+    const next = [...open.keys()][0];
+    if (next !== undefined) select(next);
+  }
+
+  document.addEventListener("keydown", (event) => {
+    if (event.target instanceof HTMLTextAreaElement || event.target instanceof HTMLInputElement) return;
+    const first = offers.querySelector<HTMLElement>("[data-offer]");
+    if (!first) return;
+    const id = Number(first.dataset.offer);
+    if (event.key === "a") void accept(id);
+    if (event.key === "d") void call("decline", { interaction_id: id }).then(() => first.remove());
+  });
+
+  socket.on("hello", (hello: { agent: { presence: string; reason: string | null } | null; offers: Offer[] }) => {
+    setPresence(hello.agent?.presence ?? "offline", hello.agent?.reason ?? null);
+    hello.offers.forEach(showOffer);
+  });
+  socket.on("state", (state: { presence: string; reason: string | null }) => setPresence(state.presence, state.reason));
+  socket.on("offer", showOffer);
+  socket.on("offer_withdrawn", (gone: { interaction_id: number }) => offers.querySelector(`[data-offer="${gone.interaction_id}"]`)?.remove());
+  socket.on("assigned", (work: { interaction_id: number }) => void openInteraction(work.interaction_id));
+  socket.on("message", (message: { interaction_id: number; event: TimelineEvent }) => {
+    open.get(message.interaction_id)?.timeline.append(eventItem(message.event));
+  });
+  socket.on("connect_error", (err: Error) => {
+    notice.textContent = `not connected: ${err.message}`;
+  });
+  socket.on("disconnect", () => {
+    status.textContent = "reconnecting…";
+  });
+}

@@ -1,0 +1,119 @@
+"""An agent's day in the real console, and the supervisor's board beside it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from playwright.async_api import Browser, Page, expect
+
+from hub.bootstrap import Hub
+from hub.dev.twilio_sim import TwilioSimulator
+from hub.domain.identity import IdentityKind, IdentityRef
+from hub.domain.interaction import Channel
+from hub.domain.messages import InboundMessage
+from tests.channels.sms.conftest import OUR_NUMBER
+from tests.conftest import PASSWORD, make_team
+
+Client = TestClient[Any, Any]
+CUSTOMER_PHONE = "+14155550123"
+HOSTILE_NAME = '<img src=x onerror="window.owned=1">Ann'
+
+
+async def log_in(page: Page, base: str, username: str, hash_: str = "") -> None:
+    await page.goto(f"{base}/console/{hash_}")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+
+
+async def test_an_agent_takes_an_sms_with_the_earlier_email_on_the_record(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator, browser: Browser, shots: Path
+) -> None:
+    base = str(client.make_url("")).rstrip("/")
+    team = await make_team(sms_hub, "support")
+    admin = team.headers("admin")
+    async with sms_hub.store.unit_of_work() as uow:
+        support = await uow.accounts.team_by_name("support")
+    assert support is not None
+    created = await client.post(
+        "/api/v1/customers",
+        json={
+            "team_id": support.id,
+            "name": HOSTILE_NAME,
+            "identities": [
+                {"kind": "email", "value": "ann@example.com", "verified": True},
+                {"kind": "phone", "value": CUSTOMER_PHONE, "verified": True},
+            ],
+        },
+        headers=admin,
+    )
+    assert created.status == 201, await created.text()
+    # Yesterday Ann wrote an email; it was answered and closed.
+    earlier = await sms_hub.receive(
+        InboundMessage(
+            channel=Channel.EMAIL,
+            sender=IdentityRef(IdentityKind.EMAIL, "ann@example.com"),
+            received_at=sms_hub.clock() - timedelta(days=1),
+            body="My parcel 4411 never arrived.",
+            provider="email",
+            provider_ref="<earlier@example.com>",
+            subject="Parcel 4411",
+        )
+    )
+    response = await client.post(
+        f"/api/v1/interactions/{earlier.interaction_id}/close", json={}, headers=admin
+    )
+    assert response.status == 200
+
+    board = await browser.new_page(viewport={"width": 1280, "height": 720})
+    await log_in(board, base, "supervisor", "#board")
+    queues = board.get_by_role("table", name="Queues")
+    await expect(queues).to_contain_text("support")
+
+    agent = await browser.new_page(viewport={"width": 1280, "height": 720})
+    await log_in(agent, base, "agent")
+    await expect(agent.locator("#presence")).to_have_text("offline")
+
+    # The customer texts while nobody is available: the board shows one waiting.
+    status, _ = await twilio.send_sms(
+        sender=CUSTOMER_PHONE, to=OUR_NUMBER, body="Any news on 4411?"
+    )
+    assert status == 200
+    waiting = queues.get_by_role("row", name="support").get_by_role("cell").nth(2)
+    await expect(waiting).to_have_text("1", timeout=10000)
+    await board.screenshot(path=str(shots / "1-board-one-waiting.png"))
+
+    await agent.get_by_role("button", name="Available").click()
+    await expect(agent.locator("#presence")).to_have_text("available")
+    offer = agent.get_by_role("alertdialog")
+    await expect(offer).to_be_visible(timeout=10000)
+    await expect(offer).to_contain_text("SMS from")
+    await expect(offer).to_contain_text("My parcel 4411 never arrived.")  # the earlier email
+    await expect(offer).to_contain_text("Any news on 4411?")
+    await expect(offer).to_contain_text(HOSTILE_NAME)  # shown as text, never as markup
+    assert await agent.evaluate("window.owned") is None
+    assert await offer.locator("img").count() == 0
+    await agent.screenshot(path=str(shots / "2-offer.png"))
+
+    await agent.keyboard.press("a")  # accept with the keyboard
+    panel = agent.get_by_role("tabpanel")
+    await expect(panel).to_contain_text("Any news on 4411?", timeout=10000)
+    await expect(panel).to_contain_text("My parcel 4411 never arrived.")
+    reply = panel.get_by_label("Reply")
+    await reply.fill("It left our depot this morning.")
+    await reply.press("Control+Enter")
+    await expect(panel.locator(".event.outbound")).to_contain_text("It left our depot")
+    await twilio.settle()
+    assert [m.body for m in twilio.messages.values()] == ["It left our depot this morning."]
+    await agent.screenshot(path=str(shots / "3-replied.png"))
+
+    await panel.get_by_label("Disposition").select_option("resolved")
+    await panel.get_by_role("button", name="Wrap up").click()
+    await expect(agent.get_by_role("tabpanel")).to_have_count(0)
+    await expect(waiting).to_have_text("0")
+    await expect(board.get_by_role("table", name="Agents")).to_contain_text("available")
+    await board.screenshot(path=str(shots / "4-board-after.png"))
+    assert await agent.evaluate("window.owned") is None
