@@ -46,10 +46,12 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-console: $(CONSOLE) ## Build the web console (npm ci, tsc, vite build) into hub/agent_console/static
+console: $(CONSOLE) ## Build the web console (npm install, tsc, vite build) into hub/agent_console/static
 
+# npm install, not npm ci: the lock file leaves out optional packages of other platforms
+# (rollup's native builds) that this machine's registry does not carry, and npm ci refuses that.
 $(CONSOLE): $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/index.html $(WEB)/vite.config.ts $(wildcard $(WEB)/src/*)
-	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	cd $(WEB) && npm install --no-audit --no-fund --loglevel=error && npm run build
 
 bench-store: $(STAMP) services ## Store benchmark on SQLite and PostgreSQL (100k customers)
 	$(BIN)/hub bench store --json

@@ -660,6 +660,26 @@ def bench_email(
     click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
 
 
+@bench.command(name="console")
+@click.option("--agents", default=500, show_default=True, help="Agent connections to hold.")
+@click.option("--contacts", default=200, show_default=True, help="Contacts to time to the offer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@with_settings
+def bench_console(settings: Settings, agents: int, contacts: int, as_json: bool) -> None:
+    """Agent socket.io connections one hub holds, and webhook-to-offer latency in the client."""
+    from hub.bench.console import run_console_bench
+
+    result = run(
+        run_console_bench(
+            settings,
+            agents=agents,
+            contacts=contacts,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    )
+    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
+
+
 @bench.command(name="store")
 @click.option("--customers", default=100_000, show_default=True, help="Customers in the store.")
 @click.option("--events", default=10_000, show_default=True, help="Events on the read customer.")

@@ -16,7 +16,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 def _built() -> Path:
     index = STATIC / "index.html"
     if not index.exists():
-        raise ChannelNotReady("the console is not built: run `make console` (npm ci, vite build)")
+        raise ChannelNotReady("the console is not built: run `make console`")
     return index
 
 

@@ -1,0 +1,157 @@
+"""`hub bench console`: agent connections one hub process holds, and webhook-to-offer latency.
+
+The hub runs in this process on a scratch database like the configured one; the agents are
+real socket.io clients (websocket transport) in a second process, so their work does not count
+against the hub's core. Every agent connects to ``/agent`` with its own token and goes
+available. Then contacts arrive one at a time through ``POST /api/v1/inbound`` (authenticated,
+committed, routed); the figure is the time from sending that request to the ``offer`` event
+reaching an agent's client, measured in the client process (one clock for both ends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import socketio
+from aiohttp import web
+
+from hub.agent_console.app import build_app
+from hub.bench.figures import percentile
+from hub.bootstrap import build_hub
+from hub.config import Settings
+from hub.crm_store.scratch import scratch_database
+from hub.domain.users import Role
+from hub.services.accounts import issue_token
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def run_console_bench(
+    settings: Settings, *, agents: int, contacts: int, progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """Start the hub, drive the agents from a child process, return the figures."""
+    result: dict[str, Any] = {"agents": agents, "contacts": contacts}
+    async with scratch_database(settings.database_url, prefix="hub_bench_console") as url:
+        hub = await build_hub(
+            settings.model_copy(update={"database_url": url, "log_level": "WARNING"})
+        )
+        result["database"] = hub.store.dialect
+        runner, base = await _serve(build_app(hub))
+        try:
+            progress(f"making {agents} agents")
+            now = hub.clock()
+            async with hub.store.unit_of_work() as uow:
+                team = await uow.accounts.ensure_team(settings.default_team, now)
+                for n in range(agents):
+                    await uow.accounts.add_user(
+                        username=f"bench-agent-{n}",
+                        display_name=f"Agent {n}",
+                        role=Role.AGENT,
+                        password_hash=None,
+                        team_ids=frozenset({team.id}),
+                        now=now,
+                    )
+                await uow.accounts.add_user(
+                    username="bench-admin",
+                    display_name="Admin",
+                    role=Role.ADMIN,
+                    password_hash=None,
+                    team_ids=frozenset({team.id}),
+                    now=now,
+                )
+                await uow.commit()
+            tokens = [
+                await issue_token(hub.store, username=f"bench-agent-{n}", name="bench", now=now)
+                for n in range(agents)
+            ]
+            admin = await issue_token(hub.store, username="bench-admin", name="bench", now=now)
+            progress(f"connecting {agents} agents from a second process")
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "hub.bench.console", base, admin, str(contacts),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            )  # fmt: skip
+            output, _ = await child.communicate(json.dumps(tokens).encode())
+            if child.returncode != 0:
+                raise RuntimeError("the agents' process failed")
+            result |= json.loads(output)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+            result["hub_peak_rss_mb"] = round(peak / 1024, 1)
+        finally:
+            await runner.cleanup()
+    return result
+
+
+async def _agents(base: str, admin: str, contacts: int, tokens: list[str]) -> dict[str, Any]:
+    """The client side: connect every agent, make them available, time contacts to offers."""
+    offered: dict[int, float] = {}
+    arrived = asyncio.Event()
+    clients: list[socketio.AsyncClient] = []
+
+    async def connect(token: str) -> float:
+        client = socketio.AsyncClient(reconnection=False)
+
+        @client.on("offer", namespace="/agent")  # type: ignore[untyped-decorator]
+        async def offer(data: dict[str, Any]) -> None:
+            offered.setdefault(data["interaction"]["id"], time.perf_counter())
+            arrived.set()
+
+        started = time.perf_counter()
+        await client.connect(
+            base, namespaces=["/agent"], auth={"token": token}, transports=["websocket"]
+        )
+        clients.append(client)
+        return time.perf_counter() - started
+
+    started = time.perf_counter()
+    connect_times: list[float] = []
+    for start in range(0, len(tokens), 50):  # 50 handshakes in flight at a time
+        connect_times += await asyncio.gather(*(connect(t) for t in tokens[start : start + 50]))
+    connected_seconds = time.perf_counter() - started
+    for client in clients:
+        answer = await client.call("state", {"state": "available"}, namespace="/agent")
+        assert answer["ok"], answer
+    latencies: list[float] = []
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"}) as http:
+        for n in range(contacts):
+            arrived.clear()
+            sent = time.perf_counter()
+            async with http.post(
+                f"{base}/api/v1/inbound",
+                json={"from": f"+1415{n:07d}", "body": f"contact {n}", "provider_ref": f"b{n}"},
+            ) as response:
+                interaction = int((await response.json())["interaction_id"])
+            while interaction not in offered:
+                arrived.clear()
+                await asyncio.wait_for(arrived.wait(), 10)
+            latencies.append(offered[interaction] - sent)
+    for client in clients:
+        await client.disconnect()
+    return {
+        "connected": len(clients),
+        "connect_all_seconds": round(connected_seconds, 2),
+        "connect_p99_ms": round(percentile(connect_times, 0.99) * 1000, 1),
+        "offer_p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+        "offer_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+    }
+
+
+if __name__ == "__main__":  # the agents' process: python -m hub.bench.console BASE ADMIN N
+    tokens = json.loads(sys.stdin.read())
+    figures = asyncio.run(_agents(sys.argv[1], sys.argv[2], int(sys.argv[3]), tokens))
+    os.write(1, json.dumps(figures).encode())
