@@ -128,6 +128,7 @@ class Realtime:
         self.sio.register_namespace(AgentNamespace(self))
         self.sio.register_namespace(SupervisorNamespace(self))
         self._board_due = asyncio.Event()
+        self.supervisors = 0  # connected to this process
         self._board: asyncio.Task[None] | None = None
         bus = hub.bus
         bus.subscribe(OfferMade, self._on_offer)
@@ -250,6 +251,8 @@ class Realtime:
         while True:
             await self._board_due.wait()
             self._board_due.clear()
+            if not self.supervisors and not self.hub.settings.redis_url:
+                continue  # nobody watching here (scaled out, they may be on another process)
             try:
                 await self.sio.emit(
                     "queues", await self.board(), room=SUPERVISORS, namespace="/supervisor"
@@ -388,5 +391,9 @@ class SupervisorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except HubError as err:
             raise socketio.exceptions.ConnectionRefusedError(err.message) from err
         await self.enter_room(sid, SUPERVISORS)
+        self.realtime.supervisors += 1
         await self.emit("queues", await self.realtime.board(), to=sid)
         await self.emit("agents", await self.realtime.agents(), to=sid)
+
+    async def on_disconnect(self, sid: str, reason: object = None) -> None:
+        self.realtime.supervisors = max(0, self.realtime.supervisors - 1)
