@@ -43,6 +43,7 @@ from hub.domain.events import (
     OfferMade,
     OfferWithdrawn,
 )
+from hub.domain.interaction import InteractionState
 from hub.domain.users import Permission, Principal
 from hub.errors import AuthError, HubError
 from hub.http import json_default, public, validate
@@ -358,7 +359,7 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             me = await self._me(sid)
             routing = self._routing()
             current = await interactions.get_interaction(self.hub.store, me, message.interaction_id)
-            if current.state.value == "assigned":
+            if current.state is InteractionState.ASSIGNED:
                 await routing.end(me, message.interaction_id)
             closed = await interactions.close_interaction(
                 self.hub.store,

@@ -47,6 +47,7 @@ from hub.errors import (
     ChannelConfigError,
     ChannelNotReady,
     Conflict,
+    HubError,
     InvalidIdentity,
     ValidationError,
 )
@@ -445,7 +446,7 @@ class CallControl:
                 record=record,
             )
             await self._dial(interaction.id, to=target, role=LegRole.CUSTOMER, caller_id=caller_id)
-        except (ChannelNotReady, ValidationError, Conflict) as err:
+        except HubError as err:  # Twilio refused or failed: the work ends, and says why
             await self._routing.wrap_up(interaction.id, reason=f"Call not placed: {err.message}")
             raise
         return interaction.id

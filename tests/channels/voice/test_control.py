@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hub.bootstrap import Hub
 from hub.dev.twilio_sim import TwilioSimulator
-from hub.domain.interaction import OPEN_STATES
+from hub.domain.interaction import OPEN_STATES, InteractionState
 from tests.channels.sms.conftest import OUR_NUMBER
 from tests.channels.voice.helpers import (
     CALLER,
@@ -293,3 +293,24 @@ async def test_call_controls_need_a_call_and_a_login(
     assert (await client.post(path + "/hold", json={"on": True})).status == 401
     response = await client.post(path + "/join", json={}, headers=team.headers("marketer"))
     assert response.status == 403
+
+
+async def test_a_click_to_call_twilio_refuses_ends_the_new_work(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    team = await make_team(sms_hub, "support")
+    agent = team.headers("agent")
+    created = await client.post(
+        "/api/v1/customers",
+        json={"name": "Bo", "identities": [{"kind": "phone", "value": "415 555 0150"}]},
+        headers=agent,
+    )
+    customer = (await created.json())["id"]
+    twilio.fail_next(400)
+    response = await client.post(f"/api/v1/customers/{customer}/call", json={}, headers=agent)
+    assert response.status == 502
+    assert "refused" in (await response.json())["error"]["message"]
+    async with sms_hub.store.unit_of_work() as uow:
+        [placed] = await uow.interactions.in_states(frozenset(InteractionState))
+    assert placed.state.value == "wrap_up"  # not left assigned with no call
+    assert any(line.startswith("Call not placed") for line in await timeline(sms_hub, customer))
