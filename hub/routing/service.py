@@ -364,6 +364,10 @@ class RoutingService:
             await self.refresh_agent(principal.user_id)
         if await self.state.agent(principal.user_id) is None:
             raise Conflict(f"a {principal.role} does not take work")
+        async with self.store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(interaction_id)
+        if interaction is None:
+            raise NotFound(f"no interaction {interaction_id}")
         if not await self._transition(
             interaction_id,
             S.ASSIGNED,
@@ -371,6 +375,9 @@ class RoutingService:
             reason="Placed by agent",
             author=principal.user_id,
             assigned_user_id=principal.user_id,
+            events=[
+                InteractionAssigned(interaction_id, interaction.customer_id, principal.user_id)
+            ],
         ):
             raise Conflict(f"interaction {interaction_id} is already being worked")
         await self.state.add_load(principal.user_id, Channel.VOICE, 1)

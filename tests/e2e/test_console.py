@@ -102,7 +102,7 @@ async def test_an_agent_takes_an_sms_with_the_earlier_email_on_the_record(
     panel = agent.get_by_role("tabpanel")
     await expect(panel).to_contain_text("Any news on 4411?", timeout=10000)
     await expect(panel).to_contain_text("My parcel 4411 never arrived.")
-    reply = panel.get_by_label("Reply")
+    reply = panel.get_by_label("Reply", exact=True)
     await reply.fill("It left our depot this morning.")
     await reply.press("Control+Enter")
     await expect(panel.locator(".event.outbound")).to_contain_text("It left our depot")
@@ -117,3 +117,40 @@ async def test_an_agent_takes_an_sms_with_the_earlier_email_on_the_record(
     await expect(board.get_by_role("table", name="Agents")).to_contain_text("available")
     await board.screenshot(path=str(shots / "4-board-after.png"))
     assert await agent.evaluate("window.owned") is None
+
+
+async def test_an_agent_works_a_phone_call_from_the_console(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator, browser: Browser, shots: Path
+) -> None:
+    base = str(client.make_url("")).rstrip("/")
+    await make_team(sms_hub, "support")
+    agent = await browser.new_page(viewport={"width": 1280, "height": 720})
+    await log_in(agent, base, "agent")
+    await agent.get_by_role("button", name="Available").click()
+    await expect(agent.locator("#presence")).to_have_text("available")
+    status, _ = await twilio.voice.start_call(caller=CUSTOMER_PHONE, to=OUR_NUMBER, sid="CAe2e")
+    assert status == 200
+    offer = agent.get_by_role("alertdialog")
+    await expect(offer).to_contain_text("VOICE from", timeout=10000)
+    await offer.get_by_role("button", name="Accept (A)").click()
+    controls = agent.get_by_role("group", name="Call controls")
+    await controls.get_by_label("My phone number").fill("+14155550177")
+    await controls.get_by_role("button", name="Answer on phone").click()
+    await expect(controls.get_by_role("list")).to_contain_text("agent: +14155550177")
+    await twilio.settle()
+    conference = next(c for c in twilio.voice.conferences.values() if c.status == "in-progress")
+    assert [twilio.voice.calls[s].to for s in conference.participants] == [
+        OUR_NUMBER,
+        "+14155550177",
+    ]
+    await controls.get_by_role("button", name="Hold / resume").click()
+    await expect(controls.get_by_role("list")).to_contain_text("on hold")
+    assert twilio.voice.calls["CAe2e"].hold
+    await agent.screenshot(path=str(shots / "1-call-on-hold.png"))
+    await controls.get_by_role("button", name="Hang up").click()
+    panel = agent.get_by_role("tabpanel")
+    await expect(controls.get_by_role("list")).not_to_contain_text("agent:", timeout=10000)
+    await twilio.settle()
+    assert conference.status == "completed"
+    await panel.get_by_role("button", name="Wrap up").click()
+    await expect(agent.get_by_role("tabpanel")).to_have_count(0)

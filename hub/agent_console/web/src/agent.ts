@@ -2,6 +2,7 @@
 
 import { io, Socket } from "socket.io-client";
 import { ApiError, request, Session } from "./api";
+import { callControls } from "./call";
 import { clear, h, when } from "./dom";
 
 interface TimelineEvent {
@@ -44,6 +45,11 @@ interface Ack {
 }
 
 const DISPOSITIONS = ["resolved", "follow-up needed", "no answer needed", "escalated"];
+const CANNED = [
+  "Thank you for reaching out. I am looking into this now.",
+  "Could you send me your order number, please?",
+  "I have passed this on to the team; you will hear from us within one working day.",
+];
 
 export function agentWorkspace(root: HTMLElement, session: Session, onLogout: () => void): void {
   const socket: Socket = io("/agent", { auth: { token: session.token }, transports: ["websocket"] });
@@ -72,6 +78,36 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     status.dataset.presence = presence;
   }
 
+  const results = h("section", { class: "results", "aria-label": "Search results" });
+  const search = h("input", { type: "search", id: "search", "aria-label": "Find a customer (/)", placeholder: "Find a customer (/)" }) as HTMLInputElement;
+  search.addEventListener("keydown", async (event) => {
+    if (event.key !== "Enter") return;
+    clear(results);
+    if (!search.value.trim()) return;
+    const found = await request<{ customers: { id: number; name: string | null; identities: Identity[] }[] }>("GET", `/api/v1/customers?q=${encodeURIComponent(search.value)}`, session.token);
+    results.append(
+      ...found.customers.map((c) =>
+        h(
+          "div",
+          { class: "hit" },
+          h("span", {}, `${c.name ?? "(no name)"} · ${c.identities.map((i) => i.value).join(", ")}`),
+          c.identities.some((i) => i.kind === "phone")
+            ? h("button", {
+                onclick: async () => {
+                  try {
+                    await request("POST", `/api/v1/customers/${c.id}/call`, session.token, {});
+                    clear(results);
+                  } catch (err) {
+                    notice.textContent = err instanceof ApiError ? err.message : String(err);
+                  }
+                },
+              }, "Call")
+            : null,
+        ),
+      ),
+    );
+    if (!found.customers.length) results.append(h("p", {}, "No customer found."));
+  });
   const header = h(
     "header",
     { class: "bar" },
@@ -81,10 +117,11 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     reasonSelect,
     h("button", { id: "go-away", onclick: () => void call("state", { state: "away", reason: reasonSelect.value }) }, "Away"),
     h("button", { onclick: () => void call("state", { state: "offline" }) }, "Offline"),
+    search,
     h("button", { class: "quiet", onclick: () => { socket.disconnect(); onLogout(); } }, "Log out"),
   );
   clear(root);
-  root.append(header, notice, offers, tabs, panels);
+  root.append(header, notice, results, offers, tabs, panels);
 
   function ring(): void {
     try {
@@ -190,6 +227,34 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     text.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && event.ctrlKey) void send();
     });
+    const canned = h(
+      "select",
+      { "aria-label": "Canned reply" },
+      h("option", { value: "" }, "Canned reply…"),
+      ...CANNED.map((c) => h("option", { value: c }, c.length > 40 ? `${c.slice(0, 40)}…` : c)),
+    ) as HTMLSelectElement;
+    canned.addEventListener("change", () => {
+      text.value = (text.value ? `${text.value}\n` : "") + canned.value;
+      canned.value = "";
+      text.focus();
+    });
+    const notes = h("ul", { class: "notes", "aria-label": "Notes" });
+    const showNotes = async () => {
+      const list = await request<{ notes: { body: string; created_at: string }[] }>("GET", `/api/v1/customers/${interaction.customer_id}/notes`, session.token);
+      clear(notes);
+      notes.append(...list.notes.map((n) => h("li", {}, `${when(n.created_at)} · ${n.body}`)));
+    };
+    const note = h("input", { "aria-label": "New note", placeholder: "Add a note" }) as HTMLInputElement;
+    const addNote = async () => {
+      if (!note.value.trim()) return;
+      await request("POST", `/api/v1/customers/${interaction.customer_id}/notes`, session.token, { body: note.value, interaction_id: id });
+      note.value = "";
+      await showNotes();
+    };
+    note.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") void addNote();
+    });
+    void showNotes().catch(() => undefined);
     const disposition = h("select", { "aria-label": "Disposition" }, ...DISPOSITIONS.map((d) => h("option", { value: d }, d))) as HTMLSelectElement;
     const started = Date.now();
     const timer = h("span", { class: "timer" });
@@ -202,9 +267,14 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
       { class: "panel", role: "tabpanel", "data-interaction": String(id) },
       h("h2", {}, `${record.name ?? record.identities[0]?.value ?? "Customer"} · ${interaction.channel} #${id}`),
       identities(record),
+      record.tags.length ? h("p", { class: "tags" }, `Tags: ${record.tags.join(", ")}`) : null,
+      interaction.channel === "voice" ? callControls(id, session.token, session.user.id, (m) => (notice.textContent = m)) : null,
       earlier,
       timeline,
-      h("div", { class: "reply" }, text, h("button", { class: "send", onclick: () => void send() }, "Send")),
+      interaction.channel === "voice"
+        ? null
+        : h("div", { class: "reply" }, text, h("div", { class: "reply-tools" }, canned, h("button", { class: "send", onclick: () => void send() }, "Send"))),
+      h("details", { class: "notes-box" }, h("summary", {}, "Notes"), notes, note),
       h(
         "div",
         { class: "wrapup" },
@@ -245,6 +315,11 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
 
   document.addEventListener("keydown", (event) => {
     if (event.target instanceof HTMLTextAreaElement || event.target instanceof HTMLInputElement) return;
+    if (event.key === "/") {
+      event.preventDefault();
+      search.focus();
+      return;
+    }
     const first = offers.querySelector<HTMLElement>("[data-offer]");
     if (!first) return;
     const id = Number(first.dataset.offer);
