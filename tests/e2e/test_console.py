@@ -118,6 +118,17 @@ async def test_an_agent_takes_an_sms_with_the_earlier_email_on_the_record(
     await board.screenshot(path=str(shots / "4-board-after.png"))
     assert await agent.evaluate("window.owned") is None
 
+    # The supervisor looks at the intervals and sends the agent on a break.
+    await queues.get_by_role("row", name="support").get_by_role("button", name="Report").click()
+    await expect(
+        board.get_by_role("img", name="Volume and service level by interval")
+    ).to_be_visible()
+    intervals = board.get_by_role("table", name="Intervals").get_by_role("row")
+    await expect(intervals).to_have_count(17)  # a heading and the last 16 half hours
+    await board.get_by_role("button", name="Set agent away").click()
+    await expect(agent.locator("#presence")).to_have_text("away (set by supervisor)")
+    await board.screenshot(path=str(shots / "5-board-report.png"), full_page=True)
+
 
 async def test_an_agent_works_a_phone_call_from_the_console(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator, browser: Browser, shots: Path

@@ -262,3 +262,28 @@ async def test_without_a_policy_file_every_stored_queue_routes_whatever_its_name
         assert restarted.routing.router is not None
         queue = restarted.routing.router.policy.queues["Bob's queue"]
         assert queue.team == 'Bob\'s "A" team'
+
+
+async def test_a_supervisor_sets_an_agents_state(client: Client, team: Team) -> None:
+    agent_id = team.user_ids["agent"]
+    response = await client.post(
+        f"/api/v1/agents/{agent_id}/state",
+        json={"state": "away", "reason": "coaching"},
+        headers=team.headers("supervisor"),
+    )
+    assert response.status == 200
+    assert (await response.json())["presence"] == "away"
+    me = await (await client.get("/api/v1/me/offers", headers=team.headers("agent"))).json()
+    assert me == {"offers": []}
+    response = await client.post(
+        f"/api/v1/agents/{agent_id}/state",
+        json={"state": "offline"},
+        headers=team.headers("agent"),
+    )
+    assert response.status == 403
+    response = await client.post(
+        "/api/v1/agents/99999/state", json={"state": "offline"}, headers=team.headers("admin")
+    )
+    assert response.status == 404
+    audit = await (await client.get("/api/v1/audit", headers=team.headers("admin"))).json()
+    assert "agent.state" in [entry["action"] for entry in audit["entries"]]

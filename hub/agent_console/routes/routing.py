@@ -268,6 +268,32 @@ async def agents(request: web.Request) -> web.Response:
     return json_response({"agents": [agent_json(a, now) for a in found]})
 
 
+@routes.post(r"/api/v1/agents/{user_id:\d+}/state")
+@requires(Permission.AGENTS_MANAGE)
+async def set_agent_state(request: web.Request) -> web.Response:
+    """A supervisor sets an agent of their teams away or offline (or available); audited."""
+    hub = request.app[HUB]
+    body = await read_json(request, StateBody)
+    user_id = int(request.match_info["user_id"])
+    principal = principal_of(request)
+    async with hub.store.unit_of_work() as uow:
+        user = await uow.accounts.user(user_id)
+        if user is None or not (principal.sees_everything or user.team_ids & principal.team_ids):
+            raise NotFound(f"no user {user_id}")
+        uow.audit.add(
+            at=hub.clock(),
+            actor_id=principal.user_id,
+            action="agent.state",
+            entity_type="user",
+            entity_id=user_id,
+            state=body.state.value,
+            reason=body.reason,
+        )
+        await uow.commit()
+    agent = await _routing(request).set_presence(user.principal(), body.state, body.reason)
+    return json_response(agent_json(agent, hub.clock()))
+
+
 @routes.put(r"/api/v1/agents/{user_id:\d+}/profile")
 @requires(Permission.AGENTS_MANAGE)
 async def set_profile(request: web.Request) -> web.Response:

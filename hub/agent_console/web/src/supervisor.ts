@@ -1,7 +1,7 @@
 // The supervisor's live board: queues and agents as they change.
 
 import { io } from "socket.io-client";
-import { Session } from "./api";
+import { ApiError, request, Session } from "./api";
 import { clear, h } from "./dom";
 
 interface Window {
@@ -13,6 +13,7 @@ interface Window {
 }
 
 interface Queue {
+  id: number;
   name: string;
   open: boolean;
   sla_seconds: number;
@@ -38,14 +39,73 @@ function seconds(value: number | null | undefined): string {
   return value === null || value === undefined ? "–" : `${Math.round(value)} s`;
 }
 
-function table(caption: string, columns: string[], rows: (string | number)[][]): HTMLElement {
+type Cell = string | number | Node;
+
+function table(caption: string, columns: string[], rows: Cell[][]): HTMLElement {
   return h(
     "table",
     {},
     h("caption", {}, caption),
     h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, ...rows.map((row) => h("tr", {}, ...row.map((cell) => h("td", {}, String(cell)))))),
+    h(
+      "tbody",
+      {},
+      ...rows.map((row) =>
+        h("tr", {}, ...row.map((cell) => h("td", {}, cell instanceof Node ? cell : String(cell)))),
+      ),
+    ),
   );
+}
+
+interface Interval {
+  start: string;
+  offered: number;
+  answered: number;
+  abandoned: number;
+  service_level: number | null;
+}
+
+// Volume as bars, service level as a line: an SVG drawn with DOM calls (no user text in it).
+function chart(intervals: Interval[]): SVGSVGElement {
+  const ns = "http://www.w3.org/2000/svg";
+  const width = 640;
+  const height = 160;
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height + 20}`);
+  svg.setAttribute("width", String(width));
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "Volume and service level by interval");
+  const most = Math.max(1, ...intervals.map((i) => i.offered));
+  const step = width / Math.max(1, intervals.length);
+  const points: string[] = [];
+  intervals.forEach((interval, n) => {
+    const bar = document.createElementNS(ns, "rect");
+    const tall = (interval.offered / most) * height;
+    bar.setAttribute("x", String(n * step + 2));
+    bar.setAttribute("y", String(height - tall));
+    bar.setAttribute("width", String(step - 4));
+    bar.setAttribute("height", String(tall));
+    bar.setAttribute("fill", "#9bbcf0");
+    svg.append(bar);
+    if (interval.service_level !== null) {
+      points.push(`${n * step + step / 2},${height - interval.service_level * height}`);
+    }
+    const every = Math.ceil(60 / step); // a label per ~60 px, so they never overlap
+    if (n % every !== 0) return;
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", String(n * step + 2));
+    label.setAttribute("y", String(height + 14));
+    label.setAttribute("font-size", "10");
+    label.textContent = new Date(interval.start).toLocaleTimeString(undefined, { timeStyle: "short" });
+    svg.append(label);
+  });
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("points", points.join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "#0b5a24");
+  line.setAttribute("stroke-width", "2");
+  svg.append(line);
+  return svg;
 }
 
 export function supervisorBoard(root: HTMLElement, session: Session, onLogout: () => void): void {
@@ -53,6 +113,13 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
   const queues = h("section", { id: "queues", "aria-live": "polite" });
   const agents = h("section", { id: "agents" });
   const notice = h("p", { class: "notice", role: "status" });
+  const report = h("section", { id: "report", "aria-live": "polite" });
+  const every = h(
+    "select",
+    { "aria-label": "Interval" },
+    ...["15", "30", "60"].map((m) => h("option", { value: m }, `${m} min`)),
+  ) as HTMLSelectElement;
+  every.value = "30";
   clear(root);
   root.append(
     h(
@@ -63,14 +130,55 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
     ),
     notice,
     queues,
+    h("p", { class: "board-controls" }, h("label", {}, "Reports by ", every)),
+    report,
     agents,
   );
+
+  async function showReport(queue: Queue): Promise<void> {
+    const path = `/api/v1/queues/${queue.id}/stats?interval=${every.value}&count=16`;
+    try {
+      const stats = await request<{ intervals: Interval[] }>("GET", path, session.token);
+      const csv = h("button", { class: "quiet" }, "Download CSV");
+      csv.addEventListener("click", async () => {
+        const response = await fetch(`${path}&format=csv`, { headers: { Authorization: `Bearer ${session.token}` } });
+        const link = document.createElement("a");
+        link.href = URL.createObjectURL(await response.blob());
+        link.download = `${queue.name}-intervals.csv`;
+        link.click();
+        URL.revokeObjectURL(link.href);
+      });
+      clear(report);
+      report.append(
+        h("h2", {}, `${queue.name}: the last ${stats.intervals.length} intervals of ${every.value} minutes`),
+        chart(stats.intervals),
+        table(
+          "Intervals",
+          ["Start", "Offered", "Answered", "Abandoned", "Service level"],
+          stats.intervals.map((i) => [new Date(i.start).toLocaleTimeString(undefined, { timeStyle: "short" }), i.offered, i.answered, i.abandoned, percent(i.service_level)]),
+        ),
+        csv,
+      );
+    } catch (err) {
+      notice.textContent = err instanceof ApiError ? err.message : String(err);
+    }
+  }
+
+  async function setState(agent: Agent, state: string): Promise<void> {
+    try {
+      await request("POST", `/api/v1/agents/${agent.id}/state`, session.token, { state, reason: state === "away" ? "set by supervisor" : undefined });
+      notice.textContent = "";
+    } catch (err) {
+      notice.textContent = err instanceof ApiError ? err.message : String(err);
+    }
+  }
+
   socket.on("queues", (list: Queue[]) => {
     clear(queues);
     queues.append(
       table(
         "Queues",
-        ["Queue", "Open", "Waiting", "Ringing", "Oldest wait", "Service level 15m", "Abandoned 15m", "ASA 15m", "Offered 60m"],
+        ["Queue", "Open", "Waiting", "Ringing", "Oldest wait", "Service level 15m", "Abandoned 15m", "ASA 15m", "Offered 60m", "Report"],
         list.map((q) => [
           q.name,
           q.open ? "open" : "closed",
@@ -81,6 +189,7 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
           q.windows["15m"]?.abandoned ?? 0,
           seconds(q.windows["15m"]?.asa_seconds),
           q.windows["60m"]?.offered ?? 0,
+          h("button", { class: "quiet", onclick: () => void showReport(q) }, "Report"),
         ]),
       ),
     );
@@ -91,7 +200,7 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
     agents.append(
       table(
         "Agents",
-        ["Agent", "Presence", "Activity", "Reason", "In state for", "Load"],
+        ["Agent", "Presence", "Activity", "Reason", "In state for", "Load", "Set"],
         list.map((a) => [
           a.name,
           a.presence,
@@ -99,6 +208,12 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
           a.reason ?? "",
           since(a.since),
           Object.entries(a.load).map(([channel, n]) => `${channel} ${n}`).join(", ") || "–",
+          h(
+            "span",
+            {},
+            h("button", { class: "quiet", "aria-label": `Set ${a.name} away`, onclick: () => void setState(a, "away") }, "Away"),
+            h("button", { class: "quiet", "aria-label": `Set ${a.name} offline`, onclick: () => void setState(a, "offline") }, "Offline"),
+          ),
         ]),
       ),
     );
