@@ -3,6 +3,7 @@
 import { io, Socket } from "socket.io-client";
 import { ApiError, request, Session } from "./api";
 import { callControls } from "./call";
+import { browserPhone } from "./phone";
 import { clear, h, when } from "./dom";
 
 interface TimelineEvent {
@@ -325,6 +326,12 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     const id = Number(first.dataset.offer);
     if (event.key === "a") void accept(id);
     if (event.key === "d") void call("decline", { interaction_id: id }).then(() => first.remove());
+  });
+
+  const phoneStatus = h("span", { class: "phone", id: "browser-phone" }, "");
+  header.insertBefore(phoneStatus, search);
+  browserPhone(session.token, (text) => (phoneStatus.textContent = text)).catch((err) => {
+    phoneStatus.textContent = `browser phone unavailable: ${err instanceof Error ? err.message : err}`;
   });
 
   socket.on("hello", (hello: { agent: { presence: string; reason: string | null } | null; offers: Offer[] }) => {
