@@ -120,7 +120,11 @@ async def test_mail_reaches_the_timeline_and_an_agent_in_seconds_via_idle(
         return [o["interaction_id"] for o in offers] == [event.interaction_id]
 
     await eventually(offered, what="the offer")
-    assert reader.taken["stored"] == 1
+
+    async def counted() -> bool:  # the reader counts once its batch is stored
+        return reader.taken["stored"] == 1
+
+    await eventually(counted, what="the message counted as stored")
 
 
 async def _set(flag: Any) -> bool:
@@ -248,9 +252,14 @@ async def test_auto_replies_lists_and_bounces_make_no_work(
         assert noise.interaction_id is None  # on the timeline, never work
         assert noise.data["noise"] in ("auto_reply", "bulk", "bounce")
     assert len(outbox.messages) == 1  # and nothing answered them
+
+    async def bounced() -> bool:  # marked just after the report itself is stored
+        sent = await event_of(mail_hub, our_id)
+        return sent is not None and sent.data["status"] == "bounced"
+
+    await eventually(bounced, what="our reply marked bounced")
     sent = await event_of(mail_hub, our_id)
     assert sent is not None
-    assert sent.data["status"] == "bounced"
     assert sent.data["bounced_recipients"] == ["nobody@example.net"]
     assert sent.data["error_code"] == "5.1.1"
 
@@ -261,11 +270,13 @@ async def test_restarts_of_dovecot_and_of_the_hub_lose_and_duplicate_nothing(
     email = channel(mail_hub)
     for n in range(3):
         dovecot.deliver(ADDRESS, mail(message_id=f"<before-{n}@example.org>"))
-    await arrived(mail_hub, "<before-2@example.org>")
+    for n in range(3):
+        await arrived(mail_hub, f"<before-{n}@example.org>")
     await dovecot.stop()
     for n in range(2):
         dovecot.deliver(ADDRESS, mail(message_id=f"<while-down-{n}@example.org>"))
     await dovecot.start()
+    await arrived(mail_hub, "<while-down-0@example.org>")
     await arrived(mail_hub, "<while-down-1@example.org>")
     assert email.readers[0].failures >= 1  # it noticed, and came back by itself
     # The hub stops; mail keeps coming; the hub starts again and catches up.
@@ -273,6 +284,7 @@ async def test_restarts_of_dovecot_and_of_the_hub_lose_and_duplicate_nothing(
     for n in range(2):
         dovecot.deliver(ADDRESS, mail(message_id=f"<hub-down-{n}@example.org>"))
     await email.start(mail_hub.receive)
+    await arrived(mail_hub, "<hub-down-0@example.org>")
     await arrived(mail_hub, "<hub-down-1@example.org>")
     assert await email_events(mail_hub) == 7
 
@@ -291,8 +303,15 @@ async def test_a_bad_message_is_quarantined_and_the_mailbox_goes_on(
     dovecot.deliver(ADDRESS, mail(message_id="<after@example.org>"))
     await arrived(mail_hub, "<after@example.org>")
     team = await make_team(mail_hub, "support")
-    response = await client.get("/api/v1/email/quarantine", headers=team.headers("admin"))
-    [kept] = (await response.json())["messages"]
+    found: list[dict[str, Any]] = []
+
+    async def quarantined() -> bool:  # stored beside the good one, maybe a moment later
+        response = await client.get("/api/v1/email/quarantine", headers=team.headers("admin"))
+        found[:] = (await response.json())["messages"]
+        return bool(found)
+
+    await eventually(quarantined, what="the quarantine entry")
+    [kept] = found
     assert kept["reason"] == "no From, Sender or Return-Path address"
     assert (kept["mailbox"], kept["uid"]) == ("support", 1)
     response = await client.get("/api/v1/email/quarantine", headers=team.headers("agent"))

@@ -237,8 +237,16 @@ async def test_click_to_call_rings_the_agent_then_the_customer(
     assert response.status == 201
     interaction = (await response.json())["interaction_id"]
     await twilio.settle()
-    assert [c.to for c in twilio.voice.in_conference(f"interaction-{interaction}")] == [
+    # Both are rung at once; whoever answers first is in first.
+    assert sorted(c.to for c in twilio.voice.in_conference(f"interaction-{interaction}")) == [
+        "+14155550142",
         f"client:agent-{team.user_ids['agent']}",
+    ]
+    dialled = requests_to(
+        twilio, "POST", f"/Conferences/interaction-{interaction}/Participants.json"
+    )
+    assert [form["To"] for form in dialled] == [
+        f"client:agent-{team.user_ids['agent']}",  # the agent is rung first
         "+14155550142",
     ]
     assert await state_of(sms_hub, interaction) == "assigned"
