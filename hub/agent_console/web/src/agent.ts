@@ -3,6 +3,7 @@
 import { io, Socket } from "socket.io-client";
 import { ApiError, request, Session } from "./api";
 import { callControls } from "./call";
+import { emailComposer } from "./compose";
 import { browserPhone } from "./phone";
 import { clear, h, when } from "./dom";
 
@@ -27,6 +28,7 @@ interface CustomerRecord {
   id: number;
   name: string | null;
   tags: string[];
+  merge_suggestions: { id: number; customer_ids: number[]; reason: string }[];
   identities: Identity[];
   open_interactions: { id: number; channel: string; state: string }[];
   latest_events: TimelineEvent[];
@@ -267,14 +269,53 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
       "section",
       { class: "panel", role: "tabpanel", "data-interaction": String(id) },
       h("h2", {}, `${record.name ?? record.identities[0]?.value ?? "Customer"} · ${interaction.channel} #${id}`),
+      interaction.subject ? h("p", { class: "subject" }, `Subject: ${interaction.subject}`) : null,
       identities(record),
       record.tags.length ? h("p", { class: "tags" }, `Tags: ${record.tags.join(", ")}`) : null,
+      ...record.merge_suggestions.map((s) =>
+        h(
+          "p",
+          { class: "suggestion", role: "note" },
+          `Maybe the same person as customer #${s.customer_ids.find((c) => c !== record.id)}: ${s.reason} `,
+          h("button", {
+            class: "quiet",
+            onclick: async (event: Event) => {
+              const other = s.customer_ids.find((c) => c !== record.id);
+              try {
+                await request("POST", `/api/v1/customers/${record.id}/merge`, session.token, { merge_from: other });
+                (event.target as HTMLElement).parentElement?.remove();
+              } catch (err) {
+                notice.textContent = err instanceof ApiError ? err.message : String(err);
+              }
+            },
+          }, "Merge"),
+          h("button", {
+            class: "quiet",
+            onclick: async (event: Event) => {
+              await request("POST", `/api/v1/merge-suggestions/${s.id}/dismiss`, session.token, {});
+              (event.target as HTMLElement).parentElement?.remove();
+            },
+          }, "Not the same"),
+        ),
+      ),
       interaction.channel === "voice" ? callControls(id, session.token, session.user.id, (m) => (notice.textContent = m)) : null,
       earlier,
       timeline,
       interaction.channel === "voice"
         ? null
-        : h("div", { class: "reply" }, text, h("div", { class: "reply-tools" }, canned, h("button", { class: "send", onclick: () => void send() }, "Send"))),
+        : interaction.channel === "email"
+          ? emailComposer(async (draft) => {
+              try {
+                const sent = await request<TimelineEvent>("POST", `/api/v1/interactions/${id}/reply`, session.token, draft);
+                timeline.append(eventItem(sent));
+                notice.textContent = "";
+                return true;
+              } catch (err) {
+                notice.textContent = err instanceof ApiError ? err.message : String(err);
+                return false;
+              }
+            })
+          : h("div", { class: "reply" }, text, h("div", { class: "reply-tools" }, canned, h("button", { class: "send", onclick: () => void send() }, "Send"))),
       h("details", { class: "notes-box" }, h("summary", {}, "Notes"), notes, note),
       h(
         "div",
