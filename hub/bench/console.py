@@ -22,24 +22,14 @@ from typing import Any
 
 import aiohttp
 import socketio
-from aiohttp import web
 
 from hub.agent_console.app import build_app
-from hub.bench.figures import percentile
+from hub.bench.figures import percentile, serve_app
 from hub.bootstrap import build_hub
 from hub.config import Settings
 from hub.crm_store.scratch import scratch_database
 from hub.domain.users import Role
 from hub.services.accounts import issue_token
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 async def run_console_bench(
@@ -52,7 +42,7 @@ async def run_console_bench(
             settings.model_copy(update={"database_url": url, "log_level": "WARNING"})
         )
         result["database"] = hub.store.dialect
-        runner, base = await _serve(build_app(hub))
+        runner, base = await serve_app(build_app(hub))
         try:
             progress(f"making {agents} agents")
             now = hub.clock()

@@ -20,7 +20,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from hub.agent_console.app import build_app
-from hub.bench.figures import percentile
+from hub.bench.figures import percentile, serve_app
 from hub.bootstrap import build_hub
 from hub.config import Settings, TwilioSettings
 from hub.crm_store.scratch import scratch_database
@@ -28,15 +28,6 @@ from hub.crm_store.scratch import scratch_database
 TOKEN = secrets.token_hex(16)  # a throwaway account token for the run
 PUBLIC = "https://hub.example.com"
 PATH = "/webhooks/twilio/sms"
-
-
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
 
 
 def _signed(n: int, customers: int) -> tuple[dict[str, str], dict[str, str]]:
@@ -106,7 +97,7 @@ async def run_sms_bench(
         )
         hub = await build_hub(bench_settings)
         result["database"] = hub.store.dialect
-        runner, base = await _serve(build_app(hub))
+        runner, base = await serve_app(build_app(hub))
         try:
             progress(f"warming up the hub on {hub.store.dialect}")
             await _drive(base, 50, concurrency, customers)
@@ -125,7 +116,7 @@ async def run_sms_bench(
 
     baseline = web.Application()
     baseline.router.add_post(PATH, bare)
-    runner, base = await _serve(baseline)
+    runner, base = await serve_app(baseline)
     try:
         progress("timing bare aiohttp")
         await _drive(base, 50, concurrency, customers)

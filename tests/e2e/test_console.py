@@ -29,6 +29,15 @@ async def log_in(page: Page, base: str, username: str, hash_: str = "") -> None:
     await page.get_by_role("button", name="Log in").click()
 
 
+async def available_agent(browser: Browser, base: str) -> Page:
+    """The agent's console, logged in and available, at 1280x720."""
+    page = await browser.new_page(viewport={"width": 1280, "height": 720})
+    await log_in(page, base, "agent")
+    await page.get_by_role("button", name="Available").click()
+    await expect(page.locator("#presence")).to_have_text("available")
+    return page
+
+
 async def test_an_agent_takes_an_sms_with_the_earlier_email_on_the_record(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator, browser: Browser, shots: Path
 ) -> None:
@@ -135,10 +144,7 @@ async def test_an_agent_works_a_phone_call_from_the_console(
 ) -> None:
     base = str(client.make_url("")).rstrip("/")
     await make_team(sms_hub, "support")
-    agent = await browser.new_page(viewport={"width": 1280, "height": 720})
-    await log_in(agent, base, "agent")
-    await agent.get_by_role("button", name="Available").click()
-    await expect(agent.locator("#presence")).to_have_text("available")
+    agent = await available_agent(browser, base)
     status, _ = await twilio.voice.start_call(caller=CUSTOMER_PHONE, to=OUR_NUMBER, sid="CAe2e")
     assert status == 200
     offer = agent.get_by_role("alertdialog")

@@ -22,7 +22,7 @@ from tests.channels.email.conftest import (
     settings,
 )
 from tests.conftest import make_team
-from tests.e2e.test_console import log_in
+from tests.e2e.test_console import available_agent
 
 __all__ = ["client", "dovecot", "mail_hub", "outbox", "settings"]
 
@@ -39,10 +39,7 @@ async def test_an_agent_answers_an_email_with_formatting_and_a_file(
 ) -> None:
     base = str(client.make_url("")).rstrip("/")
     await make_team(mail_hub, "support")
-    agent = await browser.new_page(viewport={"width": 1280, "height": 720})
-    await log_in(agent, base, "agent")
-    await agent.get_by_role("button", name="Available").click()
-    await expect(agent.locator("#presence")).to_have_text("available")
+    agent = await available_agent(browser, base)
     dovecot.deliver(ADDRESS, fixture_bytes("outlook_reply.eml"))
     offer = agent.get_by_role("alertdialog")
     await expect(offer).to_contain_text("EMAIL from Müller, Hans", timeout=15000)

@@ -10,8 +10,10 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.channels.voice.agents import voice_token
+from hub.crm_store.accounts import User
+from hub.crm_store.unit_of_work import UnitOfWork
 from hub.domain.interaction import Channel
-from hub.domain.users import Permission
+from hub.domain.users import Permission, Principal
 from hub.errors import NotFound, ValidationError
 from hub.http import HUB, json_response, principal_of, query_int, read_json, requires
 from hub.routing.model import AgentState, Presence, WorkItem
@@ -268,6 +270,14 @@ async def agents(request: web.Request) -> web.Response:
     return json_response({"agents": [agent_json(a, now) for a in found]})
 
 
+async def _team_user(uow: UnitOfWork, principal: Principal, user_id: int) -> User:
+    """A user of the caller's teams (admins: anyone); NotFound otherwise, as for no user."""
+    user = await uow.accounts.user(user_id)
+    if user is None or not (principal.sees_everything or user.team_ids & principal.team_ids):
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
 @routes.post(r"/api/v1/agents/{user_id:\d+}/state")
 @requires(Permission.AGENTS_MANAGE)
 async def set_agent_state(request: web.Request) -> web.Response:
@@ -277,9 +287,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
     user_id = int(request.match_info["user_id"])
     principal = principal_of(request)
     async with hub.store.unit_of_work() as uow:
-        user = await uow.accounts.user(user_id)
-        if user is None or not (principal.sees_everything or user.team_ids & principal.team_ids):
-            raise NotFound(f"no user {user_id}")
+        user = await _team_user(uow, principal, user_id)
         uow.audit.add(
             at=hub.clock(),
             actor_id=principal.user_id,
@@ -303,11 +311,7 @@ async def set_profile(request: web.Request) -> web.Response:
     user_id = int(request.match_info["user_id"])
     principal = principal_of(request)
     async with hub.store.unit_of_work() as uow:
-        user = await uow.accounts.user(user_id)
-        if user is None:
-            raise NotFound(f"no user {user_id}")
-        if not principal.sees_everything and not (user.team_ids & principal.team_ids):
-            raise NotFound(f"no user {user_id}")
+        await _team_user(uow, principal, user_id)
         await uow.accounts.set_agent_profile(
             user_id,
             skills=dict(body.skills),

@@ -25,6 +25,18 @@ async def legs(client: Client, path: str, headers: dict[str, str]) -> list[dict[
     return list((await response.json())["legs"])
 
 
+async def customer_with_phone(
+    client: Client, headers: dict[str, str], name: str, phone: str
+) -> int:
+    created = await client.post(
+        "/api/v1/customers",
+        json={"name": name, "identities": [{"kind": "phone", "value": phone}]},
+        headers=headers,
+    )
+    assert created.status == 201
+    return int((await created.json())["id"])
+
+
 async def state_of(hub: Hub, interaction: int) -> str:
     async with hub.store.unit_of_work() as uow:
         found = await uow.interactions.get(interaction)
@@ -226,13 +238,7 @@ async def test_click_to_call_rings_the_agent_then_the_customer(
 ) -> None:
     team = await make_team(sms_hub, "support")
     agent = team.headers("agent")
-    created = await client.post(
-        "/api/v1/customers",
-        json={"name": "Ann", "identities": [{"kind": "phone", "value": "415 555 0142"}]},
-        headers=agent,
-    )
-    assert created.status == 201
-    customer = (await created.json())["id"]
+    customer = await customer_with_phone(client, agent, "Ann", "415 555 0142")
     response = await client.post(f"/api/v1/customers/{customer}/call", json={}, headers=agent)
     assert response.status == 201
     interaction = (await response.json())["interaction_id"]
@@ -308,12 +314,7 @@ async def test_a_click_to_call_twilio_refuses_ends_the_new_work(
 ) -> None:
     team = await make_team(sms_hub, "support")
     agent = team.headers("agent")
-    created = await client.post(
-        "/api/v1/customers",
-        json={"name": "Bo", "identities": [{"kind": "phone", "value": "415 555 0150"}]},
-        headers=agent,
-    )
-    customer = (await created.json())["id"]
+    customer = await customer_with_phone(client, agent, "Bo", "415 555 0150")
     twilio.fail_next(400)
     response = await client.post(f"/api/v1/customers/{customer}/call", json={}, headers=agent)
     assert response.status == 502
