@@ -171,3 +171,27 @@ async def test_an_agent_works_a_phone_call_from_the_console(
     assert conference.status == "completed"
     await panel.get_by_role("button", name="Wrap up").click()
     await expect(agent.get_by_role("tabpanel")).to_have_count(0)
+
+
+async def test_an_admin_sets_an_agents_skills_and_capacity(
+    sms_hub: Hub, client: Client, browser: Browser, shots: Path
+) -> None:
+    base = str(client.make_url("")).rstrip("/")
+    team = await make_team(sms_hub, "support")
+    await client.post("/api/v1/me/state", json={"state": "away"}, headers=team.headers("agent"))
+    admin = await browser.new_page(viewport={"width": 1280, "height": 720})
+    await log_in(admin, base, "admin", "#admin")
+    await expect(admin.get_by_role("table", name="Users")).to_contain_text("marketer")
+    await admin.get_by_label("Skills of agent").fill("billing:4, spanish:2")
+    await admin.get_by_label("Capacity of agent").fill("sms:3, voice:1")
+    await admin.get_by_role("button", name="Save agent").click()
+    await expect(admin.get_by_role("status")).to_have_text("Saved agent.")
+    await admin.get_by_label("Capacity of agent").fill("sms:lots")
+    await admin.get_by_role("button", name="Save agent").click()
+    await expect(admin.get_by_role("status")).to_contain_text("is not name:number")
+    await admin.screenshot(path=str(shots / "1-admin.png"))
+    response = await client.get("/api/v1/agents", headers=team.headers("admin"))
+    agents = {a["id"]: a for a in (await response.json())["agents"]}
+    agent = agents[team.user_ids["agent"]]
+    assert agent["skills"] == {"billing": 4, "spanish": 2}
+    assert agent["capacity"] == {"sms": 3, "voice": 1}

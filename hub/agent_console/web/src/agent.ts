@@ -121,6 +121,8 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     h("button", { id: "go-away", onclick: () => void call("state", { state: "away", reason: reasonSelect.value }) }, "Away"),
     h("button", { onclick: () => void call("state", { state: "offline" }) }, "Offline"),
     search,
+    session.user.role === "supervisor" || session.user.role === "admin" ? h("a", { href: "#board" }, "Board") : null,
+    session.user.role === "admin" ? h("a", { href: "#admin" }, "Admin") : null,
     h("button", { class: "quiet", onclick: () => { socket.disconnect(); onLogout(); } }, "Log out"),
   );
   clear(root);

@@ -2,6 +2,7 @@
 
 import "./style.css";
 import { ApiError, forget, login, savedSession, Session } from "./api";
+import { adminScreen } from "./admin";
 import { agentWorkspace } from "./agent";
 import { clear, h } from "./dom";
 import { supervisorBoard } from "./supervisor";
@@ -13,8 +14,12 @@ function start(session: Session): void {
     forget();
     showLogin();
   };
-  const wantsBoard = location.hash === "#board";
-  if (wantsBoard && (session.user.role === "supervisor" || session.user.role === "admin")) {
+  const role = session.user.role;
+  if (location.hash === "#admin" && role === "admin") {
+    adminScreen(root, session, logout).catch((err) => {
+      root.textContent = `cannot open the admin screen: ${err instanceof Error ? err.message : err}`;
+    });
+  } else if (location.hash === "#board" && (role === "supervisor" || role === "admin")) {
     supervisorBoard(root, session, logout);
   } else {
     agentWorkspace(root, session, logout);
