@@ -42,6 +42,7 @@ from hub.domain.events import (
     InteractionReceived,
     OfferMade,
     OfferWithdrawn,
+    TimelineEventAdded,
 )
 from hub.domain.interaction import InteractionState
 from hub.domain.users import Permission, Principal
@@ -130,12 +131,13 @@ class Realtime:
         self.sio.register_namespace(SupervisorNamespace(self))
         self._board_due = asyncio.Event()
         self.supervisors = 0  # connected to this process
+        self.agent_connections = 0  # to /agent in this process
         self._board: asyncio.Task[None] | None = None
         bus = hub.bus
         bus.subscribe(OfferMade, self._on_offer)
         bus.subscribe(OfferWithdrawn, self._on_withdrawn)
         bus.subscribe(InteractionAssigned, self._on_assigned)
-        bus.subscribe(InteractionReceived, self._on_received)
+        bus.subscribe(TimelineEventAdded, self._on_timeline)
         for changed in (
             InteractionQueued,
             InteractionAssigned,
@@ -217,15 +219,17 @@ class Realtime:
             namespace="/agent",
         )
 
-    async def _on_received(self, event: Event) -> None:
-        """A new inbound message on work an agent holds: it goes to that agent."""
-        assert isinstance(event, InteractionReceived)
-        if event.opened:
-            return  # new work: it is offered, not pushed
+    async def _on_timeline(self, event: Event) -> None:
+        """Anything new on held work (a message either way, a call note): to its agent."""
+        assert isinstance(event, TimelineEventAdded)
+        if not (self.agent_connections or self.hub.settings.redis_url) or not event.interaction_id:
+            return  # nobody to tell in this process
         async with self.hub.store.unit_of_work() as uow:
             interaction = await uow.interactions.get(event.interaction_id)
+            if interaction is None or interaction.assigned_user_id is None:
+                return
             stored = await uow.timeline.event(event.event_id)
-        if interaction is None or stored is None or interaction.assigned_user_id is None:
+        if stored is None:
             return
         await self.sio.emit(
             "message",
@@ -305,12 +309,22 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except HubError as err:
             raise socketio.exceptions.ConnectionRefusedError(err.message) from err
         await self.save_session(sid, {"principal": principal})
+        self.realtime.agent_connections += 1
         await self.enter_room(sid, f"agent:{principal.user_id}")
         await self.emit("hello", await self._hello(principal), to=sid)
 
     async def _hello(self, principal: Principal) -> dict[str, Any]:
         routing = self.hub.routing
-        hello: dict[str, Any] = {"user_id": principal.user_id, "agent": None, "offers": []}
+        twilio = self.hub.settings.twilio
+        hello: dict[str, Any] = {
+            "user_id": principal.user_id,
+            "agent": None,
+            "offers": [],
+            # whether the console can take calls in the browser (GET /api/v1/me/voice-token)
+            "browser_calls": bool(
+                twilio.api_key_sid and twilio.api_key_secret and twilio.twiml_app_sid
+            ),
+        }
         if routing is None:
             return hello
         agent = await routing.state.agent(principal.user_id)
@@ -321,6 +335,9 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             if payload is not None and item.offer_expires is not None:
                 hello["offers"].append(payload | _ring(item.offer_expires, self.hub.clock()))
         return hello
+
+    async def on_disconnect(self, sid: str, reason: object = None) -> None:
+        self.realtime.agent_connections = max(0, self.realtime.agent_connections - 1)
 
     async def _me(self, sid: str) -> Principal:
         session = await self.get_session(sid)

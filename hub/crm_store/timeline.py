@@ -58,6 +58,8 @@ class TimelineRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        # (customer, interaction, event) appended in this unit of work: announced after commit
+        self.appended: list[tuple[int, int | None, int]] = []
 
     async def by_provider_ref(self, provider: str, provider_ref: str) -> TimelineEvent | None:
         """The event a provider already delivered under this reference, or None."""
@@ -102,6 +104,7 @@ class TimelineRepository:
         )
         self._session.add(row)
         await self._session.flush()
+        self.appended.append((row.customer_id, row.interaction_id, row.id))
         return _event(row)
 
     async def latest_inbound(self, interaction_id: int) -> TimelineEvent | None:

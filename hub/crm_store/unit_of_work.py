@@ -17,7 +17,7 @@ from hub.crm_store.customers import CustomerRepository
 from hub.crm_store.interactions import InteractionRepository
 from hub.crm_store.mail import MailRepository
 from hub.crm_store.timeline import TimelineRepository
-from hub.domain.events import Event
+from hub.domain.events import Event, TimelineEventAdded
 from hub.errors import StoreConflict, StoreError
 
 
@@ -95,6 +95,8 @@ class UnitOfWork:
         except IntegrityError as err:
             raise StoreConflict(f"a uniqueness rule refused the write: {err.orig}") from err
         events, self._events = self._events, []
+        events += [TimelineEventAdded(*added) for added in self.timeline.appended]
+        self.timeline.appended.clear()
         await self._bus.publish(events)
 
     async def flush(self) -> None:

@@ -137,3 +137,12 @@ class AgentStateChanged(Event):
     agent_id: int
     presence: str
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEventAdded(Event):
+    """Something was put on a customer's timeline (a message either way, a call note, a note)."""
+
+    customer_id: int
+    interaction_id: int | None
+    event_id: int

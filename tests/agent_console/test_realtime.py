@@ -101,8 +101,9 @@ async def test_an_agent_gets_the_offer_with_the_record_accepts_and_wraps_up(
     assert (await again.call("accept", {"interaction_id": interaction}))["ok"] is True
     assert (await again.next("assigned"))["interaction_id"] == interaction
     await contact(client, team, "third", "Hello?")  # the customer writes again
-    message = await again.next("message")
-    assert message["event"]["body"] == "Hello?"
+    message = await again.next("message", lambda m: m["event"]["body"] == "Hello?")
+    assert message["event"]["direction"] == "inbound"
+    assert message["interaction_id"] == interaction
     done = await again.call("wrapup", {"interaction_id": interaction, "disposition": "resolved"})
     assert done["ok"] is True
     assert done["interaction"]["state"] == "closed"

@@ -114,7 +114,9 @@ async def test_an_agent_takes_an_sms_with_the_earlier_email_on_the_record(
     reply = panel.get_by_label("Reply", exact=True)
     await reply.fill("It left our depot this morning.")
     await reply.press("Control+Enter")
-    await expect(panel.locator(".event.outbound")).to_contain_text("It left our depot")
+    sent = panel.locator(".event.outbound")
+    await expect(sent).to_contain_text("It left our depot")
+    await expect(sent).to_contain_text("queued")  # Twilio took it (pushed first as "sending")
     await twilio.settle()
     assert [m.body for m in twilio.messages.values()] == ["It left our depot this morning."]
     await agent.screenshot(path=str(shots / "3-replied.png"))
@@ -163,9 +165,10 @@ async def test_an_agent_works_a_phone_call_from_the_console(
     await controls.get_by_role("button", name="Hold / resume").click()
     await expect(controls.get_by_role("list")).to_contain_text("on hold")
     assert twilio.voice.calls["CAe2e"].hold
+    panel = agent.get_by_role("tabpanel")
+    await expect(panel.locator(".timeline")).to_contain_text("Customer on hold")  # pushed live
     await agent.screenshot(path=str(shots / "1-call-on-hold.png"))
     await controls.get_by_role("button", name="Hang up").click()
-    panel = agent.get_by_role("tabpanel")
     await expect(controls.get_by_role("list")).not_to_contain_text("agent:", timeout=10000)
     await twilio.settle()
     assert conference.status == "completed"

@@ -58,9 +58,9 @@ async def test_an_agent_answers_an_email_with_formatting_and_a_file(
     )
     await agent.screenshot(path=str(shots / "1-composing.png"))
     await panel.get_by_role("button", name="Send email").click()
-    await expect(panel.locator(".event.outbound")).to_contain_text(
-        "We will send the new one today."
-    )
+    sent_event = panel.locator(".event.outbound")
+    await expect(sent_event).to_contain_text("We will send the new one today.")
+    await expect(sent_event).to_contain_text("· sent")  # the SMTP server took it
     [sent] = outbox.messages
     assert sent["To"] == "Hans.Mueller@example.de"
     assert sent["Subject"] == "RE: Order 1234"

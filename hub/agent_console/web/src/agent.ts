@@ -157,6 +157,14 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     );
   }
 
+  // An event reaches a tab both as the answer to our own request and as a push: keep one.
+  function addEvent(timeline: HTMLElement, event: TimelineEvent): void {
+    const item = eventItem(event);
+    const known = timeline.querySelector(`[data-event="${event.id}"]`);
+    if (known) known.replaceWith(item);
+    else timeline.append(item);
+  }
+
   function showOffer(offer: Offer): void {
     const id = offer.interaction.id;
     if (offers.querySelector(`[data-offer="${id}"]`)) return;
@@ -222,7 +230,7 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
       if (!text.value.trim()) return;
       try {
         const sent = await request<TimelineEvent>("POST", `/api/v1/interactions/${id}/reply`, session.token, { body: text.value });
-        timeline.append(eventItem(sent));
+        addEvent(timeline, sent);
         text.value = "";
         notice.textContent = "";
       } catch (err) {
@@ -309,7 +317,7 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
           ? emailComposer(async (draft) => {
               try {
                 const sent = await request<TimelineEvent>("POST", `/api/v1/interactions/${id}/reply`, session.token, draft);
-                timeline.append(eventItem(sent));
+                addEvent(timeline, sent);
                 notice.textContent = "";
                 return true;
               } catch (err) {
@@ -373,11 +381,17 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
 
   const phoneStatus = h("span", { class: "phone", id: "browser-phone" }, "");
   header.insertBefore(phoneStatus, search);
-  browserPhone(session.token, (text) => (phoneStatus.textContent = text)).catch((err) => {
-    phoneStatus.textContent = `browser phone unavailable: ${err instanceof Error ? err.message : err}`;
-  });
+  let phoneStarted = false;
+  const startPhone = () => {
+    if (phoneStarted) return;
+    phoneStarted = true;
+    browserPhone(session.token, (text) => (phoneStatus.textContent = text)).catch((err) => {
+      phoneStatus.textContent = `browser phone unavailable: ${err instanceof Error ? err.message : err}`;
+    });
+  };
 
-  socket.on("hello", (hello: { agent: { presence: string; reason: string | null } | null; offers: Offer[] }) => {
+  socket.on("hello", (hello: { agent: { presence: string; reason: string | null } | null; offers: Offer[]; browser_calls: boolean }) => {
+    if (hello.browser_calls) startPhone();
     setPresence(hello.agent?.presence ?? "offline", hello.agent?.reason ?? null);
     hello.offers.forEach(showOffer);
   });
@@ -386,7 +400,8 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
   socket.on("offer_withdrawn", (gone: { interaction_id: number }) => offers.querySelector(`[data-offer="${gone.interaction_id}"]`)?.remove());
   socket.on("assigned", (work: { interaction_id: number }) => void openInteraction(work.interaction_id));
   socket.on("message", (message: { interaction_id: number; event: TimelineEvent }) => {
-    open.get(message.interaction_id)?.timeline.append(eventItem(message.event));
+    const parts = open.get(message.interaction_id);
+    if (parts) addEvent(parts.timeline, message.event);
   });
   socket.on("connect_error", (err: Error) => {
     notice.textContent = `not connected: ${err.message}`;
