@@ -84,6 +84,15 @@ class CallRepository:
         rows = await self._session.scalars(query.order_by(CallLegRow.id))
         return [_leg(row) for row in rows]
 
+    async def live(self) -> list[CallLeg]:
+        """Every leg ringing or connected now, by interaction (the supervisor's call list)."""
+        rows = await self._session.scalars(
+            select(CallLegRow)
+            .where(CallLegRow.status.in_(LIVE))
+            .order_by(CallLegRow.interaction_id, CallLegRow.id)
+        )
+        return [_leg(row) for row in rows]
+
     async def update(self, call_sid: str, **changes: Any) -> CallLeg | None:
         """Change a leg's status, mute, hold, monitor mode, conference or times."""
         row = await self._row(call_sid)

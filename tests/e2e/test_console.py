@@ -167,6 +167,19 @@ async def test_an_agent_works_a_phone_call_from_the_console(
     assert twilio.voice.calls["CAe2e"].hold
     panel = agent.get_by_role("tabpanel")
     await expect(panel.locator(".timeline")).to_contain_text("Customer on hold")  # pushed live
+    # A supervisor finds the call on the board and listens in on a phone.
+    board = await browser.new_page(viewport={"width": 1280, "height": 720})
+    await log_in(board, base, "supervisor", "#board")
+    calls = board.get_by_role("table", name="Calls")
+    await expect(calls).to_contain_text("+14155550123", timeout=10000)
+    await board.get_by_label("Listen on phone number").fill("+14155550166")
+    await calls.get_by_role("button", name="listen on call").click()
+    await expect(board.get_by_role("status")).to_contain_text("listen on call")
+    await twilio.settle()
+    listening = [c for c in twilio.voice.calls.values() if c.to == "+14155550166"]
+    assert len(listening) == 1
+    assert listening[0].muted
+    await board.screenshot(path=str(shots / "2-board-calls.png"))
     await agent.screenshot(path=str(shots / "1-call-on-hold.png"))
     await controls.get_by_role("button", name="Hang up").click()
     await expect(controls.get_by_role("list")).not_to_contain_text("agent:", timeout=10000)

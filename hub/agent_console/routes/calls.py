@@ -85,6 +85,27 @@ def leg_json(leg: CallLeg) -> dict[str, Any]:
     }
 
 
+@routes.get("/api/v1/calls")
+@requires(Permission.CALLS_MONITOR)
+async def calls_now(request: web.Request) -> web.Response:
+    """Calls going on now (supervisors): the interaction, its agent and who is on the line."""
+    found = await _calls(request).calls_now(principal_of(request))
+    return json_response(
+        {
+            "calls": [
+                {
+                    "interaction_id": interaction.id,
+                    "customer_id": interaction.customer_id,
+                    "agent_id": interaction.assigned_user_id,
+                    "state": interaction.state.value,
+                    "legs": [leg_json(leg) for leg in legs],
+                }
+                for interaction, legs in found
+            ]
+        }
+    )
+
+
 @routes.get(CALL)
 @requires(Permission.TIMELINE_READ)
 async def call_legs(request: web.Request) -> web.Response:

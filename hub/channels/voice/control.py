@@ -106,6 +106,20 @@ class CallControl:
             interaction = await visible_interaction(uow, principal, interaction_id)
             return await uow.calls.of_interaction(interaction.id)
 
+    async def calls_now(self, principal: Principal) -> list[tuple[Interaction, list[CallLeg]]]:
+        """Calls with someone on them now, among the customers the caller may see."""
+        principal.require(Permission.CALLS_MONITOR)
+        found: list[tuple[Interaction, list[CallLeg]]] = []
+        async with self._store.unit_of_work() as uow:
+            legs = await uow.calls.live()
+            for interaction_id in dict.fromkeys(leg.interaction_id for leg in legs):
+                try:
+                    interaction = await visible_interaction(uow, principal, interaction_id)
+                except HubError:
+                    continue
+                found.append((interaction, [x for x in legs if x.interaction_id == interaction_id]))
+        return found
+
     async def _call(
         self, principal: Principal, interaction_id: int, *, mine: bool = True
     ) -> tuple[Interaction, list[CallLeg]]:

@@ -226,6 +226,13 @@ async def test_supervisors_listen_whisper_and_barge(
     audit = await (await client.get("/api/v1/audit", headers=call.team.headers("admin"))).json()
     actions = [entry["action"] for entry in audit["entries"]]
     assert {"call.listen", "call.whisper", "call.barge"} <= set(actions)
+    calls = await (await client.get("/api/v1/calls", headers=boss)).json()
+    [live] = calls["calls"]
+    assert live["interaction_id"] == call.interaction
+    assert live["agent_id"] == call.team.user_ids["agent"]
+    assert sorted(leg["role"] for leg in live["legs"]) == ["agent", "customer", "supervisor"]
+    response = await client.get("/api/v1/calls", headers=call.team.headers("agent"))
+    assert response.status == 403
     # Agents cannot monitor.
     response = await client.post(
         call.path + "/monitor", json={"mode": "listen"}, headers=call.team.headers("agent")

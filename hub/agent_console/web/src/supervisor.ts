@@ -113,6 +113,7 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
   const queues = h("section", { id: "queues", "aria-live": "polite" });
   const agents = h("section", { id: "agents" });
   const notice = h("p", { class: "notice", role: "status" });
+  const calls = h("section", { id: "calls" });
   const report = h("section", { id: "report", "aria-live": "polite" });
   const every = h(
     "select",
@@ -133,6 +134,7 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
     h("p", { class: "board-controls" }, h("label", {}, "Reports by ", every)),
     report,
     agents,
+    calls,
   );
 
   async function showReport(queue: Queue): Promise<void> {
@@ -173,6 +175,47 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
     }
   }
 
+  const myPhone = h("input", { "aria-label": "Listen on phone number", placeholder: "browser, or +1…", size: "14" }) as HTMLInputElement;
+
+  async function monitor(interactionId: number, mode: string): Promise<void> {
+    const to = myPhone.value.trim() || undefined;
+    try {
+      await request("POST", `/api/v1/interactions/${interactionId}/call/monitor`, session.token, { mode, to });
+      notice.textContent = `${mode} on call #${interactionId}`;
+    } catch (err) {
+      notice.textContent = err instanceof ApiError ? err.message : String(err);
+    }
+  }
+
+  async function showCalls(names: Map<number, string>): Promise<void> {
+    let found: { interaction_id: number; agent_id: number | null; legs: { role: string; number: string | null }[] }[];
+    try {
+      found = (await request<{ calls: typeof found }>("GET", "/api/v1/calls", session.token)).calls;
+    } catch {
+      return; // calls are not set up in this hub
+    }
+    clear(calls);
+    calls.append(
+      table(
+        "Calls",
+        ["Call", "Agent", "Customer", "Monitor"],
+        found.map((c) => [
+          `#${c.interaction_id}`,
+          c.agent_id === null ? "–" : (names.get(c.agent_id) ?? `#${c.agent_id}`),
+          c.legs.find((l) => l.role === "customer")?.number ?? "",
+          h(
+            "span",
+            {},
+            ...["listen", "whisper", "barge"].map((mode) =>
+              h("button", { class: "quiet", "aria-label": `${mode} on call ${c.interaction_id}`, onclick: () => void monitor(c.interaction_id, mode) }, mode),
+            ),
+          ),
+        ]),
+      ),
+      h("p", { class: "board-controls" }, h("label", {}, "Listen on ", myPhone)),
+    );
+  }
+
   socket.on("queues", (list: Queue[]) => {
     clear(queues);
     queues.append(
@@ -195,6 +238,7 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
     );
   });
   socket.on("agents", (list: Agent[]) => {
+    void showCalls(new Map(list.map((a) => [a.id, a.name])));
     clear(agents);
     const since = (iso: string) => `${Math.round((Date.now() - Date.parse(iso)) / 60000)} min`;
     agents.append(
