@@ -60,6 +60,7 @@ async def test_an_agent_takes_an_sms_with_the_earlier_email_on_the_record(
         headers=admin,
     )
     assert created.status == 201, await created.text()
+    customer_id = (await created.json())["id"]
     # Yesterday Ann wrote an email; it was answered and closed.
     earlier = await sms_hub.receive(
         InboundMessage(
@@ -111,6 +112,13 @@ async def test_an_agent_takes_an_sms_with_the_earlier_email_on_the_record(
     panel = agent.get_by_role("tabpanel")
     await expect(panel).to_contain_text("Any news on 4411?", timeout=10000)
     await expect(panel).to_contain_text("My parcel 4411 never arrived.")
+    await panel.get_by_text("Tags and fields").click()
+    await panel.get_by_label("Tags").fill("vip, parcel")
+    await panel.get_by_label("Custom fields").fill("tier=gold")
+    await panel.get_by_role("button", name="Save customer").click()
+    await expect(agent.get_by_role("status")).to_have_text("Customer saved.")
+    record = await (await client.get(f"/api/v1/customers/{customer_id}", headers=admin)).json()
+    assert (record["tags"], record["custom_fields"]) == (["vip", "parcel"], {"tier": "gold"})
     reply = panel.get_by_label("Reply", exact=True)
     await reply.fill("It left our depot this morning.")
     await reply.press("Control+Enter")

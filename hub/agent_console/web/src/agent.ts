@@ -28,6 +28,7 @@ interface CustomerRecord {
   id: number;
   name: string | null;
   tags: string[];
+  custom_fields: Record<string, string | number | boolean | null>;
   merge_suggestions: { id: number; customer_ids: number[]; reason: string }[];
   identities: Identity[];
   open_interactions: { id: number; channel: string; state: string }[];
@@ -145,6 +146,41 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
 
   function identities(record: CustomerRecord): HTMLElement {
     return h("ul", { class: "identities" }, ...record.identities.map((i) => h("li", {}, `${i.kind}: ${i.value}${i.verified ? "" : " (unverified)"}`)));
+  }
+
+  // Tags and custom fields, editable in place (PATCH /api/v1/customers/{id}).
+  function customerDetails(record: CustomerRecord): HTMLElement {
+    const tags = h("input", { "aria-label": "Tags", value: record.tags.join(", "), size: "30" }) as HTMLInputElement;
+    const fields = h("textarea", { "aria-label": "Custom fields", rows: "3", cols: "30" }) as HTMLTextAreaElement;
+    fields.value = Object.entries(record.custom_fields ?? {}).map(([k, v]) => `${k}=${v ?? ""}`).join("\n");
+    const save = async () => {
+      const custom: Record<string, string> = {};
+      for (const line of fields.value.split("\n").map((l) => l.trim()).filter(Boolean)) {
+        const at = line.indexOf("=");
+        if (at < 1) {
+          notice.textContent = `"${line}" is not name=value`;
+          return;
+        }
+        custom[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+      }
+      try {
+        await request("PATCH", `/api/v1/customers/${record.id}`, session.token, {
+          tags: tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+          custom_fields: custom,
+        });
+        notice.textContent = "Customer saved.";
+      } catch (err) {
+        notice.textContent = err instanceof ApiError ? err.message : String(err);
+      }
+    };
+    return h(
+      "details",
+      { class: "customer-details" },
+      h("summary", {}, record.tags.length ? `Tags: ${record.tags.join(", ")}` : "Tags and fields"),
+      h("label", {}, "Tags ", tags),
+      h("label", {}, "Fields (name=value per line) ", fields),
+      h("button", { class: "quiet", onclick: () => void save() }, "Save customer"),
+    );
   }
 
   function eventItem(event: TimelineEvent): HTMLElement {
@@ -281,7 +317,7 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
       h("h2", {}, `${record.name ?? record.identities[0]?.value ?? "Customer"} · ${interaction.channel} #${id}`),
       interaction.subject ? h("p", { class: "subject" }, `Subject: ${interaction.subject}`) : null,
       identities(record),
-      record.tags.length ? h("p", { class: "tags" }, `Tags: ${record.tags.join(", ")}`) : null,
+      customerDetails(record),
       ...record.merge_suggestions.map((s) =>
         h(
           "p",
