@@ -274,6 +274,24 @@ class Router:
         await self.offer_agent(agent_id)  # the freed capacity takes the next work at once
         return queued
 
+    async def move(self, interaction_id: int, queue_name: str, reason: str) -> WorkItem:
+        """A supervisor moves waiting work to another queue; it keeps its place in line."""
+        current = await self.state.item(interaction_id)
+        if current is None:
+            raise Conflict(f"interaction {interaction_id} is not waiting in a queue")
+        if current.offered_to is not None:
+            raise Conflict(f"interaction {interaction_id} is ringing at an agent; try again")
+        target = self.queue_of(current.channel, queue_name)
+        moved = await self.state.move_item(
+            interaction_id, target.name, self.priority_in(target, current, self._base(current)),
+            self.clock(),
+        )  # fmt: skip
+        if moved is None:
+            raise Conflict(f"interaction {interaction_id} left the queue meanwhile")
+        await self.effects.overflowed(moved, current.queue, reason)
+        await self.offer_item(interaction_id)
+        return moved
+
     async def transfer_to_agent(self, agent_id: int, item: WorkItem, to_agent: int) -> None:
         """An agent hands assigned work straight to a colleague, if they have room now."""
         now = self.clock()

@@ -452,6 +452,12 @@ class RoutingService:
             )
             raise
 
+    async def move(self, principal: Principal, interaction_id: int, queue: str) -> WorkItem:
+        """A supervisor moves waiting work to another queue (noted on the timeline)."""
+        if queue not in self._router().policy.queues:
+            raise ValidationError(f"no queue {queue!r} in the routing policy", field="queue")
+        return await self._router().move(interaction_id, queue, f"moved by {principal.username}")
+
     async def _assigned_to(self, principal: Principal, interaction_id: int) -> Interaction:
         async with self.store.unit_of_work() as uow:
             interaction = await uow.interactions.get(interaction_id)

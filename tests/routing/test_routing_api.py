@@ -287,3 +287,25 @@ async def test_a_supervisor_sets_an_agents_state(client: Client, team: Team) -> 
     assert response.status == 404
     audit = await (await client.get("/api/v1/audit", headers=team.headers("admin"))).json()
     assert "agent.state" in [entry["action"] for entry in audit["entries"]]
+
+
+async def test_a_supervisor_moves_waiting_work_to_another_queue(
+    hub: Hub, client: Client, team: Team, tmp_path: Path
+) -> None:
+    policy = tmp_path / "routing.toml"
+    policy.write_text(
+        '[[queues]]\nname = "support"\nteam = "support"\n'
+        '[[queues]]\nname = "billing"\nteam = "support"\n'
+    )
+    hub.settings.routing_policy = str(policy)
+    await call(client, team, "admin", "POST", "/api/v1/routing/reload")
+    waiting = await push(
+        client, team, **{"from": "+14155550190", "body": "refund?", "queue": "support"}
+    )
+    path = f"/api/v1/interactions/{waiting['interaction_id']}/move"
+    moved = await call(client, team, "supervisor", "POST", path, queue="billing")
+    assert moved["queue"] == "billing"
+    lines = await timeline(client, team, waiting["customer_id"])
+    assert "Moved from support to billing (moved by supervisor)" in lines
+    await call(client, team, "supervisor", "POST", path, status=422, queue="nowhere")
+    await call(client, team, "agent", "POST", path, status=403, queue="support")

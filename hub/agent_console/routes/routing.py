@@ -18,6 +18,7 @@ from hub.errors import NotFound, ValidationError
 from hub.http import HUB, json_response, principal_of, query_int, read_json, requires
 from hub.routing.model import AgentState, Presence, WorkItem
 from hub.routing.service import RoutingService, queue_report
+from hub.services import interactions
 
 routes = web.RouteTableDef()
 
@@ -149,6 +150,24 @@ async def transfer(request: web.Request) -> web.Response:
         agent_id=body.agent_id,
     )
     return web.Response(status=204)
+
+
+class MoveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queue: str = Field(min_length=1, max_length=100)
+
+
+@routes.post(r"/api/v1/interactions/{interaction_id:\d+}/move")
+@requires(Permission.AGENTS_MANAGE)
+async def move(request: web.Request) -> web.Response:
+    """Supervisors: move waiting work to another queue; it keeps its place in line."""
+    hub = request.app[HUB]
+    body = await read_json(request, MoveBody)
+    interaction_id = int(request.match_info["interaction_id"])
+    await interactions.get_interaction(hub.store, principal_of(request), interaction_id)
+    item = await _routing(request).move(principal_of(request), interaction_id, body.queue)
+    return json_response({"interaction_id": interaction_id, "queue": item.queue})
 
 
 @routes.get("/api/v1/me/voice-token")

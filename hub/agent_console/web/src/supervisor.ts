@@ -114,6 +114,27 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
   const agents = h("section", { id: "agents" });
   const notice = h("p", { class: "notice", role: "status" });
   const calls = h("section", { id: "calls" });
+  const moveId = h("input", { "aria-label": "Interaction to move", placeholder: "#", size: "6" }) as HTMLInputElement;
+  const moveTo = h("input", { "aria-label": "Move to queue", placeholder: "queue", size: "12" }) as HTMLInputElement;
+  const mover = h(
+    "p",
+    { class: "board-controls" },
+    h("label", {}, "Move waiting interaction ", moveId),
+    h("label", {}, " to ", moveTo),
+    h("button", {
+      class: "quiet",
+      onclick: async () => {
+        try {
+          const id = Number(moveId.value.replace("#", ""));
+          await request("POST", `/api/v1/interactions/${id}/move`, session.token, { queue: moveTo.value.trim() });
+          notice.textContent = `Moved #${id} to ${moveTo.value.trim()}.`;
+        } catch (err) {
+          notice.textContent = err instanceof ApiError ? err.message : String(err);
+        }
+      },
+    }, "Move"),
+  );
+
   const report = h("section", { id: "report", "aria-live": "polite" });
   const every = h(
     "select",
@@ -131,6 +152,7 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
     ),
     notice,
     queues,
+    mover,
     h("p", { class: "board-controls" }, h("label", {}, "Reports by ", every)),
     report,
     agents,
