@@ -161,14 +161,19 @@ class MailboxReader:
             client = aioimaplib.IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=CALL_SECONDS)
         lost = self._lost = asyncio.Event()
         client.protocol.conn_lost_cb = lambda _error: lost.set()
-        await self._call(client.wait_hello_from_server(), HELLO_SECONDS)
-        if mailbox.imap_security == "starttls":
-            await self._starttls(client)
-        response = await self._call(
-            client.login(mailbox.username, mailbox.password.get_secret_value())
-        )
-        if response.result != "OK":
-            raise MailboxError(f"login refused for {mailbox.username}: {_text(response.lines)}")
+        try:
+            await self._call(client.wait_hello_from_server(), HELLO_SECONDS)
+            if mailbox.imap_security == "starttls":
+                await self._starttls(client)
+            response = await self._call(
+                client.login(mailbox.username, mailbox.password.get_secret_value())
+            )
+            if response.result != "OK":
+                raise MailboxError(f"login refused for {mailbox.username}: {_text(response.lines)}")
+        except BaseException:
+            if client.protocol.transport is not None:  # no half-open connection left behind
+                client.protocol.transport.close()
+            raise
         return client
 
     async def _starttls(self, client: aioimaplib.IMAP4) -> None:

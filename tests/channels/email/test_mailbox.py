@@ -429,3 +429,21 @@ async def test_replies_go_out_over_starttls_with_a_login(
         assert "login" in (await response.json())["error"]["message"]
     finally:
         controller.stop()
+
+
+async def test_a_refused_login_is_retried_until_the_password_is_fixed(
+    settings: Settings, clock: FrozenClock, dovecot: Dovecot, outbox: Outbox
+) -> None:
+    settings.email.mailboxes = [mailbox_settings(dovecot, outbox, password="wrong")]
+    hub = await build_hub(settings, run_migrations=False, clock=clock)
+    async with TestClient(TestServer(build_app(hub))):
+        reader = channel(hub).readers[0]
+
+        async def refused() -> bool:
+            return reader.failures >= 1
+
+        await eventually(refused, what="the refused login")
+        assert not reader.connected.is_set()
+        dovecot.deliver(ADDRESS, mail(message_id="<after-fix@example.org>"))
+        reader.mailbox = mailbox_settings(dovecot, outbox)  # an admin fixes the password
+        await arrived(hub, "<after-fix@example.org>")
