@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from hub.agent_console.presenters import user_json
 from hub.agent_console.throttle import LoginThrottle
-from hub.domain.users import Permission
+from hub.domain.users import Permission, Role
 from hub.errors import AuthError
 from hub.http import (
     HUB,
@@ -75,6 +76,61 @@ async def me(request: web.Request) -> web.Response:
     """The caller's user record."""
     user = await accounts.current_user(request.app[HUB].store, principal_of(request))
     return json_response(user_json(user))
+
+
+class NewUserBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=100)
+    display_name: str | None = Field(default=None, max_length=200)
+    role: Role
+    teams: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=20
+    )
+    password: str = Field(min_length=8, max_length=1024)
+
+
+class ActiveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool
+
+
+@routes.post("/api/v1/users")
+@requires(Permission.USERS_MANAGE)
+async def create_user(request: web.Request) -> web.Response:
+    """Create a user (admins): a role, teams (made as needed), a password of 8+ characters."""
+    hub = request.app[HUB]
+    body = await read_json(request, NewUserBody)
+    user = await accounts.create_user(
+        hub.store,
+        username=body.username,
+        role=body.role,
+        password=body.password,
+        teams=body.teams or [hub.settings.default_team],
+        display_name=body.display_name,
+        actor_id=principal_of(request).user_id,
+        now=hub.clock(),
+    )
+    if hub.routing is not None:
+        await hub.routing.refresh_agent(user.id)
+    return json_response(user_json(user), status=201)
+
+
+@routes.post(r"/api/v1/users/{username}/active")
+@requires(Permission.USERS_MANAGE)
+async def set_active(request: web.Request) -> web.Response:
+    """Deactivate a user (their logins and tokens stop working) or reactivate them (admins)."""
+    hub = request.app[HUB]
+    body = await read_json(request, ActiveBody)
+    user = await accounts.set_user_active(
+        hub.store,
+        username=request.match_info["username"],
+        active=body.active,
+        actor_id=principal_of(request).user_id,
+        now=hub.clock(),
+    )
+    return json_response(user_json(user) | {"active": body.active})
 
 
 @routes.get("/api/v1/users")

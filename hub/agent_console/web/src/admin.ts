@@ -35,6 +35,34 @@ export async function adminScreen(root: HTMLElement, session: Session, onLogout:
   const agents = (await request<{ agents: Agent[] }>("GET", "/api/v1/agents", session.token)).agents;
   const names = new Map(users.map((u) => [u.id, u.display_name]));
   const policy = h("p", {});
+  const reload = () => adminScreen(root, session, onLogout).catch(say);
+  const username = h("input", { "aria-label": "New username", placeholder: "username", size: "12" }) as HTMLInputElement;
+  const fullName = h("input", { "aria-label": "Full name", placeholder: "full name", size: "16" }) as HTMLInputElement;
+  const role = h("select", { "aria-label": "Role" }, ...["agent", "supervisor", "marketer", "admin"].map((r) => h("option", { value: r }, r))) as HTMLSelectElement;
+  const teams = h("input", { "aria-label": "Teams", placeholder: "support, billing", size: "16" }) as HTMLInputElement;
+  const password = h("input", { "aria-label": "Password", placeholder: "password (8+)", type: "password", autocomplete: "new-password", size: "14" }) as HTMLInputElement;
+  const create = async () => {
+    try {
+      await request("POST", "/api/v1/users", session.token, {
+        username: username.value.trim(),
+        display_name: fullName.value.trim() || undefined,
+        role: role.value,
+        teams: teams.value.split(",").map((t) => t.trim()).filter(Boolean),
+        password: password.value,
+      });
+      await reload();
+    } catch (err) {
+      say(err);
+    }
+  };
+  const setActive = async (user: AdminUser, active: boolean) => {
+    try {
+      await request("POST", `/api/v1/users/${encodeURIComponent(user.username)}/active`, session.token, { active });
+      await reload();
+    } catch (err) {
+      say(err);
+    }
+  };
   clear(root);
   root.append(
     h(
@@ -50,14 +78,33 @@ export async function adminScreen(root: HTMLElement, session: Session, onLogout:
       "table",
       {},
       h("caption", {}, "Users"),
-      h("thead", {}, h("tr", {}, ...["User", "Name", "Role", "Active"].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, ...["User", "Name", "Role", "Active", ""].map((c) => h("th", { scope: "col" }, c)))),
       h(
         "tbody",
         {},
         ...users.map((u) =>
-          h("tr", {}, h("td", {}, u.username), h("td", {}, u.display_name), h("td", {}, u.role), h("td", {}, u.active ? "yes" : "no")),
+          h(
+            "tr",
+            {},
+            h("td", {}, u.username),
+            h("td", {}, u.display_name),
+            h("td", {}, u.role),
+            h("td", {}, u.active ? "yes" : "no"),
+            h("td", {}, u.id === session.user.id ? "" : h("button", { class: "quiet", "aria-label": `${u.active ? "Deactivate" : "Reactivate"} ${u.username}`, onclick: () => void setActive(u, !u.active) }, u.active ? "Deactivate" : "Reactivate")),
+          ),
         ),
       ),
+    ),
+    h(
+      "p",
+      { class: "board-controls new-user" },
+      h("strong", {}, "New user "),
+      username,
+      fullName,
+      role,
+      teams,
+      password,
+      h("button", { onclick: () => void create() }, "Create user"),
     ),
     h(
       "table",
