@@ -43,9 +43,9 @@ from hub.channels.voice.twiml import (
     wait_twiml,
 )
 from hub.config import Settings
-from hub.crm_store.unit_of_work import Store
+from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.calls import LegRole
-from hub.domain.interaction import Channel, InteractionState
+from hub.domain.interaction import Channel, Interaction, InteractionState
 from hub.domain.timeline import Attachment, Direction, EventKind, TimelineEvent
 from hub.errors import ChannelConfigError, MalformedRequest
 from hub.http import HUB, public
@@ -295,28 +295,19 @@ class VoiceChannel(ChannelAdapter):
         sid = params.get("CallSid")
         if not sid:
             raise MalformedRequest("the webhook lacks CallSid")
-        now = request.app[HUB].clock()
         async with self._store.unit_of_work() as uow:
             leg = await uow.calls.by_sid(sid)
             interaction = await uow.interactions.get(leg.interaction_id) if leg else None
-            ref = f"{sid}:{mark}"
-            if interaction is None or await uow.timeline.by_provider_ref("twilio", ref):
-                return None  # not a call of ours, or Twilio retried
-            event = await uow.timeline.append(
-                customer_id=interaction.customer_id,
-                interaction_id=interaction.id,
-                kind=EventKind.CALL,
-                direction=Direction.INBOUND,
-                occurred_at=now,
-                channel=Channel.VOICE,
+            return await _append_once(
+                uow,
+                interaction,
+                ref=f"{sid}:{mark}",
                 body=body,
+                direction=Direction.INBOUND,
+                now=request.app[HUB].clock(),
                 attachments=attachments,
-                provider="twilio",
-                provider_ref=ref,
                 data=dict(data or {}),
             )
-            await uow.commit()
-        return event
 
     def _keep(self, event: TimelineEvent) -> None:
         """Download a recording after commit and keep it under data_dir, like MMS media."""
@@ -362,24 +353,21 @@ class VoiceChannel(ChannelAdapter):
             return web.Response(status=204)
         seconds = params.get("RecordingDuration", "")
         async with self._store.unit_of_work() as uow:
-            interaction = await uow.interactions.get(interaction_id)
-            if interaction is None or await uow.timeline.by_provider_ref("twilio", sid):
-                return web.Response(status=204)
-            event = await uow.timeline.append(
-                customer_id=interaction.customer_id,
-                interaction_id=interaction.id,
-                kind=EventKind.CALL,
-                direction=Direction.INTERNAL,
-                occurred_at=request.app[HUB].clock(),
-                channel=Channel.VOICE,
+            event = await _append_once(
+                uow,
+                await uow.interactions.get(interaction_id),
+                ref=sid,
                 body=f"Call recording ({seconds} s)" if seconds.isdigit() else "Call recording",
+                direction=Direction.INTERNAL,
+                now=request.app[HUB].clock(),
                 attachments=(Attachment("recording", "audio/wav", url=url),),
-                provider="twilio",
-                provider_ref=sid,
-                data={"recording_sid": sid, "duration": int(seconds) if seconds else None},
+                data={
+                    "recording_sid": sid,
+                    "duration": int(seconds) if seconds.isdigit() else None,
+                },
             )
-            await uow.commit()
-        self._keep(event)
+        if event is not None:
+            self._keep(event)
         return web.Response(status=204)
 
     @public  # authenticated by Twilio's signature
@@ -411,6 +399,40 @@ class VoiceChannel(ChannelAdapter):
                 )
                 await uow.commit()
         return _xml(join_twiml(interaction.id))
+
+
+async def _append_once(
+    uow: UnitOfWork,
+    interaction: Interaction | None,
+    *,
+    ref: str,
+    body: str,
+    direction: Direction,
+    now: datetime,
+    attachments: tuple[Attachment, ...],
+    data: dict[str, object],
+) -> TimelineEvent | None:
+    """A call event on the interaction's timeline, committed, unless Twilio sent it before.
+
+    None when the interaction is not ours or ``ref`` is already there (a retried webhook).
+    """
+    if interaction is None or await uow.timeline.by_provider_ref("twilio", ref):
+        return None
+    event = await uow.timeline.append(
+        customer_id=interaction.customer_id,
+        interaction_id=interaction.id,
+        kind=EventKind.CALL,
+        direction=direction,
+        occurred_at=now,
+        channel=Channel.VOICE,
+        body=body,
+        attachments=attachments,
+        provider="twilio",
+        provider_ref=ref,
+        data=data,
+    )
+    await uow.commit()
+    return event
 
 
 def choose(menu: dict[str, str], digits: str, speech: str) -> str | None:

@@ -552,11 +552,12 @@ class CallControl:
                     inbound=leg.role is LegRole.CUSTOMER,
                     data={"call_status": status, "duration": duration, "role": leg.role.value},
                 )
-            kept = False
-            for mark in KEPT_MARKS:
-                kept = kept or bool(
-                    await uow.timeline.by_provider_ref("twilio", f"{leg.call_sid}:{mark}")
-                )
+            kept = False  # looked up only where it decides something: a waiting caller gone
+            if leg.role is LegRole.CUSTOMER and status in ENDED and interaction.state in WAITING:
+                for mark in KEPT_MARKS:
+                    kept = kept or bool(
+                        await uow.timeline.by_provider_ref("twilio", f"{leg.call_sid}:{mark}")
+                    )
             await uow.commit()
         if status not in ENDED or self._routing is None or leg.status == ENDING:
             return  # still going, or we ended it ourselves (and took care of the rest)
