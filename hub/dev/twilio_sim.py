@@ -199,9 +199,13 @@ class TwilioSimulator:
             self.spawn(self._report(message))
         return web.json_response(message.as_twilio(self.account_sid), status=201)
 
-    async def _fetch_message(self, request: web.Request) -> web.Response:
+    async def read(self, request: web.Request) -> web.Response | None:
+        """Record a GET; Twilio's refusal (401, injected failures) or None to go on."""
         self.requests.append(("GET", request.path, {}))
-        refused = await self._refuse(request)
+        return await self._refuse(request)
+
+    async def _fetch_message(self, request: web.Request) -> web.Response:
+        refused = await self.read(request)
         if refused is not None:
             return refused
         message = self.messages.get(request.match_info["sid"])

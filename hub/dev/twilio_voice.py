@@ -222,13 +222,8 @@ class VoiceSim:
             self._sim.spawn(self._end_conference(conference))
         return web.json_response(self._conference_json(conference))
 
-    async def _read(self, request: web.Request) -> web.Response | None:
-        """Record a GET; Twilio's refusal (401, injected failures) or None to go on."""
-        self._sim.requests.append(("GET", request.path, {}))
-        return await self._sim._refuse(request)
-
     async def _fetch_call(self, request: web.Request) -> web.Response:
-        refused = await self._read(request)
+        refused = await self._sim.read(request)
         if refused is not None:
             return refused
         call = self.calls.get(request.match_info["call"])
@@ -238,7 +233,7 @@ class VoiceSim:
 
     async def _fetch_recording(self, request: web.Request) -> web.Response:
         """A recording's audio (a short WAV of silence), behind the account's basic auth."""
-        refused = await self._read(request)
+        refused = await self._sim.read(request)
         if refused is not None:
             return refused
         sid = request.match_info["recording"].removesuffix(".wav")
