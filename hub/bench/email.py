@@ -11,12 +11,8 @@ the first message took.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
@@ -70,12 +66,8 @@ async def run_email_bench(
     """Deliver the backlog, then time the hub reading it."""
     if not Dovecot.available():
         raise RuntimeError("needs Debian's dovecot-imapd, the vmail user and root")
-    folder = Path(tempfile.mkdtemp(prefix="hub-bench-dovecot-"))
-    os.chmod(folder, 0o755)  # noqa: S103  (Dovecot's users read it; nothing secret is there)
-    dovecot = Dovecot(folder / "dovecot", {ADDRESS: PASSWORD})
-    await dovecot.start()
     result: dict[str, Any] = {"messages": messages, "senders": senders, "batch_size": batch_size}
-    try:
+    async with Dovecot.throwaway({ADDRESS: PASSWORD}) as dovecot:
         progress(f"delivering {messages} messages to Dovecot")
         for n in range(messages):
             dovecot.deliver(ADDRESS, backlog_message(n, senders))
@@ -94,7 +86,7 @@ async def run_email_bench(
                     update={
                         "database_url": url,
                         "log_level": "WARNING",
-                        "data_dir": str(folder / "data"),
+                        "data_dir": str(dovecot.folder.parent / "data"),
                         "email": EmailSettings(mailboxes=[mailbox]),
                     }
                 )
@@ -118,7 +110,4 @@ async def run_email_bench(
             result["messages_per_second"] = round(messages / seconds, 1)
             result["first_message_seconds"] = round(first or seconds, 3)
             result["outcomes"] = {k.value: v for k, v in reader.taken.items()}
-    finally:
-        await dovecot.stop()
-        shutil.rmtree(folder, ignore_errors=True)
     return result

@@ -17,7 +17,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 DOVECOT = "/usr/sbin/dovecot"
@@ -44,6 +46,24 @@ class Dovecot:
         self.tls_port = free_port() if tls else None
         self._process: asyncio.subprocess.Process | None = None
         self._delivered = 0
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def throwaway(cls, users: dict[str, str], *, tls: bool = False) -> AsyncIterator[Dovecot]:
+        """A running Dovecot in a new temporary folder, stopped and removed afterwards.
+
+        The folder is readable by Dovecot's own users (pytest's and most private temporary
+        folders are not); nothing secret is in it.
+        """
+        root = Path(tempfile.mkdtemp(prefix="hub-dovecot-"))
+        os.chmod(root, 0o755)  # noqa: S103  (Dovecot's users read it)
+        server = cls(root / "dovecot", users, tls=tls)
+        try:
+            await server.start()
+            yield server
+        finally:
+            await server.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
     @staticmethod
     def available() -> bool:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email import message_from_bytes, policy
@@ -81,15 +78,8 @@ def outbox() -> Iterator[Outbox]:
 
 @pytest.fixture
 async def dovecot() -> AsyncIterator[Dovecot]:
-    # Not under tmp_path: Dovecot's own users must be able to read the folder, and pytest's
-    # temporary folders are private to root.
-    folder = Path(tempfile.mkdtemp(prefix="hub-dovecot-"))
-    os.chmod(folder, 0o755)  # noqa: S103  (Dovecot's users read it; nothing secret is there)
-    server = Dovecot(folder / "dovecot", {ADDRESS: PASSWORD})
-    await server.start()
-    yield server
-    await server.stop()
-    shutil.rmtree(folder, ignore_errors=True)
+    async with Dovecot.throwaway({ADDRESS: PASSWORD}) as server:
+        yield server
 
 
 def mailbox_settings(dovecot: Dovecot, outbox: Outbox, **changes: Any) -> MailboxSettings:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import ssl
-import tempfile
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
@@ -364,11 +361,7 @@ async def test_smtp_trouble_is_retried_or_reported(
 async def test_imap_over_starttls_and_implicit_tls(
     security: str, settings: Settings, clock: FrozenClock, outbox: Outbox
 ) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="hub-dovecot-"))
-    os.chmod(folder, 0o755)  # noqa: S103  (Dovecot's users read it; nothing secret is there)
-    secure = Dovecot(folder / "dovecot", {ADDRESS: PASSWORD}, tls=True)
-    await secure.start()
-    try:
+    async with Dovecot.throwaway({ADDRESS: PASSWORD}, tls=True) as secure:
         port = secure.port if security == "starttls" else secure.tls_port
         settings.email.mailboxes = [
             mailbox_settings(
@@ -380,9 +373,6 @@ async def test_imap_over_starttls_and_implicit_tls(
             secure.deliver(ADDRESS, mail(message_id=f"<{security}@example.org>"))
             await arrived(hub, f"<{security}@example.org>")
         assert "secured" in secure.log()
-    finally:
-        await secure.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
