@@ -13,6 +13,7 @@ from hub.agent_console.routes import (
     console,
     customers,
     mail,
+    policy,
     routing,
     system,
 )
@@ -29,7 +30,7 @@ def build_app(hub: Hub) -> web.Application:
     )
     app[HUB] = hub
     app[auth.THROTTLE] = LoginThrottle(hub.clock)
-    tables = (system, auth, customers, audit, routing, calls, mail, console)
+    tables = (system, auth, customers, audit, routing, policy, calls, mail, console)
     for table in (module.routes for module in tables):
         app.router.add_routes(table)
     for channel in hub.channels:

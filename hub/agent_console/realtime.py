@@ -43,6 +43,7 @@ from hub.domain.events import (
     OfferMade,
     OfferWithdrawn,
     TimelineEventAdded,
+    TimelineEventUpdated,
 )
 from hub.domain.interaction import InteractionState
 from hub.domain.users import Permission, Principal
@@ -138,6 +139,7 @@ class Realtime:
         bus.subscribe(OfferWithdrawn, self._on_withdrawn)
         bus.subscribe(InteractionAssigned, self._on_assigned)
         bus.subscribe(TimelineEventAdded, self._on_timeline)
+        bus.subscribe(TimelineEventUpdated, self._on_timeline)
         for changed in (
             InteractionQueued,
             InteractionAssigned,
@@ -220,8 +222,8 @@ class Realtime:
         )
 
     async def _on_timeline(self, event: Event) -> None:
-        """Anything new on held work (a message either way, a call note): to its agent."""
-        assert isinstance(event, TimelineEventAdded)
+        """Anything new or changed on held work (a message, a call note, a delivery status)."""
+        assert isinstance(event, TimelineEventAdded | TimelineEventUpdated)
         if not (self.agent_connections or self.hub.settings.redis_url) or not event.interaction_id:
             return  # nobody to tell in this process
         async with self.hub.store.unit_of_work() as uow:

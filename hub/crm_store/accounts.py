@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.crm_store.tables import (
     AgentProfileRow,
     ApiTokenRow,
+    CustomerRow,
     QueueRow,
     TeamRow,
     UserRow,
@@ -191,6 +192,56 @@ class AccountRepository:
         self._session.add(row)
         await self._session.flush()
         return Team(row.id, row.name)
+
+    async def teams(self) -> list[Team]:
+        """Every team, by name."""
+        rows = await self._session.scalars(select(TeamRow).order_by(TeamRow.name))
+        return [Team(r.id, r.name) for r in rows]
+
+    async def team_members(self) -> dict[int, list[int]]:
+        """The users of each team, by team id."""
+        members: dict[int, list[int]] = {}
+        for row in await self._session.execute(select(UserTeamRow.team_id, UserTeamRow.user_id)):
+            members.setdefault(row.team_id, []).append(row.user_id)
+        return members
+
+    async def team_customers(self, team_id: int) -> int:
+        """How many customers the team holds."""
+        found = await self._session.scalar(
+            select(func.count()).select_from(CustomerRow).where(CustomerRow.team_id == team_id)
+        )
+        return int(found or 0)
+
+    async def delete_team(self, team_id: int) -> None:
+        """Remove a team (the caller made sure no one, no customer, no queue in force needs it).
+
+        Queues it owned that are no longer routed keep their history, ownerless.
+        """
+        await self._session.execute(
+            update(QueueRow).where(QueueRow.team_id == team_id).values(team_id=None)
+        )
+        await self._session.execute(delete(TeamRow).where(TeamRow.id == team_id))
+
+    async def update_user(
+        self,
+        user_id: int,
+        *,
+        display_name: str | None = None,
+        role: Role | None = None,
+        team_ids: frozenset[int] | None = None,
+    ) -> None:
+        """Change a user's name, role or teams (what is None stays)."""
+        values: dict[str, str] = {}
+        if display_name is not None:
+            values["display_name"] = display_name
+        if role is not None:
+            values["role"] = role.value
+        if values:
+            await self._session.execute(update(UserRow).where(UserRow.id == user_id).values(values))
+        if team_ids is not None:
+            await self._session.execute(delete(UserTeamRow).where(UserTeamRow.user_id == user_id))
+            self._session.add_all(UserTeamRow(user_id=user_id, team_id=t) for t in team_ids)
+            await self._session.flush()
 
     async def team_names(self) -> dict[int, str]:
         """Every team's name by id."""

@@ -326,3 +326,23 @@ class AuditRow(Base):
     entity_type: Mapped[str] = mapped_column(String(50))
     entity_id: Mapped[str | None] = mapped_column(String(100))
     details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+class ConfigVersionRow(Base):
+    """One version of a setting edited at run time (the routing policy, channel settings).
+
+    The newest version of a kind is the one in force; older ones are its history.
+    """
+
+    __tablename__ = "config_versions"
+    __table_args__ = (UniqueConstraint("kind", "version", name="uq_config_versions_kind_version"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column(Json)
+    source: Mapped[str] = mapped_column(String(500))
+    # The policy file's SHA-256 this version descends from, so a changed file is noticed.
+    file_digest: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[int | None] = mapped_column(Id, ForeignKey("users.id", ondelete="SET NULL"))

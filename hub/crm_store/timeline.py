@@ -60,6 +60,8 @@ class TimelineRepository:
         self._session = session
         # (customer, interaction, event) appended in this unit of work: announced after commit
         self.appended: list[tuple[int, int | None, int]] = []
+        # events changed in this unit of work (delivery status, attachments): announced too
+        self.updated: list[tuple[int, int | None, int]] = []
 
     async def by_provider_ref(self, provider: str, provider_ref: str) -> TimelineEvent | None:
         """The event a provider already delivered under this reference, or None."""
@@ -131,6 +133,7 @@ class TimelineRepository:
         if row is not None:
             row.attachments = [asdict(a) for a in attachments]
             await self._session.flush()
+            self.updated.append((row.customer_id, row.interaction_id, row.id))
 
     async def update_delivery(
         self,
@@ -150,6 +153,7 @@ class TimelineRepository:
             row.provider_ref = provider_ref
         row.data = {**(row.data or {}), **data}
         await self._session.flush()
+        self.updated.append((row.customer_id, row.interaction_id, row.id))
 
     async def page(
         self, customer_id: int, *, limit: int, before: tuple[datetime, int] | None = None

@@ -13,11 +13,12 @@ from hub.bus.base import EventBus
 from hub.crm_store.accounts import AccountRepository
 from hub.crm_store.audit import AuditRepository
 from hub.crm_store.calls import CallRepository
+from hub.crm_store.config_versions import ConfigVersionRepository
 from hub.crm_store.customers import CustomerRepository
 from hub.crm_store.interactions import InteractionRepository
 from hub.crm_store.mail import MailRepository
 from hub.crm_store.timeline import TimelineRepository
-from hub.domain.events import Event, TimelineEventAdded
+from hub.domain.events import Event, TimelineEventAdded, TimelineEventUpdated
 from hub.errors import StoreConflict, StoreError
 
 
@@ -65,6 +66,7 @@ class UnitOfWork:
         self.audit = AuditRepository(session)
         self.calls = CallRepository(session)
         self.mail = MailRepository(session)
+        self.config = ConfigVersionRepository(session)
 
     async def __aenter__(self) -> Self:
         return self
@@ -95,8 +97,17 @@ class UnitOfWork:
         except IntegrityError as err:
             raise StoreConflict(f"a uniqueness rule refused the write: {err.orig}") from err
         events, self._events = self._events, []
-        events += [TimelineEventAdded(*added) for added in self.timeline.appended]
-        self.timeline.appended.clear()
+        timeline = self.timeline
+        events += [TimelineEventAdded(*added) for added in timeline.appended]
+        added = {event_id for _, _, event_id in timeline.appended}
+        # An event added and changed in one transaction is announced once, as added.
+        events += [
+            TimelineEventUpdated(*changed)
+            for changed in dict.fromkeys(timeline.updated)
+            if changed[2] not in added
+        ]
+        timeline.appended.clear()
+        timeline.updated.clear()
         await self._bus.publish(events)
 
     async def flush(self) -> None:

@@ -146,3 +146,12 @@ class TimelineEventAdded(Event):
     customer_id: int
     interaction_id: int | None
     event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEventUpdated(Event):
+    """A timeline event changed: a reply's delivery status, an attachment fetched, a bounce."""
+
+    customer_id: int
+    interaction_id: int | None
+    event_id: int

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 import pydantic
+import tomli_w
 from holidays import HolidayBase
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -210,26 +212,66 @@ def load_policy(path: Path) -> Policy:
 
 def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
     """Check a policy given as TOML text."""
+    return policy_from_document(policy_document(text, source=source), source=source, text=text)
+
+
+def policy_document(text: str, *, source: str = "<policy>") -> dict[str, Any]:
+    """The policy TOML text as a checked document (PolicyError naming the line otherwise)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         found = re.search(r"at line (\d+)", str(err))
         line = int(found.group(1)) if found else max(1, len(text.splitlines()))
         raise PolicyError(f"{source} line {line}: {err}") from err
+    policy_from_document(raw, source=source, text=text)
+    return raw
+
+
+def policy_from_document(
+    document: dict[str, Any], *, source: str = "<policy>", text: str | None = None
+) -> Policy:
+    """Check a policy document (the file's shape as data), or raise PolicyError.
+
+    With the TOML text it came from, errors name its line; otherwise the field's path
+    (``queues[2].steps[1].target``).
+    """
+
+    def where(location: tuple[str | int, ...]) -> str:
+        if text is not None:
+            return f"{source} line {_line_of(text, location)}"
+        return f"{source}: {field_path(location)}" if location else source
+
     try:
-        parsed = PolicyFile.model_validate(raw)
+        parsed = PolicyFile.model_validate(document)
     except pydantic.ValidationError as err:
         first = err.errors(include_url=False)[0]
         location = tuple(first["loc"])
-        where = _line_of(text, location)
         dotted = ".".join(str(p) for p in location)
-        raise PolicyError(f"{source} line {where}: {dotted}: {first['msg']}") from err
-    return _build(parsed, text, source)
+        if text is None:
+            raise PolicyError(f"{where(location)}: {first['msg']}") from err
+        raise PolicyError(f"{where(location)}: {dotted}: {first['msg']}") from err
+    return _build(parsed, where, source)
 
 
-def _build(parsed: PolicyFile, text: str, source: str) -> Policy:
+def field_path(location: tuple[str | int, ...]) -> str:
+    """('queues', 2, 'steps', 1, 'target') as queues[2].steps[1].target."""
+    out = ""
+    for part in location:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def policy_toml(document: dict[str, Any]) -> str:
+    """A policy document as TOML, in the shape config/routing.example.toml documents."""
+    checked = PolicyFile.model_validate(document)
+    return tomli_w.dumps(checked.model_dump(mode="json", exclude_none=True, exclude_defaults=True))
+
+
+def _build(
+    parsed: PolicyFile, where: Callable[[tuple[str | int, ...]], str], source: str
+) -> Policy:
     def fail(location: tuple[str | int, ...], reason: str) -> PolicyError:
-        return PolicyError(f"{source} line {_line_of(text, location)}: {reason}")
+        return PolicyError(f"{where(location)}: {reason}")
 
     calendars: dict[str, Calendar] = {}
     for index, cal in enumerate(parsed.calendars):
@@ -338,7 +380,7 @@ def _build(parsed: PolicyFile, text: str, source: str) -> Policy:
             ring_seconds=q.ring_seconds or parsed.ring_seconds,
             steps=tuple(steps),
         )
-    _refuse_overflow_cycles(queues, text, source)
+    _refuse_overflow_cycles(queues, where)
 
     routes: dict[Channel, str] = {}
     for index, route in enumerate(parsed.routes):
@@ -367,7 +409,9 @@ def _overflow_targets(queue: QueuePolicy) -> set[str]:
     return targets
 
 
-def _refuse_overflow_cycles(queues: dict[str, QueuePolicy], text: str, source: str) -> None:
+def _refuse_overflow_cycles(
+    queues: dict[str, QueuePolicy], where: Callable[[tuple[str | int, ...]], str]
+) -> None:
     """Work that overflows must end somewhere: a cycle would bounce it between queues forever."""
     state: dict[str, int] = {}  # 1 visiting, 2 done
 
@@ -377,8 +421,7 @@ def _refuse_overflow_cycles(queues: dict[str, QueuePolicy], text: str, source: s
             if state.get(target) == 1:
                 cycle = " -> ".join([*path[path.index(target) :], target])
                 index = list(queues).index(name)
-                line = _line_of(text, ("queues", index, "overflow"))
-                raise PolicyError(f"{source} line {line}: overflow cycle {cycle}")
+                raise PolicyError(f"{where(('queues', index, 'overflow'))}: overflow cycle {cycle}")
             if target not in state:
                 visit(target, [*path, target])
         state[name] = 2

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import hashlib
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ import structlog
 from hub.bus.base import EventBus
 from hub.config import Settings
 from hub.crm_store.accounts import AgentProfile
+from hub.crm_store.config_versions import ConfigVersion
 from hub.crm_store.unit_of_work import Store
 from hub.domain.events import (
     AgentStateChanged,
@@ -39,10 +40,24 @@ from hub.domain.events import (
 )
 from hub.domain.interaction import Channel, Interaction, InteractionState
 from hub.domain.timeline import Direction, EventKind
-from hub.domain.users import Principal
-from hub.errors import Conflict, HubError, IllegalTransition, NotFound, ValidationError
+from hub.domain.users import Permission, Principal
+from hub.errors import (
+    Conflict,
+    HubError,
+    IllegalTransition,
+    NotFound,
+    StoreConflict,
+    ValidationError,
+)
 from hub.routing.model import AgentState, Presence, WorkItem
-from hub.routing.policy import Policy, PolicyError, QueuePolicy, load_policy, parse_policy
+from hub.routing.policy import (
+    Policy,
+    PolicyError,
+    PolicyFile,
+    QueuePolicy,
+    policy_document,
+    policy_from_document,
+)
 from hub.routing.router import Router
 from hub.routing.state.base import RoutingState
 from hub.routing.stats import intervals, live_stats, window_stats
@@ -50,6 +65,8 @@ from hub.routing.stats import intervals, live_stats, window_stats
 log = structlog.get_logger(__name__)
 
 DEFAULT_POLICY_FILE = Path("config/routing.toml")
+POLICY = "routing_policy"  # its kind among the config versions
+FROM_QUEUES = "the queues in the store"  # the source of a policy made without a file
 S = InteractionState
 
 
@@ -74,6 +91,7 @@ class RoutingService:
         self._queue_names: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._version: ConfigVersion | None = None
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -126,10 +144,35 @@ class RoutingService:
         return self.router
 
     async def _load_policy(self) -> Policy:
+        """The policy in force: the store's newest version, after importing a changed file.
+
+        The store keeps every version (admins edit the policy from the console). The policy
+        file, when there is one, is imported as a new version whenever its text differs from
+        the file the version in force descends from, so editing the file still takes effect.
+        """
         path = self.policy_file()
+        async with self.store.unit_of_work() as uow:
+            latest = await uow.config.latest(POLICY)
         if path is not None:
-            return load_policy(path)
-        # No policy file: one queue per queue in the store, each served by its team.
+            text = _read(path)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            if latest is None or latest.file_digest != digest:
+                document = policy_document(text, source=str(path))
+                latest = await self._save(
+                    document, source=f"file {path}", file_digest=digest, after=latest
+                )
+                log.info("routing policy file imported", source=str(path), version=latest.version)
+        elif latest is None or latest.source == FROM_QUEUES:
+            # Until an admin edits it, a policy made from the store's queues follows them.
+            document = await self._document_from_queues()
+            if latest is None or latest.document != document:
+                latest = await self._save(document, source=FROM_QUEUES, after=latest)
+        assert latest is not None
+        self._version = latest
+        return policy_from_document(latest.document, source=f"policy version {latest.version}")
+
+    async def _document_from_queues(self) -> dict[str, Any]:
+        """Without a policy: one queue per queue in the store, each served by its team."""
         async with self.store.unit_of_work() as uow:
             queues = await uow.accounts.queues()
             teams = await uow.accounts.team_names()
@@ -137,26 +180,148 @@ class RoutingService:
         pairs = [(default, default)] + [
             (q.name, teams.get(q.team_id or -1, default)) for q in queues if q.name != default
         ]
-        # JSON string quoting is valid TOML basic-string quoting, whatever the names hold.
-        lines = [f"default_queue = {json.dumps(default)}"]
-        for name, team in pairs:
-            lines += ["[[queues]]", f"name = {json.dumps(name)}", f"team = {json.dumps(team)}"]
-        return parse_policy("\n".join(lines), source="<queues in the store>")
+        return {
+            "default_queue": default,
+            "queues": [{"name": name, "team": team} for name, team in pairs],
+        }
 
-    async def reload(self) -> Policy:
-        """Read the policy file again; a bad file is refused and the old policy stays."""
-        path = self.policy_file()
-        if path is None:
-            raise ValidationError("there is no routing policy file to reload (routing_policy)")
+    async def _save(
+        self,
+        document: dict[str, Any],
+        *,
+        source: str,
+        after: ConfigVersion | None,
+        file_digest: str | None = None,
+        actor_id: int | None = None,
+    ) -> ConfigVersion:
+        """Save the version after ``after``; Conflict if someone saved one meanwhile."""
+        now = self.clock()
         try:
-            policy = load_policy(path)
+            async with self.store.unit_of_work() as uow:
+                saved = await uow.config.add(
+                    POLICY,
+                    version=(after.version if after else 0) + 1,
+                    document=document,
+                    source=source,
+                    file_digest=file_digest or (after.file_digest if after else None),
+                    created_by=actor_id,
+                    now=now,
+                )
+                if actor_id is not None:
+                    uow.audit.add(
+                        at=now,
+                        actor_id=actor_id,
+                        action="routing.policy",
+                        entity_type="routing_policy",
+                        entity_id=saved.version,
+                        source=source,
+                    )
+                await uow.commit()
+        except StoreConflict as err:
+            raise Conflict(
+                "the routing policy was changed meanwhile; load it again and redo the change"
+            ) from err
+        return saved
+
+    @property
+    def version(self) -> ConfigVersion:
+        """The stored policy version in force."""
+        if self._version is None:
+            raise HubError("routing is not started")
+        return self._version
+
+    async def reload(self, *, from_file: bool = False) -> Policy:
+        """Put the newest policy in force: a changed (or, from_file, any) file is imported first.
+
+        A bad file is refused and the policy in force stays.
+        """
+        path = self.policy_file()
+        if from_file and path is None:
+            raise ValidationError("there is no routing policy file to import (routing_policy)")
+        try:
+            if from_file and path is not None:
+                text = _read(path)
+                await self._save(
+                    policy_document(text, source=str(path)),
+                    source=f"file {path}",
+                    file_digest=hashlib.sha256(text.encode()).hexdigest(),
+                    after=await self._latest(),
+                )
+            policy = await self._load_policy()
         except PolicyError as err:
             raise ValidationError(f"policy not reloaded, the old one stays: {err}") from err
+        await self._put_in_force(policy)
+        return policy
+
+    async def _latest(self) -> ConfigVersion | None:
+        async with self.store.unit_of_work() as uow:
+            return await uow.config.latest(POLICY)
+
+    async def _put_in_force(self, policy: Policy) -> None:
         await self._sync_queues(policy)
         self._router().reload(policy)
-        log.info("routing policy reloaded", source=policy.source, queues=len(policy.queues))
+        log.info("routing policy in force", source=policy.source, queues=len(policy.queues))
         await self._router().tick()
+
+    async def save_policy(
+        self,
+        principal: Principal,
+        document: dict[str, Any],
+        *,
+        base_version: int | None,
+        source: str = "the console",
+    ) -> Policy:
+        """An admin's new policy: checked, kept as the next version, put in force; audited.
+
+        base_version is the version the edit started from: if another was saved since, the
+        edit is refused (409) rather than silently undoing that one. Removing a queue that
+        still has work waiting is refused too.
+        """
+        principal.require(Permission.ROUTING_MANAGE)
+        try:
+            policy = policy_from_document(document, source="the new policy")
+        except PolicyError as err:
+            raise ValidationError(str(err)) from err
+        current = await self._latest()
+        if base_version is not None and current is not None and current.version != base_version:
+            raise Conflict(
+                f"the routing policy is at version {current.version}, not {base_version}; "
+                "load it again and redo the change"
+            )
+        removed = set(self.policy.queues) - set(policy.queues)
+        waiting = [item for item in await self.state.waiting(frozenset(removed))]
+        if waiting:
+            names = ", ".join(sorted({item.queue for item in waiting}))
+            raise Conflict(
+                f"{len(waiting)} interaction(s) wait in {names}: move them before removing it"
+            )
+        clean = PolicyFile.model_validate(document).model_dump(mode="json", exclude_none=True)
+        self._version = await self._save(
+            clean, source=source, after=current, actor_id=principal.user_id
+        )
+        policy = policy_from_document(clean, source=f"policy version {self._version.version}")
+        await self._put_in_force(policy)
         return policy
+
+    async def policy_versions(self, limit: int = 50) -> list[ConfigVersion]:
+        """The policy's history, newest first."""
+        async with self.store.unit_of_work() as uow:
+            return await uow.config.history(POLICY, limit=limit)
+
+    async def policy_version(self, version: int) -> ConfigVersion:
+        """One version of the policy (NotFound if there is none)."""
+        async with self.store.unit_of_work() as uow:
+            found = await uow.config.get(POLICY, version)
+        if found is None:
+            raise NotFound(f"no routing policy version {version}")
+        return found
+
+    async def _follow(self) -> None:
+        """Scaled out: put in force a version another hub process saved."""
+        async with self.store.unit_of_work() as uow:
+            newest = await uow.config.latest_number(POLICY)
+        if self._version is not None and newest > self._version.version:
+            await self._put_in_force(await self._load_policy())
 
     def _reload_on_signal(self) -> None:
         async def go() -> None:
@@ -190,6 +355,8 @@ class RoutingService:
             if self._stopping.is_set():
                 return
             try:
+                if self.settings.redis_url:
+                    await self._follow()
                 await self._router().tick()
             except Exception:
                 log.exception("routing tick failed")
@@ -554,6 +721,13 @@ def _ahead_of(other: WorkItem, item: WorkItem) -> bool:
         return (-work.priority, work.enqueued_at, work.interaction_id)
 
     return order(other) < order(item)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise PolicyError(f"{path}: cannot read: {err.strerror}") from err
 
 
 def _text(value: object) -> str | None:

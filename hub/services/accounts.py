@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from hub.crm_store.accounts import TokenInfo, User
+from hub.crm_store.accounts import Team, TokenInfo, User
 from hub.crm_store.audit import AuditEntry
 from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.users import Permission, Principal, Role
@@ -286,5 +286,94 @@ async def revoke_token(store: Store, *, token_id: int, actor_id: int | None, now
             action="token.revoke",
             entity_type="api_token",
             entity_id=token_id,
+        )
+        await uow.commit()
+
+
+async def update_user(
+    store: Store,
+    *,
+    username: str,
+    display_name: str | None,
+    role: Role | None,
+    teams: list[str] | None,
+    actor: Principal,
+    now: datetime,
+) -> User:
+    """Change a user's name, role or teams (named teams are made as needed); audited.
+
+    Admins cannot change their own role, so the last admin cannot lock everyone out.
+    """
+    async with store.unit_of_work() as uow:
+        user = await _user_named(uow, username)
+        if role is not None and role is not user.role and user.id == actor.user_id:
+            raise Conflict("you cannot change your own role; ask another admin")
+        team_ids = None
+        if teams is not None:
+            if not teams:
+                raise ValidationError("a user belongs to at least one team", field="teams")
+            team_ids = frozenset([(await uow.accounts.ensure_team(t, now)).id for t in teams])
+        await uow.accounts.update_user(
+            user.id, display_name=display_name, role=role, team_ids=team_ids
+        )
+        uow.audit.add(
+            at=now,
+            actor_id=actor.user_id,
+            action="user.update",
+            entity_type="user",
+            entity_id=user.id,
+            display_name=display_name,
+            role=None if role is None else role.value,
+            teams=teams,
+        )
+        await uow.commit()
+        updated = await uow.accounts.user(user.id)
+    assert updated is not None
+    return updated
+
+
+async def create_team(store: Store, *, name: str, actor: Principal, now: datetime) -> Team:
+    """A new team; audited."""
+    async with store.unit_of_work() as uow:
+        if await uow.accounts.team_by_name(name) is not None:
+            raise Conflict(f"there is already a team named {name!r}")
+        team = await uow.accounts.ensure_team(name, now)
+        uow.audit.add(
+            at=now,
+            actor_id=actor.user_id,
+            action="team.create",
+            entity_type="team",
+            entity_id=team.id,
+            name=name,
+        )
+        await uow.commit()
+    return team
+
+
+async def delete_team(
+    store: Store, *, team_id: int, routed_by: set[str], actor: Principal, now: datetime
+) -> None:
+    """Remove a team no user, customer or routed queue (routed_by: their teams) needs."""
+    async with store.unit_of_work() as uow:
+        names = await uow.accounts.team_names()
+        if team_id not in names:
+            raise NotFound(f"no team {team_id}")
+        name = names[team_id]
+        members = (await uow.accounts.team_members()).get(team_id, [])
+        if members:
+            raise Conflict(f"team {name!r} still has {len(members)} user(s); move them first")
+        if name in routed_by:
+            raise Conflict(f"queues of the routing policy belong to team {name!r}")
+        customers = await uow.accounts.team_customers(team_id)
+        if customers:
+            raise Conflict(f"team {name!r} holds {customers} customer(s)")
+        await uow.accounts.delete_team(team_id)
+        uow.audit.add(
+            at=now,
+            actor_id=actor.user_id,
+            action="team.delete",
+            entity_type="team",
+            entity_id=team_id,
+            name=name,
         )
         await uow.commit()

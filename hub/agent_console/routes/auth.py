@@ -1,4 +1,4 @@
-"""Log in, log out, who am I, users."""
+"""Log in, log out, who am I, users and teams."""
 
 from __future__ import annotations
 
@@ -78,16 +78,31 @@ async def me(request: web.Request) -> web.Response:
     return json_response(user_json(user))
 
 
+TeamName = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+
+
 class NewUserBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=1, max_length=100)
     display_name: str | None = Field(default=None, max_length=200)
     role: Role
-    teams: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
-        default_factory=list, max_length=20
-    )
+    teams: list[TeamName] = Field(default_factory=list, max_length=20)
     password: str = Field(min_length=8, max_length=1024)
+
+
+class UserChangeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: Role | None = None
+    teams: list[TeamName] | None = Field(default=None, max_length=20)
+
+
+class NewTeamBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: TeamName
 
 
 class ActiveBody(BaseModel):
@@ -139,3 +154,78 @@ async def users(request: web.Request) -> web.Response:
     """Every user (admins)."""
     found = await accounts.list_users(request.app[HUB].store, principal_of(request))
     return json_response({"users": [user_json(u) for u in found]})
+
+
+@routes.patch(r"/api/v1/users/{username}")
+@requires(Permission.USERS_MANAGE)
+async def update_user(request: web.Request) -> web.Response:
+    """Change a user's name, role or teams (admins; not their own role); audited."""
+    hub = request.app[HUB]
+    body = await read_json(request, UserChangeBody)
+    user = await accounts.update_user(
+        hub.store,
+        username=request.match_info["username"],
+        display_name=body.display_name,
+        role=body.role,
+        teams=body.teams,
+        actor=principal_of(request),
+        now=hub.clock(),
+    )
+    if hub.routing is not None:
+        await hub.routing.refresh_agent(user.id)
+    return json_response(user_json(user))
+
+
+@routes.get("/api/v1/teams")
+@requires(Permission.USERS_MANAGE)
+async def teams(request: web.Request) -> web.Response:
+    """Every team with its members and the queues of the routing policy it serves (admins)."""
+    hub = request.app[HUB]
+    async with hub.store.unit_of_work() as uow:
+        found = await uow.accounts.teams()
+        members = await uow.accounts.team_members()
+    served: dict[str, list[str]] = {}
+    if hub.routing is not None:
+        for queue in hub.routing.policy.queues.values():
+            served.setdefault(queue.team, []).append(queue.name)
+    return json_response(
+        {
+            "teams": [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "user_ids": sorted(members.get(t.id, [])),
+                    "queues": served.get(t.name, []),
+                }
+                for t in found
+            ]
+        }
+    )
+
+
+@routes.post("/api/v1/teams")
+@requires(Permission.USERS_MANAGE)
+async def create_team(request: web.Request) -> web.Response:
+    """Make a team (admins); audited."""
+    hub = request.app[HUB]
+    body = await read_json(request, NewTeamBody)
+    team = await accounts.create_team(
+        hub.store, name=body.name, actor=principal_of(request), now=hub.clock()
+    )
+    return json_response({"id": team.id, "name": team.name}, status=201)
+
+
+@routes.delete(r"/api/v1/teams/{team_id:\d+}")
+@requires(Permission.USERS_MANAGE)
+async def delete_team(request: web.Request) -> web.Response:
+    """Remove a team without users, customers or routed queues (admins); audited."""
+    hub = request.app[HUB]
+    routed = set() if hub.routing is None else {q.team for q in hub.routing.policy.queues.values()}
+    await accounts.delete_team(
+        hub.store,
+        team_id=int(request.match_info["team_id"]),
+        routed_by=routed,
+        actor=principal_of(request),
+        now=hub.clock(),
+    )
+    return web.Response(status=204)

@@ -354,11 +354,3 @@ async def set_profile(request: web.Request) -> web.Response:
     if agent is None:
         raise ValidationError(f"user {user_id} is not an active agent or supervisor")
     return json_response(agent_json(agent, hub.clock()))
-
-
-@routes.post("/api/v1/routing/reload")
-@requires(Permission.ROUTING_MANAGE)
-async def reload(request: web.Request) -> web.Response:
-    """Read the routing policy file again (422 with line and reason; the old one stays)."""
-    policy = await _routing(request).reload()
-    return json_response({"source": policy.source, "queues": sorted(policy.queues)})

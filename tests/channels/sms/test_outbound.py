@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from hub.bootstrap import Hub
 from hub.dev.twilio_sim import TwilioSimulator
+from tests.agent_console.test_realtime import Listener
 from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC
 from tests.conftest import Team, make_team
 
@@ -131,3 +133,27 @@ async def test_only_the_agent_who_has_it_replies(
         headers=team.headers("marketer"),
     )
     assert response.status == 403
+
+
+async def test_the_agent_console_hears_each_delivery_status(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    team = await make_team(sms_hub, "support")
+    interaction = await taken(client, team, twilio)
+    console = Listener("/agent")
+    await console.connect(str(client.make_url("")), team.tokens["agent"])
+    try:
+        status, event = await reply(client, team, interaction, "On its way.")
+        assert status == 201, event
+
+        def status_of(wanted: str) -> Callable[[Any], bool]:
+            return lambda m: (
+                m["event"]["id"] == event["id"] and m["event"]["data"]["status"] == wanted
+            )
+
+        # The same event id, pushed again as Twilio reports it: sent, then delivered.
+        pushed = await console.next("message", status_of("delivered"))
+        assert pushed["interaction_id"] == interaction
+        assert await console.next("message", status_of("sent"))
+    finally:
+        await console.client.disconnect()
