@@ -26,6 +26,7 @@ from hub.observability import Metrics
 from hub.routing.service import RoutingService
 from hub.routing.state import MemoryRoutingState, RoutingState
 from hub.routing.state.redis import RedisRoutingState
+from hub.services.channel_settings import ChannelSettings
 from hub.services.receive import Received, receive
 
 log = structlog.get_logger(__name__)
@@ -50,6 +51,7 @@ class Hub:
     channels: list[ChannelAdapter] = field(default_factory=list)
     routing: RoutingService | None = None
     calls: CallControl | None = None  # phone calls' controls, when Twilio is set up
+    channel_settings: ChannelSettings | None = None  # what admins change while it runs
 
     async def receive(self, message: InboundMessage) -> Received:
         """The core path for a message a channel took in (counted in the metrics)."""
@@ -66,6 +68,8 @@ class Hub:
 
     async def start(self) -> None:
         """Start the bus and every channel; a channel that fails is logged, the rest go on."""
+        if self.channel_settings is not None:
+            await self.channel_settings.start()
         # Subscribe before consuming: on Redis an event read with nobody subscribed would be
         # acknowledged and lost to routing.
         if self.routing is not None:
@@ -87,6 +91,8 @@ class Hub:
         await self.bus.stop()  # stop consuming first, then what the events fed
         if self.routing is not None:
             await self.routing.stop()
+        if self.channel_settings is not None:
+            await self.channel_settings.stop()
         await self.store.close()
 
 
@@ -122,4 +128,5 @@ async def build_hub(
         channels += [SmsChannel(settings, store), VoiceChannel(settings, store, routing, calls)]
     if settings.email.mailboxes:
         channels.append(EmailChannel(settings, store, clock))
-    return Hub(settings, store, bus, Metrics(), clock, channels, routing, calls)
+    live = ChannelSettings(settings, store, clock)
+    return Hub(settings, store, bus, Metrics(), clock, channels, routing, calls, live)

@@ -10,6 +10,7 @@ from hub.agent_console.routes import (
     audit,
     auth,
     calls,
+    channel_settings,
     console,
     customers,
     mail,
@@ -30,7 +31,18 @@ def build_app(hub: Hub) -> web.Application:
     )
     app[HUB] = hub
     app[auth.THROTTLE] = LoginThrottle(hub.clock)
-    tables = (system, auth, customers, audit, routing, policy, calls, mail, console)
+    tables = (
+        system,
+        auth,
+        customers,
+        audit,
+        routing,
+        policy,
+        calls,
+        mail,
+        channel_settings,
+        console,
+    )
     for table in (module.routes for module in tables):
         app.router.add_routes(table)
     for channel in hub.channels:

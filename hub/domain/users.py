@@ -35,6 +35,7 @@ class Permission(StrEnum):
     AGENTS_READ = "agents:read"
     AGENTS_MANAGE = "agents:manage"
     ROUTING_MANAGE = "routing:manage"
+    CHANNELS_MANAGE = "channels:manage"  # channel settings: numbers, mailboxes, IVR, greetings
     CALLS_MONITOR = "calls:monitor"  # listen to, whisper to, barge into agents' calls
 
 

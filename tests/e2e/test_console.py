@@ -124,7 +124,7 @@ async def test_an_agent_takes_an_sms_with_the_earlier_email_on_the_record(
     await reply.press("Control+Enter")
     sent = panel.locator(".event.outbound")
     await expect(sent).to_contain_text("It left our depot")
-    await expect(sent).to_contain_text("queued")  # Twilio took it (pushed first as "sending")
+    await expect(sent).to_contain_text("delivered")  # pushed as Twilio reports sent, then delivered
     await twilio.settle()
     assert [m.body for m in twilio.messages.values()] == ["It left our depot this morning."]
     await agent.screenshot(path=str(shots / "3-replied.png"))

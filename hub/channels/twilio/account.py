@@ -18,7 +18,7 @@ class TwilioAccount:
 
     auth_token: str
     public_url: str
-    queues: dict[str, str]  # our number (E.164) -> queue name
+    settings: Settings  # read at each use: admins change the numbers while the hub runs
 
     @classmethod
     def from_settings(cls, settings: Settings, channel: str) -> TwilioAccount:
@@ -26,11 +26,13 @@ class TwilioAccount:
         token = settings.twilio.auth_token
         if token is None:
             raise ChannelConfigError(f"HUB_TWILIO__AUTH_TOKEN is needed for the {channel} channel")
-        queues = {
-            normalize_phone(number, settings.default_region): queue
-            for number, queue in settings.twilio.numbers.items()
-        }
-        return cls(token.get_secret_value(), settings.public_url, queues)
+        return cls(token.get_secret_value(), settings.public_url, settings)
+
+    @property
+    def queues(self) -> dict[str, str]:
+        """Our numbers (E.164) and the queue each one's contacts go to."""
+        region = self.settings.default_region
+        return {normalize_phone(n, region): q for n, q in self.settings.twilio.numbers.items()}
 
     async def verified_form(self, request: web.Request) -> dict[str, str]:
         """The webhook's form, if the account signed it (BadSignature, 403, otherwise)."""
