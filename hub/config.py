@@ -102,6 +102,64 @@ class EmailSettings(BaseModel):
     subject_window_days: int = Field(default=14, ge=0, le=365)
 
 
+PrechatField = Literal["off", "optional", "required"]
+
+
+class ChatSiteSettings(BaseModel):
+    """One website that embeds the chat widget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field(default="", max_length=200)
+    # The pages allowed to open chats (scheme://host[:port]); the browser's Origin must match.
+    origins: list[str] = []
+    queue: str | None = None  # where its chats go; unset: the webchat channel's route
+    # Signed identity: the site puts HMAC-SHA256(secret, user id) beside a logged-in user's id.
+    identity_secret: SecretStr | None = None
+    colour: str = Field(default="#2f6fd6", pattern=r"^#[0-9a-fA-F]{6}$")
+    position: Literal["right", "left"] = "right"
+    language: str = Field(default="en", max_length=16)
+    title: str = Field(default="Chat with us", max_length=100)
+    greeting: str = Field(default="Hello! How can we help?", max_length=1000)
+    prechat_name: PrechatField = "optional"
+    prechat_email: PrechatField = "optional"
+    prechat_phone: PrechatField = "off"
+    offline_message: str = Field(
+        default="We are not here right now. Leave a message and we will answer by email.",
+        max_length=1000,
+    )
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        wrong = [o for o in value if not o.startswith(("http://", "https://")) or o.count("/") != 2]
+        if wrong:
+            raise ValueError(f"origins are scheme://host[:port] without a path, not {wrong}")
+        return [o.rstrip("/").lower() for o in value]
+
+
+class WebchatSettings(BaseModel):
+    """The web chat channel: the sites that embed the widget, and its abuse limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sites: list[ChatSiteSettings] = []
+    max_message_chars: int = Field(default=2000, ge=1, le=20_000)
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    file_types: list[str] = [
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+    ]
+    messages_per_minute: int = Field(default=20, ge=1, le=600)  # per visitor
+    ip_messages_per_minute: int = Field(default=120, ge=1, le=6000)  # per address
+    ip_sessions_per_minute: int = Field(default=30, ge=1, le=6000)  # new connections
+
+
 class Settings(BaseSettings):
     """Everything the hub can be told, with its default."""
 
@@ -130,6 +188,7 @@ class Settings(BaseSettings):
     routing_tick_seconds: float = Field(default=1.0, gt=0, le=60)
     twilio: TwilioSettings = TwilioSettings()
     email: EmailSettings = EmailSettings()
+    webchat: WebchatSettings = WebchatSettings()
 
     @field_validator("default_region")
     @classmethod

@@ -55,6 +55,8 @@ def interaction_json(interaction: Interaction) -> dict[str, Any]:
         "queued_at": interaction.queued_at,
         "answered_at": interaction.answered_at,
         "abandoned_at": interaction.abandoned_at,
+        "csat_score": interaction.csat_score,
+        "csat_comment": interaction.csat_comment,
     }
 
 

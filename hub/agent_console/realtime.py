@@ -134,6 +134,8 @@ class Realtime:
         self.supervisors = 0  # connected to this process
         self.agent_connections = 0  # to /agent in this process
         self._board: asyncio.Task[None] | None = None
+        # timeline event id -> the lock its pushes take turns on, and how many use it
+        self._event_locks: dict[int, tuple[asyncio.Lock, int]] = {}
         bus = hub.bus
         bus.subscribe(OfferMade, self._on_offer)
         bus.subscribe(OfferWithdrawn, self._on_withdrawn)
@@ -226,11 +228,26 @@ class Realtime:
         assert isinstance(event, TimelineEventAdded | TimelineEventUpdated)
         if not (self.agent_connections or self.hub.settings.redis_url) or not event.interaction_id:
             return  # nobody to tell in this process
+        # Read and push one event's changes in turn: two status callbacks racing (sent, then
+        # delivered) must not leave the older read pushed last.
+        lock, users = self._event_locks.get(event.event_id, (asyncio.Lock(), 0))
+        self._event_locks[event.event_id] = (lock, users + 1)
+        try:
+            async with lock:
+                await self._push_event(event.interaction_id, event.event_id)
+        finally:
+            lock, users = self._event_locks[event.event_id]
+            if users == 1:
+                del self._event_locks[event.event_id]
+            else:
+                self._event_locks[event.event_id] = (lock, users - 1)
+
+    async def _push_event(self, interaction_id: int, event_id: int) -> None:
         async with self.hub.store.unit_of_work() as uow:
-            interaction = await uow.interactions.get(event.interaction_id)
+            interaction = await uow.interactions.get(interaction_id)
             if interaction is None or interaction.assigned_user_id is None:
                 return
-            stored = await uow.timeline.event(event.event_id)
+            stored = await uow.timeline.event(event_id)
         if stored is None:
             return
         await self.sio.emit(

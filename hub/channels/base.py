@@ -48,6 +48,8 @@ class OutboundMessage:
     attachments: tuple[Attachment, ...] = ()
     reply_from: str | None = None  # our address the customer last wrote to, if any
     html: str | None = None  # a rich reply (email), sanitized
+    event_id: int | None = None  # the timeline event that records it
+    author_id: int | None = None  # the agent who wrote it
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ def _interaction(row: Any) -> Interaction:
         queued_at=row.queued_at,
         answered_at=row.answered_at,
         abandoned_at=row.abandoned_at,
+        csat_score=row.csat_score,
+        csat_comment=row.csat_comment,
     )
 
 

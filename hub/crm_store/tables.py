@@ -199,6 +199,10 @@ class InteractionRow(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The customer's rating at the end (web chat's CSAT): 1-5, with an optional comment.
+    csat_score: Mapped[int | None] = mapped_column(Integer)
+    csat_comment: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TimelineEventRow(Base):

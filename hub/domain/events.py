@@ -77,6 +77,15 @@ class InteractionClosed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class InteractionEnded(Event):
+    """The conversation is over (the agent ended it, or the customer left); wrap-up follows."""
+
+    interaction_id: int
+    customer_id: int
+    agent_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class InteractionQueued(Event):
     """Work entered (or moved to) a queue."""
 

@@ -84,6 +84,8 @@ class Interaction:
     queued_at: datetime | None = None  # its place in line: kept across transfers and restarts
     answered_at: datetime | None = None  # when an agent accepted it first
     abandoned_at: datetime | None = None
+    csat_score: int | None = None  # the customer's rating at the end, 1-5
+    csat_comment: str | None = None
 
     @property
     def is_open(self) -> bool:

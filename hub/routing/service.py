@@ -32,6 +32,7 @@ from hub.domain.events import (
     InteractionAbandoned,
     InteractionAssigned,
     InteractionClosed,
+    InteractionEnded,
     InteractionQueued,
     InteractionReceived,
     OfferMade,
@@ -518,8 +519,16 @@ class RoutingService:
             interaction = await uow.interactions.get(interaction_id)
         if interaction is None or interaction.assigned_user_id is None:
             return False
+        ended = InteractionEnded(
+            interaction.id, interaction.customer_id, interaction.assigned_user_id
+        )
         if not await self._transition(
-            interaction_id, S.WRAP_UP, expected=S.ASSIGNED, reason=reason, author=author
+            interaction_id,
+            S.WRAP_UP,
+            expected=S.ASSIGNED,
+            reason=reason,
+            author=author,
+            events=[ended],
         ):
             return False
         await self._router().finish(interaction.assigned_user_id, interaction.channel)

@@ -25,6 +25,7 @@ ADDRESS_KIND = {
     Channel.VOICE: IdentityKind.PHONE,
     Channel.EMAIL: IdentityKind.EMAIL,
     Channel.FAX: IdentityKind.FAX,
+    Channel.WEBCHAT: IdentityKind.CHAT_VISITOR,
 }
 REPLYABLE = frozenset({InteractionState.ASSIGNED, InteractionState.WRAP_UP})
 
@@ -108,6 +109,8 @@ async def reply(
                 reply_from=reply_from if isinstance(reply_from, str) else None,
                 html=nh3.clean(html) if html is not None else None,
                 attachments=attachments,
+                event_id=event.id,
+                author_id=principal.user_id,
             )
         )
     except HubError as err:

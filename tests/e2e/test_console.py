@@ -215,9 +215,9 @@ async def test_an_admin_sets_an_agents_skills_and_capacity(
     await expect(admin.get_by_role("status")).to_contain_text("is not name:number")
     await admin.get_by_label("New username").fill("grace")
     await admin.get_by_label("Full name").fill("Grace Hopper")
-    await admin.get_by_label("Role").select_option("supervisor")
-    await admin.get_by_label("Teams").fill("support")
-    await admin.get_by_label("Password").fill("a long enough password")
+    await admin.get_by_label("Role", exact=True).select_option("supervisor")
+    await admin.get_by_label("Teams", exact=True).fill("support")
+    await admin.get_by_label("Password", exact=True).fill("a long enough password")
     await admin.get_by_role("button", name="Create user").click()
     users = admin.get_by_role("table", name="Users")
     await expect(users.get_by_role("row", name="grace")).to_contain_text("supervisor")
@@ -229,3 +229,99 @@ async def test_an_admin_sets_an_agents_skills_and_capacity(
     agent = agents[team.user_ids["agent"]]
     assert agent["skills"] == {"billing": 4, "spanish": 2}
     assert agent["capacity"] == {"sms": 3, "voice": 1}
+
+
+async def test_an_admin_sets_up_a_team_business_hours_a_queue_and_a_number_for_it(
+    sms_hub: Hub, client: Client, browser: Browser, shots: Path
+) -> None:
+    base = str(client.make_url("")).rstrip("/")
+    team = await make_team(sms_hub, "support")
+    admin = await browser.new_page(viewport={"width": 1280, "height": 720})
+    admin.on("dialog", lambda dialog: dialog.accept())
+    await log_in(admin, base, "admin", "#admin")
+    status = admin.get_by_role("status")
+    await admin.get_by_label("New team").fill("billing")
+    await admin.get_by_role("button", name="Create team").click()
+    await expect(status).to_have_text("Created team billing.")
+    await admin.get_by_label("Teams of agent").fill("support, billing")
+    await admin.get_by_role("button", name="Save user agent").click()
+    await expect(status).to_have_text("Saved agent.")
+    await expect(admin.get_by_role("table", name="Teams")).to_contain_text("agent")
+    own_role = admin.get_by_label("Role of admin")
+    await expect(own_role).to_be_disabled()
+
+    await admin.get_by_role("tab", name="Queues and hours").click()
+    await admin.get_by_role("button", name="New business hours").click()
+    await admin.get_by_label("Calendar name").fill("office")
+    await admin.get_by_label("Timezone").fill("Europe/London")
+    await admin.get_by_label("Hours on sat").fill("10:00-14:00")
+    await admin.get_by_label("Holidays", exact=True).fill("2026-12-25")
+    await admin.get_by_role("button", name="Save business hours").click()
+    await expect(status).to_have_text("Saved business hours office.")
+    await admin.get_by_role("button", name="New queue").click()
+    await admin.get_by_label("Queue name").fill("billing")
+    await admin.get_by_label("Queue team").select_option("billing")
+    await admin.get_by_label("Channel sms").check()
+    await admin.get_by_label("Business hours", exact=True).select_option("office")
+    await admin.get_by_label("Steps").fill("0: agent.skills['billing'] >= 3\n60: *\nsoon: x")
+    await admin.get_by_role("button", name="Save queue").click()
+    await expect(status).to_contain_text('step "soon: x" is not')  # said in the browser
+    await admin.get_by_label("Steps").fill("0: agent.skills['billing'] >= 3\n60: nonsense(")
+    await admin.get_by_role("button", name="Save queue").click()
+    await expect(status).to_contain_text("queues[1].steps[1].target")  # said by the hub
+    await admin.get_by_label("Steps").fill("0: agent.skills['billing'] >= 3\n60: *")
+    await admin.get_by_role("button", name="Save queue").click()
+    await expect(status).to_have_text("Saved queue billing.")
+    queues = admin.get_by_role("table", name="Queues")
+    await expect(queues.get_by_role("row", name="billing")).to_contain_text("office")
+    await admin.screenshot(path=str(shots / "1-queues.png"), full_page=True)
+
+    await admin.get_by_role("tab", name="Channels").click()
+    await admin.get_by_label("Queue for number 1").select_option("billing")
+    await admin.get_by_label("Recording", exact=True).select_option("ask")
+    await admin.get_by_role("button", name="Save channel settings").click()
+    await expect(status).to_have_text("Saved the channel settings.")
+    await admin.screenshot(path=str(shots / "2-channels.png"), full_page=True)
+    assert set(sms_hub.settings.twilio.numbers.values()) == {"billing"}
+    assert sms_hub.settings.twilio.recording == "ask"
+    assert sms_hub.routing is not None
+    billing = sms_hub.routing.policy.queues["billing"]
+    assert billing.calendar is not None
+    assert billing.calendar.name == "office"
+    assert len(billing.steps) == 2
+    response = await client.get("/api/v1/audit", headers=team.headers("admin"))
+    actions = [e["action"] for e in (await response.json())["entries"]]
+    assert {"team.create", "user.update", "routing.policy", "channels.settings"} <= set(actions)
+
+
+async def test_the_timeline_scrolls_back_through_a_long_history(
+    sms_hub: Hub, client: Client, browser: Browser, shots: Path
+) -> None:
+    from tests.agent_console.test_api import push
+
+    base = str(client.make_url("")).rstrip("/")
+    team = await make_team(sms_hub, "support")
+    for n in range(1, 46):  # one conversation, 45 messages: more than a page (30)
+        await push(
+            client,
+            team,
+            **{"from": "+14155550188", "body": f"message {n}", "provider_ref": f"m{n}"},
+        )
+    agent = await available_agent(browser, base)
+    await expect(agent.get_by_role("alertdialog")).to_be_visible(timeout=10000)
+    await agent.keyboard.press("a")
+    timeline = agent.get_by_role("tabpanel").get_by_role("list", name="Timeline")
+    await expect(timeline).to_contain_text("message 45")
+    newest = timeline.get_by_text("message 45", exact=True)
+    await expect(newest).to_be_in_viewport()  # opened at the newest
+    await expect(timeline.get_by_text("message 1", exact=True)).to_have_count(0)
+    await timeline.evaluate("list => { list.scrollTop = 0; }")  # the agent scrolls up
+    oldest = timeline.get_by_text("message 1", exact=True)
+    await expect(oldest).to_have_count(1, timeout=10000)
+    await timeline.evaluate("list => { list.scrollTop = 0; }")
+    await expect(oldest).to_be_in_viewport()
+    await agent.screenshot(path=str(shots / "1-scrolled-back.png"))
+    count = await timeline.locator(".event").count()
+    assert count == len(
+        set(await timeline.locator(".event").evaluate_all("l => l.map(e => e.dataset.event)"))
+    )

@@ -113,6 +113,28 @@ class EmailChannel(ChannelAdapter):
         await send_mail(mailbox, mail, backoff_seconds=self.backoff_seconds)
         return DeliveryReceipt(PROVIDER, str(mail["Message-ID"]), "sent")
 
+    def mailbox_for(self, queue: str | None) -> MailboxSettings:
+        """The mailbox whose mail feeds the queue, else the first one."""
+        found = [m for m in self._mailboxes.values() if queue is not None and m.queue == queue]
+        return found[0] if found else next(iter(self._mailboxes.values()))
+
+    async def send_message(
+        self, mailbox: MailboxSettings, *, to: str, subject: str, body: str
+    ) -> str:
+        """Send mail that answers nothing (a chat transcript); its Message-ID."""
+        mail = compose(
+            mailbox,
+            to=to,
+            body=body,
+            html=None,
+            quoted=None,
+            subject=subject,
+            reply_to=mailbox.address,
+            now=self._clock(),
+        )
+        await send_mail(mailbox, mail, backoff_seconds=self.backoff_seconds)
+        return str(mail["Message-ID"])
+
     def _mailbox(self, name: object) -> MailboxSettings:
         if isinstance(name, str) and name in self._mailboxes:
             return self._mailboxes[name]

@@ -20,7 +20,6 @@ import base64
 import hashlib
 import hmac
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from hub.channels.email.parse import ParsedEmail, normalize_subject
 from hub.crm_store.unit_of_work import UnitOfWork
 from hub.domain.identity import IdentityRef
 from hub.domain.interaction import Channel
+from hub.keys import key_file
 
 PROVIDER = "email"
 TOKEN = re.compile(r"^(?P<local>[^+@]+)\+(?P<interaction>\d+)\.(?P<signature>[a-z2-7]{10})@")
@@ -56,11 +56,7 @@ class ReplyTokens:
     @classmethod
     def from_file(cls, path: Path) -> ReplyTokens:
         """The key kept in path (made on first use, readable by the hub's user only)."""
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(secrets.token_bytes(32))
-            path.chmod(0o600)
-        return cls(path.read_bytes())
+        return cls(key_file(path))
 
     def _signature(self, interaction_id: int) -> str:
         digest = hmac.new(self._key, str(interaction_id).encode(), hashlib.sha256).digest()

@@ -1,11 +1,29 @@
-// Admin: users, agents' skills, languages and capacity, and reloading the routing policy.
+// Admin: people (users, teams, agents' skills), the routing policy, the channels' settings.
 
 import { ApiError, request, Session, User } from "./api";
+import { channelsScreen } from "./admin-channels";
+import { routingScreen } from "./admin-routing";
 import { clear, h } from "./dom";
+import { select } from "./form";
 
 interface AdminUser extends User {
   active: boolean;
+  team_ids: number[];
 }
+
+interface TeamRow {
+  id: number;
+  name: string;
+  user_ids: number[];
+  queues: string[];
+}
+
+const SECTIONS = [
+  ["people", "People"],
+  ["routing", "Queues and hours"],
+  ["channels", "Channels"],
+] as const;
+type Section = (typeof SECTIONS)[number][0];
 
 interface Agent {
   id: number;
@@ -28,41 +46,17 @@ function parsePairs(text: string): Record<string, number> {
   return found;
 }
 
-export async function adminScreen(root: HTMLElement, session: Session, onLogout: () => void): Promise<void> {
+export async function adminScreen(root: HTMLElement, session: Session, onLogout: () => void, section: Section = "people"): Promise<void> {
   const notice = h("p", { class: "notice", role: "status" });
   const say = (err: unknown) => (notice.textContent = err instanceof ApiError || err instanceof Error ? err.message : String(err));
-  const users = (await request<{ users: AdminUser[] }>("GET", "/api/v1/users", session.token)).users;
-  const agents = (await request<{ agents: Agent[] }>("GET", "/api/v1/agents", session.token)).agents;
-  const names = new Map(users.map((u) => [u.id, u.display_name]));
-  const policy = h("p", {});
-  const reload = () => adminScreen(root, session, onLogout).catch(say);
-  const username = h("input", { "aria-label": "New username", placeholder: "username", size: "12" }) as HTMLInputElement;
-  const fullName = h("input", { "aria-label": "Full name", placeholder: "full name", size: "16" }) as HTMLInputElement;
-  const role = h("select", { "aria-label": "Role" }, ...["agent", "supervisor", "marketer", "admin"].map((r) => h("option", { value: r }, r))) as HTMLSelectElement;
-  const teams = h("input", { "aria-label": "Teams", placeholder: "support, billing", size: "16" }) as HTMLInputElement;
-  const password = h("input", { "aria-label": "Password", placeholder: "password (8+)", type: "password", autocomplete: "new-password", size: "14" }) as HTMLInputElement;
-  const create = async () => {
-    try {
-      await request("POST", "/api/v1/users", session.token, {
-        username: username.value.trim(),
-        display_name: fullName.value.trim() || undefined,
-        role: role.value,
-        teams: teams.value.split(",").map((t) => t.trim()).filter(Boolean),
-        password: password.value,
-      });
-      await reload();
-    } catch (err) {
-      say(err);
-    }
-  };
-  const setActive = async (user: AdminUser, active: boolean) => {
-    try {
-      await request("POST", `/api/v1/users/${encodeURIComponent(user.username)}/active`, session.token, { active });
-      await reload();
-    } catch (err) {
-      say(err);
-    }
-  };
+  const content = h("main", { class: "admin" });
+  const tabs = h(
+    "nav",
+    { class: "tabs", role: "tablist", "aria-label": "Admin sections" },
+    ...SECTIONS.map(([key, label]) =>
+      h("button", { role: "tab", "aria-selected": key === section ? "true" : "false", onclick: () => void adminScreen(root, session, onLogout, key).catch(say) }, label),
+    ),
+  );
   clear(root);
   root.append(
     h(
@@ -73,26 +67,90 @@ export async function adminScreen(root: HTMLElement, session: Session, onLogout:
       h("a", { href: "#" }, "Workspace"),
       h("button", { class: "quiet", onclick: onLogout }, "Log out"),
     ),
+    tabs,
     notice,
+    content,
+  );
+  const teams = (await request<{ teams: TeamRow[] }>("GET", "/api/v1/teams", session.token)).teams;
+  if (section === "routing") return routingScreen(content, session, say, teams.map((t) => t.name));
+  if (section === "channels") {
+    const policy = await request<{ document: { queues: { name: string }[] } }>("GET", "/api/v1/routing/policy", session.token);
+    return channelsScreen(content, session, say, policy.document.queues.map((q) => q.name));
+  }
+  return peopleScreen(content, session, say, teams);
+}
+
+async function peopleScreen(root: HTMLElement, session: Session, say: (message: unknown) => void, teamRows: TeamRow[]): Promise<void> {
+  const users = (await request<{ users: AdminUser[] }>("GET", "/api/v1/users", session.token)).users;
+  const agents = (await request<{ agents: Agent[] }>("GET", "/api/v1/agents", session.token)).agents;
+  const names = new Map(users.map((u) => [u.id, u.display_name]));
+  const teamNames = new Map(teamRows.map((t) => [t.id, t.name]));
+  const reload = async (done = "") => {
+    const fresh = (await request<{ teams: TeamRow[] }>("GET", "/api/v1/teams", session.token)).teams;
+    await peopleScreen(root, session, say, fresh);
+    say(done);
+  };
+  const act = async (method: string, path: string, body: unknown, done: string) => {
+    try {
+      await request(method, path, session.token, body);
+      await reload(done);
+    } catch (err) {
+      say(err);
+    }
+  };
+  const username = h("input", { "aria-label": "New username", placeholder: "username", size: "12" }) as HTMLInputElement;
+  const fullName = h("input", { "aria-label": "Full name", placeholder: "full name", size: "16" }) as HTMLInputElement;
+  const role = h("select", { "aria-label": "Role" }, ...ROLES.map((r) => h("option", { value: r }, r))) as HTMLSelectElement;
+  const teams = h("input", { "aria-label": "Teams", placeholder: "support, billing", size: "16" }) as HTMLInputElement;
+  const password = h("input", { "aria-label": "Password", placeholder: "password (8+)", type: "password", autocomplete: "new-password", size: "14" }) as HTMLInputElement;
+  const teamName = h("input", { "aria-label": "New team", placeholder: "team name", size: "14" }) as HTMLInputElement;
+  const create = () =>
+    act(
+      "POST",
+      "/api/v1/users",
+      {
+        username: username.value.trim(),
+        display_name: fullName.value.trim() || undefined,
+        role: role.value,
+        teams: splitList(teams.value),
+        password: password.value,
+      },
+      `Created ${username.value.trim()}.`,
+    );
+  clear(root);
+  root.append(
     h(
       "table",
       {},
       h("caption", {}, "Users"),
-      h("thead", {}, h("tr", {}, ...["User", "Name", "Role", "Active", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, ...["User", "Name", "Role", "Teams", "Active", ""].map((c) => h("th", { scope: "col" }, c)))),
       h(
         "tbody",
         {},
-        ...users.map((u) =>
-          h(
+        ...users.map((u) => {
+          const own = u.id === session.user.id;
+          const userRole = select(`Role of ${u.username}`, [...ROLES], u.role);
+          userRole.disabled = own; // an admin cannot change their own role
+          const userTeams = h("input", { "aria-label": `Teams of ${u.username}`, value: u.team_ids.map((id) => teamNames.get(id) ?? `#${id}`).join(", "), size: "18" }) as HTMLInputElement;
+          const change = () =>
+            act("PATCH", `/api/v1/users/${encodeURIComponent(u.username)}`, own ? { teams: splitList(userTeams.value) } : { role: userRole.value, teams: splitList(userTeams.value) }, `Saved ${u.username}.`);
+          return h(
             "tr",
             {},
             h("td", {}, u.username),
             h("td", {}, u.display_name),
-            h("td", {}, u.role),
+            h("td", {}, userRole),
+            h("td", {}, userTeams),
             h("td", {}, u.active ? "yes" : "no"),
-            h("td", {}, u.id === session.user.id ? "" : h("button", { class: "quiet", "aria-label": `${u.active ? "Deactivate" : "Reactivate"} ${u.username}`, onclick: () => void setActive(u, !u.active) }, u.active ? "Deactivate" : "Reactivate")),
-          ),
-        ),
+            h(
+              "td",
+              {},
+              h("button", { class: "quiet", "aria-label": `Save user ${u.username}`, onclick: () => void change() }, "Save"),
+              " ",
+              own ? "" : h("button", { class: "quiet", "aria-label": `${u.active ? "Deactivate" : "Reactivate"} ${u.username}`, onclick: () => void act("POST", `/api/v1/users/${encodeURIComponent(u.username)}/active`, { active: !u.active }, "") }, u.active ? "Deactivate" : "Reactivate"),
+            ),
+          );
+        }),
       ),
     ),
     h(
@@ -106,6 +164,27 @@ export async function adminScreen(root: HTMLElement, session: Session, onLogout:
       password,
       h("button", { onclick: () => void create() }, "Create user"),
     ),
+    h(
+      "table",
+      {},
+      h("caption", {}, "Teams"),
+      h("thead", {}, h("tr", {}, ...["Team", "Members", "Queues", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h(
+        "tbody",
+        {},
+        ...teamRows.map((t) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, t.name),
+            h("td", {}, t.user_ids.map((id) => names.get(id) ?? `#${id}`).join(", ")),
+            h("td", {}, t.queues.join(", ")),
+            h("td", {}, h("button", { class: "quiet", "aria-label": `Remove team ${t.name}`, onclick: () => void act("DELETE", `/api/v1/teams/${t.id}`, undefined, `Removed team ${t.name}.`) }, "Remove")),
+          ),
+        ),
+      ),
+    ),
+    h("p", { class: "board-controls" }, teamName, " ", h("button", { onclick: () => void act("POST", "/api/v1/teams", { name: teamName.value.trim() }, `Created team ${teamName.value.trim()}.`) }, "Create team")),
     h(
       "table",
       {},
@@ -123,10 +202,10 @@ export async function adminScreen(root: HTMLElement, session: Session, onLogout:
             try {
               await request("PUT", `/api/v1/agents/${a.id}/profile`, session.token, {
                 skills: parsePairs(skills.value),
-                languages: languages.value.split(",").map((l) => l.trim()).filter(Boolean),
+                languages: splitList(languages.value),
                 capacity: parsePairs(capacity.value),
               });
-              notice.textContent = `Saved ${name}.`;
+              say(`Saved ${name}.`);
             } catch (err) {
               say(err);
             }
@@ -144,21 +223,11 @@ export async function adminScreen(root: HTMLElement, session: Session, onLogout:
         }),
       ),
     ),
-    h(
-      "section",
-      { class: "board-controls" },
-      h("h2", {}, "Routing policy"),
-      h("button", {
-        onclick: async () => {
-          try {
-            const loaded = await request<{ source: string; queues: string[] }>("POST", "/api/v1/routing/reload", session.token, {});
-            policy.textContent = `Loaded ${loaded.source}: queues ${loaded.queues.join(", ")}`;
-          } catch (err) {
-            say(err);
-          }
-        },
-      }, "Reload routing policy"),
-      policy,
-    ),
   );
+}
+
+const ROLES = ["agent", "supervisor", "marketer", "admin"] as const;
+
+function splitList(text: string): string[] {
+  return text.split(",").map((t) => t.trim()).filter(Boolean);
 }

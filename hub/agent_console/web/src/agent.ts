@@ -197,8 +197,10 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
   function addEvent(timeline: HTMLElement, event: TimelineEvent): void {
     const item = eventItem(event);
     const known = timeline.querySelector(`[data-event="${event.id}"]`);
+    const atEnd = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 40;
     if (known) known.replaceWith(item);
     else timeline.append(item);
+    if (atEnd && !known) timeline.scrollTop = timeline.scrollHeight; // follow the conversation
   }
 
   function showOffer(offer: Offer): void {
@@ -252,15 +254,29 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     const page = await request<{ events: TimelineEvent[]; next_before: string | null }>("GET", `/api/v1/customers/${interaction.customer_id}/timeline?limit=30`, session.token);
     const timeline = h("ol", { class: "timeline", "aria-label": "Timeline" }, ...[...page.events].reverse().map(eventItem));
     let before = page.next_before;
+    // Infinite scroll: scrolling to the top of the timeline loads the page before it (the
+    // button does the same from the keyboard), keeping what was on screen in place.
     const earlier = h("button", { class: "quiet" }, "Load earlier");
-    earlier.addEventListener("click", async () => {
-      if (!before) return;
-      const more = await request<{ events: TimelineEvent[]; next_before: string | null }>("GET", `/api/v1/customers/${interaction.customer_id}/timeline?limit=30&before=${encodeURIComponent(before)}`, session.token);
-      timeline.prepend(...[...more.events].reverse().map(eventItem));
-      before = more.next_before;
-      earlier.hidden = !before;
-    });
+    let loading = false;
+    const loadEarlier = async () => {
+      if (!before || loading) return;
+      loading = true;
+      try {
+        const more = await request<{ events: TimelineEvent[]; next_before: string | null }>("GET", `/api/v1/customers/${interaction.customer_id}/timeline?limit=30&before=${encodeURIComponent(before)}`, session.token);
+        const height = timeline.scrollHeight;
+        timeline.prepend(...[...more.events].reverse().filter((e) => !timeline.querySelector(`[data-event="${e.id}"]`)).map(eventItem));
+        timeline.scrollTop += timeline.scrollHeight - height;
+        before = more.next_before;
+        earlier.hidden = !before;
+      } finally {
+        loading = false;
+      }
+    };
+    earlier.addEventListener("click", () => void loadEarlier());
     earlier.hidden = !before;
+    timeline.addEventListener("scroll", () => {
+      if (timeline.scrollTop < 40) void loadEarlier();
+    });
     const text = h("textarea", { "aria-label": "Reply", rows: "3", placeholder: "Write a reply (Ctrl+Enter sends)" }) as HTMLTextAreaElement;
     const send = async () => {
       if (!text.value.trim()) return;
@@ -382,6 +398,7 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     panels.append(panel);
     open.set(id, { tab, panel, timeline });
     select(id);
+    timeline.scrollTop = timeline.scrollHeight; // the newest at the bottom, in view
   }
 
   function select(id: number): void {
