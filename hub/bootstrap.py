@@ -17,6 +17,7 @@ from hub.channels.email.adapter import EmailChannel
 from hub.channels.sms import SmsChannel
 from hub.channels.voice import VoiceChannel
 from hub.channels.voice.control import CallControl
+from hub.channels.webchat import WebchatChannel
 from hub.config import Settings
 from hub.crm_store.database import create_engine, migrate
 from hub.crm_store.unit_of_work import Store
@@ -126,7 +127,11 @@ async def build_hub(
     if settings.twilio.auth_token is not None:
         calls = CallControl(settings, store, routing, clock)
         channels += [SmsChannel(settings, store), VoiceChannel(settings, store, routing, calls)]
+    email = None
     if settings.email.mailboxes:
-        channels.append(EmailChannel(settings, store, clock))
+        email = EmailChannel(settings, store, clock)
+        channels.append(email)
+    if settings.webchat.sites:
+        channels.append(WebchatChannel(settings, store, routing, clock, email))
     live = ChannelSettings(settings, store, clock)
     return Hub(settings, store, bus, Metrics(), clock, channels, routing, calls, live)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.agent_console.presenters import event_json, interaction_json, record_json
 from hub.agent_console.routes.routing import agent_json
+from hub.channels.base import Capability, ChannelAdapter
 from hub.domain.events import (
     AgentStateChanged,
     Event,
@@ -88,6 +89,20 @@ class WorkMessage(BaseModel):
     interaction_id: int
 
 
+class TypingMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interaction_id: int
+    typing: bool
+
+
+class ReadMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interaction_id: int
+    event_id: int
+
+
 class WrapUpMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -126,10 +141,18 @@ class Realtime:
                 settings.redis_url, channel=f"{settings.redis_prefix}socketio"
             )
         self.sio = socketio.AsyncServer(
-            async_mode="aiohttp", client_manager=manager, json=_Json, logger=False
+            async_mode="aiohttp",
+            client_manager=manager,
+            json=_Json,
+            logger=False,
+            cors_allowed_origins=self._origin_allowed,
         )
         self.sio.register_namespace(AgentNamespace(self))
         self.sio.register_namespace(SupervisorNamespace(self))
+        for channel in hub.channels:
+            namespace = channel.realtime_namespace()
+            if namespace is not None:
+                self.sio.register_namespace(namespace)
         self._board_due = asyncio.Event()
         self.supervisors = 0  # connected to this process
         self.agent_connections = 0  # to /agent in this process
@@ -152,6 +175,15 @@ class Realtime:
         ):
             bus.subscribe(changed, self._on_change)
         bus.subscribe(AgentStateChanged, self._on_agent_state)
+
+    def _origin_allowed(self, origin: str, environ: dict[str, Any]) -> bool:
+        """Browsers may connect from the hub's own pages, and from sites a channel allows."""
+        own = {self.hub.settings.public_url.lower()}
+        if environ.get("HTTP_HOST"):
+            own.add(f"{environ.get('wsgi.url_scheme', 'http')}://{environ['HTTP_HOST']}".lower())
+        if origin.rstrip("/").lower() in own:
+            return True
+        return any(channel.allows_origin(origin) for channel in self.hub.channels)
 
     def attach(self, app: web.Application) -> None:
         """Serve socket.io on the app (``/socket.io/``); the namespaces authenticate at connect."""
@@ -407,6 +439,37 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except HubError as err:
             return _failure(err)
         return {"ok": True, "interaction": interaction_json(closed)}
+
+    async def on_typing(self, sid: str, data: object) -> dict[str, Any]:
+        """The agent is (or stopped) typing on an interaction: its channel tells the customer."""
+        try:
+            message = validate(TypingMessage, data)
+            adapter = await self._adapter_of(await self._me(sid), message.interaction_id)
+            if adapter is not None:
+                me = await self._me(sid)
+                await adapter.agent_typing(message.interaction_id, me.user_id, message.typing)
+        except HubError as err:
+            return _failure(err)
+        return {"ok": True}
+
+    async def on_read(self, sid: str, data: object) -> dict[str, Any]:
+        """The agent has read the customer's messages up to an event."""
+        try:
+            message = validate(ReadMessage, data)
+            adapter = await self._adapter_of(await self._me(sid), message.interaction_id)
+            if adapter is not None:
+                me = await self._me(sid)
+                await adapter.agent_read(message.interaction_id, me.user_id, message.event_id)
+        except HubError as err:
+            return _failure(err)
+        return {"ok": True}
+
+    async def _adapter_of(self, me: Principal, interaction_id: int) -> ChannelAdapter | None:
+        interaction = await interactions.get_interaction(self.hub.store, me, interaction_id)
+        for channel in self.hub.channels:
+            if channel.channel is interaction.channel and Capability.TYPING in channel.capabilities:
+                return channel
+        return None
 
     def _routing(self) -> Any:
         routing = self.hub.routing

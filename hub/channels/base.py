@@ -102,3 +102,17 @@ class ChannelAdapter(abc.ABC):
     def routes(self) -> list[web.RouteDef]:
         """HTTP routes (webhooks) the channel serves; none by default."""
         return []
+
+    def realtime_namespace(self) -> Any:
+        """A socket.io namespace the channel's customers connect to (web chat); none by default."""
+        return None
+
+    def allows_origin(self, origin: str) -> bool:
+        """Whether browsers on origin may reach the hub's realtime server for this channel."""
+        return False
+
+    async def agent_typing(self, interaction_id: int, agent_id: int, typing: bool) -> None:  # noqa: B027
+        """The agent is typing to the customer (channels with Capability.TYPING tell them)."""
+
+    async def agent_read(self, interaction_id: int, agent_id: int, event_id: int) -> None:  # noqa: B027
+        """The agent has read the customer's messages up to event_id."""

@@ -167,3 +167,14 @@ class InteractionRepository:
             )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def set_rating(
+        self, interaction_id: int, score: int, comment: str | None, now: datetime
+    ) -> bool:
+        """Keep the customer's rating, once (False if it was rated already)."""
+        result = await self._session.execute(
+            update(InteractionRow)
+            .where(InteractionRow.id == interaction_id, InteractionRow.csat_score.is_(None))
+            .values(csat_score=score, csat_comment=comment, rated_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
