@@ -50,7 +50,7 @@ console: $(CONSOLE) ## Build the web console (npm install, tsc, vite build) into
 
 # npm install, not npm ci: the lock file leaves out optional packages of other platforms
 # (rollup's native builds) that this machine's registry does not carry, and npm ci refuses that.
-$(CONSOLE): $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/index.html $(WEB)/vite.config.ts $(wildcard $(WEB)/src/*)
+$(CONSOLE): $(WEB)/package.json $(WEB)/package-lock.json $(WEB)/index.html $(WEB)/vite.config.ts $(WEB)/vite.widget.config.ts $(wildcard $(WEB)/src/*) $(wildcard $(WEB)/src/widget/*)
 	cd $(WEB) && npm install --no-audit --no-fund --loglevel=error && npm run build
 
 bench-store: $(STAMP) services ## Store benchmark on SQLite and PostgreSQL (100k customers)

@@ -62,7 +62,7 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
   const tabs = h("nav", { class: "tabs", role: "tablist", "aria-label": "Interactions" });
   const panels = h("main", { class: "panels" });
   const notice = h("p", { class: "notice", role: "status" });
-  const open = new Map<number, { tab: HTMLElement; panel: HTMLElement; timeline: HTMLElement }>();
+  const open = new Map<number, { tab: HTMLElement; panel: HTMLElement; timeline: HTMLElement; typing: HTMLElement; channel: string }>();
   const opening = new Set<number>();
 
   const reasonSelect = h(
@@ -284,6 +284,7 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
         const sent = await request<TimelineEvent>("POST", `/api/v1/interactions/${id}/reply`, session.token, { body: text.value });
         addEvent(timeline, sent);
         text.value = "";
+        typedAt = 0;
         notice.textContent = "";
       } catch (err) {
         notice.textContent = err instanceof ApiError ? err.message : String(err);
@@ -292,6 +293,16 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     text.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && event.ctrlKey) void send();
     });
+    // Chat customers see the agent typing (at most one signal every 2 s while keys are pressed).
+    const typingLine = h("p", { class: "typing", "aria-live": "polite" });
+    let typedAt = 0;
+    if (interaction.channel === "webchat") {
+      text.addEventListener("input", () => {
+        if (Date.now() - typedAt < 2000) return;
+        typedAt = Date.now();
+        void call("typing", { interaction_id: id, typing: true });
+      });
+    }
     const canned = h(
       "select",
       { "aria-label": "Canned reply" },
@@ -363,6 +374,7 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
       interaction.channel === "voice" ? callControls(id, session.token, session.user.id, (m) => (notice.textContent = m)) : null,
       earlier,
       timeline,
+      typingLine,
       interaction.channel === "voice"
         ? null
         : interaction.channel === "email"
@@ -396,9 +408,22 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     const tab = h("button", { role: "tab", "data-tab": String(id), onclick: () => select(id) }, `#${id} ${interaction.channel}`);
     tabs.append(tab);
     panels.append(panel);
-    open.set(id, { tab, panel, timeline });
+    open.set(id, { tab, panel, timeline, typing: typingLine, channel: interaction.channel });
+    seen(id);
     select(id);
     timeline.scrollTop = timeline.scrollHeight; // the newest at the bottom, in view
+  }
+
+  // Tell a chat customer the agent has read their messages: when the tab is in front of them.
+  const readUpTo = new Map<number, number>();
+  function seen(id: number): void {
+    const parts = open.get(id);
+    if (!parts || parts.channel !== "webchat" || parts.panel.hidden || document.visibilityState !== "visible") return;
+    const inbound = [...parts.timeline.querySelectorAll(".event.inbound")];
+    const last = Number((inbound[inbound.length - 1] as HTMLElement | undefined)?.dataset.event ?? 0);
+    if (!last || (readUpTo.get(id) ?? 0) >= last) return;
+    readUpTo.set(id, last);
+    void call("read", { interaction_id: id, event_id: last });
   }
 
   function select(id: number): void {
@@ -407,6 +432,7 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
       parts.panel.hidden = !active;
       parts.tab.setAttribute("aria-selected", String(active));
     }
+    seen(id);
   }
 
   function close(id: number): void {
@@ -454,7 +480,23 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
   socket.on("assigned", (work: { interaction_id: number }) => void openInteraction(work.interaction_id));
   socket.on("message", (message: { interaction_id: number; event: TimelineEvent }) => {
     const parts = open.get(message.interaction_id);
-    if (parts) addEvent(parts.timeline, message.event);
+    if (!parts) return;
+    addEvent(parts.timeline, message.event);
+    if (message.event.direction === "inbound") {
+      parts.typing.textContent = "";
+      seen(message.interaction_id);
+    }
+  });
+  const typingTimers = new Map<number, number>();
+  socket.on("typing", (typing: { interaction_id: number; typing: boolean }) => {
+    const parts = open.get(typing.interaction_id);
+    if (!parts) return;
+    parts.typing.textContent = typing.typing ? "The customer is typing…" : "";
+    clearTimeout(typingTimers.get(typing.interaction_id));
+    typingTimers.set(typing.interaction_id, window.setTimeout(() => (parts.typing.textContent = ""), 6000));
+  });
+  document.addEventListener("visibilitychange", () => {
+    for (const id of open.keys()) seen(id);
   });
   socket.on("connect_error", (err: Error) => {
     notice.textContent = `not connected: ${err.message}`;
