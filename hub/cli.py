@@ -75,7 +75,11 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 def serve(settings: Settings, host: str | None, port: int | None, demo: bool) -> None:
     """Run the hub (migrates the store first)."""
     from hub.agent_console.app import build_app
-    from hub.demo import seed_demo
+    from hub.demo import DEMO_CHAT_SITE, seed_demo
+
+    if demo and not settings.webchat.sites:
+        # A chat site for trying the widget on the hub's own page (/webchat/sites/demo/demo).
+        settings.webchat.sites = [DEMO_CHAT_SITE]
 
     async def make_app() -> web.Application:
         try:
@@ -96,6 +100,7 @@ def serve(settings: Settings, host: str | None, port: int | None, demo: bool) ->
 def _print_demo(usernames: tuple[str, ...], password: str, created: bool) -> None:
     state = "created" if created else "already present"
     click.echo(f"demo organisation {state}; users {', '.join(usernames)}; password {password!r}")
+    click.echo("  chat as a visitor: http://127.0.0.1:8080/webchat/sites/demo/demo")
     click.echo(
         "  try: curl -s -XPOST localhost:8080/api/v1/auth/login "
         f'-d \'{{"username": "agent", "password": "{password}"}}\''
@@ -674,6 +679,28 @@ def bench_console(settings: Settings, agents: int, contacts: int, as_json: bool)
             settings,
             agents=agents,
             contacts=contacts,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    )
+    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
+
+
+@bench.command(name="chat")
+@click.option("--sessions", default=1000, show_default=True, help="Chat sessions to hold open.")
+@click.option("--chats", default=30, show_default=True, help="Of them, chatting with agents.")
+@click.option("--rounds", default=300, show_default=True, help="Round trips to time.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@with_settings
+def bench_chat(settings: Settings, sessions: int, chats: int, rounds: int, as_json: bool) -> None:
+    """Chat sessions one hub holds, and visitor -> agent -> visitor round trips in the client."""
+    from hub.bench.chat import run_chat_bench
+
+    result = run(
+        run_chat_bench(
+            settings,
+            sessions=sessions,
+            chats=chats,
+            rounds=rounds,
             progress=lambda line: click.echo(line, err=True),
         )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from hub.config import ChatSiteSettings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import IdentityClaim, IdentityKind, IdentityRef
 from hub.domain.interaction import Channel
@@ -19,6 +20,12 @@ DEMO_USERS = (
     ("supervisor", Role.SUPERVISOR, ["support"], "Sam Supervisor"),
     ("agent", Role.AGENT, ["support"], "Ada Agent"),
     ("marketer", Role.MARKETER, ["sales"], "Mia Marketer"),
+)
+
+
+# The web chat of `hub serve --demo`: no other site, so only the hub's own demo page may chat.
+DEMO_CHAT_SITE = ChatSiteSettings(
+    id="demo", name="Demo Shop", title="Chat with Demo Shop", queue="support"
 )
 
 

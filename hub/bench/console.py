@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +22,7 @@ import aiohttp
 import socketio
 
 from hub.agent_console.app import build_app
-from hub.bench.figures import percentile, serve_app
+from hub.bench.figures import clients_in_child, percentile, serve_app
 from hub.bootstrap import build_hub
 from hub.config import Settings
 from hub.crm_store.scratch import scratch_database
@@ -72,16 +70,9 @@ async def run_console_bench(
             ]
             admin = await issue_token(hub.store, username="bench-admin", name="bench", now=now)
             progress(f"connecting {agents} agents from a second process")
-            child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "hub.bench.console", base, admin, str(contacts),
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            )  # fmt: skip
-            output, _ = await child.communicate(json.dumps(tokens).encode())
-            if child.returncode != 0:
-                raise RuntimeError("the agents' process failed")
-            result |= json.loads(output)
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-            result["hub_peak_rss_mb"] = round(peak / 1024, 1)
+            result |= await clients_in_child(
+                "hub.bench.console", [base, admin, str(contacts)], tokens
+            )
         finally:
             await runner.cleanup()
     return result

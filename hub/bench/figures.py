@@ -1,6 +1,13 @@
-"""What the benchmarks share: a percentile, and serving an app on loopback."""
+"""What the benchmarks share: a percentile, serving an app on loopback, clients elsewhere."""
 
 from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+from typing import Any
 
 from aiohttp import web
 
@@ -20,3 +27,20 @@ async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, f"http://127.0.0.1:{port}"
+
+
+async def clients_in_child(module: str, args: list[str], given: Any) -> dict[str, Any]:
+    """Run ``python -m module args`` (the benchmark's clients), given JSON on its stdin.
+
+    The clients run in their own process so their work does not count against the hub's core;
+    they print their figures as JSON. The hub's peak memory is added to them.
+    """
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    output, _ = await child.communicate(json.dumps(given).encode())
+    if child.returncode != 0:
+        raise RuntimeError(f"the clients' process ({module}) failed")
+    figures: dict[str, Any] = json.loads(output)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return figures | {"hub_peak_rss_mb": round(peak / 1024, 1)}

@@ -28,7 +28,7 @@ from hub.channels.webchat.outbound import public_event
 from hub.channels.webchat.visitors import signed_user
 from hub.domain.identity import IdentityClaim, IdentityKind, IdentityRef, normalize_identity
 from hub.domain.interaction import Channel, Interaction, InteractionState
-from hub.errors import AuthError, HubError, InvalidIdentity, ValidationError
+from hub.errors import AuthError, HubError, InvalidIdentity, TooManyRequests, ValidationError
 from hub.http import validate
 
 if TYPE_CHECKING:
@@ -69,11 +69,10 @@ def _failure(err: HubError) -> dict[str, Any]:
     return {"ok": False, "error": {"code": err.code, "message": err.message}}
 
 
-class TooFast(HubError):
-    """A visitor or address sending faster than the limits allow."""
+class TooFast(TooManyRequests):
+    """A visitor or address sending faster than the chat's limits allow."""
 
     code = "rate_limited"
-    status = 429
 
 
 class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]

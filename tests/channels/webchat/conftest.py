@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
 from hub.channels.webchat import WebchatChannel
 from hub.config import ChatSiteSettings, Settings, WebchatSettings
+from tests.agent_console.test_realtime import Listener
 from tests.conftest import FrozenClock
 
 ORIGIN = "https://shop.example.com"
@@ -64,23 +63,14 @@ def chat_channel(hub: Hub) -> WebchatChannel:
     return next(c for c in hub.channels if isinstance(c, WebchatChannel))
 
 
-class Visitor:
+class Visitor(Listener):
     """A visitor's widget: a socket.io client on /chat that keeps what the hub sends."""
 
     def __init__(self) -> None:
-        self.client = socketio.AsyncClient(reconnection=False)
-        self.received: dict[str, list[Any]] = {}
-        self._arrived = asyncio.Event()
+        super().__init__("/chat")
         self.token: str | None = None
 
-        @self.client.on("*", namespace="/chat")  # type: ignore[misc]
-        async def anything(event: str, data: Any) -> None:
-            self.received.setdefault(event, []).append(data)
-            if event == "welcome":
-                self.token = data["visitor"]
-            self._arrived.set()
-
-    async def connect(
+    async def connect(  # type: ignore[override]
         self,
         url: str,
         *,
@@ -102,21 +92,8 @@ class Visitor:
             transports=["websocket"],
         )
         welcome: dict[str, Any] = await self.next("welcome")
+        self.token = welcome["visitor"]
         return welcome
-
-    async def next(self, event: str, when: Callable[[Any], bool] = lambda _: True) -> Any:
-        """The newest such event (that satisfies when), waiting for it."""
-        for _ in range(200):
-            found = [data for data in self.received.get(event, []) if when(data)]
-            if found:
-                return found[-1]
-            self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), 0.05)
-        raise AssertionError(f"no {event} event arrived")
-
-    async def call(self, event: str, data: Any) -> Any:
-        return await self.client.call(event, data, namespace="/chat", timeout=10)
 
     async def say(self, text: str, client_id: str, **more: Any) -> Any:
         return await self.call("message", {"text": text, "client_id": client_id, **more})
