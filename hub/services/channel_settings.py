@@ -1,9 +1,10 @@
 """Channel settings an admin changes while the hub runs, kept as versions in the store.
 
 What the configuration file and ``HUB_*`` environment give is the base; an admin's overrides
-(which queue each Twilio number and mailbox feeds, the IVR menu, greetings, recording, mailbox
-signatures ...) are saved as the next ``channel_settings`` version and applied at once to the
-live settings every channel reads at each use. Secrets (auth tokens, passwords, API keys) stay
+(which queue each Twilio number, mailbox and chat site feeds, the IVR menu, greetings,
+recording, mailbox signatures, the chat widget's look and pre-chat form ...) are saved as the
+next ``channel_settings`` version and applied at once to the live settings every channel reads
+at each use. Secrets (auth tokens, passwords, API keys) stay
 in the file or environment: the console shows whether they are set, never their values.
 """
 
@@ -20,7 +21,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
 
-from hub.config import MailboxSettings, Settings, TwilioSettings
+from hub.config import ChatSiteSettings, MailboxSettings, Settings, TwilioSettings
 from hub.crm_store.config_versions import ConfigVersion
 from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import normalize_phone
@@ -65,15 +66,37 @@ class EmailOverrides(_Overrides):
     mailboxes: dict[str, MailboxOverrides] = Field(default_factory=dict)
 
 
+class ChatSiteOverrides(_Overrides):
+    """What an admin may change of one chat site: its widget and where its chats go."""
+
+    queue: QueueName | None = None
+    origins: list[str] | None = None
+    colour: Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")] | None = None
+    position: Literal["right", "left"] | None = None
+    language: Annotated[str, StringConstraints(max_length=16)] | None = None
+    title: Annotated[str, StringConstraints(max_length=100)] | None = None
+    greeting: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    prechat_name: Literal["off", "optional", "required"] | None = None
+    prechat_email: Literal["off", "optional", "required"] | None = None
+    prechat_phone: Literal["off", "optional", "required"] | None = None
+    offline_message: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class WebchatOverrides(_Overrides):
+    sites: dict[str, ChatSiteOverrides] = Field(default_factory=dict)
+
+
 class ChannelOverrides(_Overrides):
     """Every override, as saved."""
 
     twilio: TwilioOverrides = Field(default_factory=TwilioOverrides)
     email: EmailOverrides = Field(default_factory=EmailOverrides)
+    webchat: WebchatOverrides = Field(default_factory=WebchatOverrides)
 
 
 TWILIO_FIELDS = tuple(TwilioOverrides.model_fields)
 MAILBOX_FIELDS = tuple(MailboxOverrides.model_fields)
+SITE_FIELDS = tuple(ChatSiteOverrides.model_fields)
 
 
 class ChannelSettings:
@@ -86,6 +109,7 @@ class ChannelSettings:
         self._base_twilio = settings.twilio.model_copy(deep=True)
         self._base_mailboxes = {m.name: m.model_copy(deep=True) for m in settings.email.mailboxes}
         self._base_window = settings.email.subject_window_days
+        self._base_sites = {s.id: s.model_copy(deep=True) for s in settings.webchat.sites}
         self.version: ConfigVersion | None = None
         self.overrides = ChannelOverrides()
         self._follower: asyncio.Task[None] | None = None
@@ -147,6 +171,19 @@ class ChannelSettings:
             raise ValidationError(
                 f"no mailbox {sorted(unknown)[0]!r} in the configuration", field="email.mailboxes"
             )
+        sites = {}
+        for site_id, site_changes in overrides.webchat.sites.items():
+            if site_id not in self._base_sites:
+                raise ValidationError(
+                    f"no chat site {site_id!r} in the configuration", field="webchat.sites"
+                )
+            base_site = self._base_sites[site_id].model_dump()
+            try:  # checked as the file's would be (origins' form)
+                sites[site_id] = ChatSiteSettings.model_validate(
+                    base_site | site_changes.model_dump(exclude_none=True)
+                )
+            except PydanticValidationError as err:
+                raise _invalid(err, f"webchat.sites.{site_id}.") from err
         for name in TWILIO_FIELDS:
             setattr(self.settings.twilio, name, getattr(merged, name))
         for mailbox in self.settings.email.mailboxes:
@@ -158,6 +195,10 @@ class ChannelSettings:
                     name,
                     getattr(self._base_mailboxes[mailbox.name], name) if value is None else value,
                 )
+        for site in self.settings.webchat.sites:
+            merged_site = sites.get(site.id, self._base_sites[site.id])
+            for name in SITE_FIELDS:
+                setattr(site, name, getattr(merged_site, name))
         window = overrides.email.subject_window_days
         self.settings.email.subject_window_days = self._base_window if window is None else window
         self.overrides = overrides
@@ -232,6 +273,11 @@ class ChannelSettings:
                 for name, m in overrides.email.mailboxes.items()
                 if m.queue is not None
             ),
+            *(
+                (f"webchat.sites.{name}.queue", site.queue)
+                for name, site in overrides.webchat.sites.items()
+                if site.queue is not None
+            ),
         ]
         for where, queue in named:
             if queue not in queues:
@@ -254,6 +300,18 @@ class ChannelSettings:
                 ),
                 "values": {name: getattr(twilio, name) for name in TWILIO_FIELDS},
                 "file": {name: getattr(self._base_twilio, name) for name in TWILIO_FIELDS},
+            },
+            "webchat": {
+                "sites": [
+                    {
+                        "id": site.id,
+                        "name": site.name,
+                        "identity_secret": site.identity_secret is not None,
+                        "values": {n: getattr(site, n) for n in SITE_FIELDS},
+                        "file": {n: getattr(self._base_sites[site.id], n) for n in SITE_FIELDS},
+                    }
+                    for site in self.settings.webchat.sites
+                ]
             },
             "email": {
                 "subject_window_days": self.settings.email.subject_window_days,

@@ -283,3 +283,40 @@ async def test_nobody_available_the_visitor_leaves_a_message(
     assert (await settings.json())["availability"]["open"] is True
     elsewhere = await client.get("/webchat/sites/shop/settings", headers={"Origin": "https://x.y"})
     assert "Access-Control-Allow-Origin" not in elsewhere.headers
+
+
+async def test_an_admin_restyles_the_widget_and_moves_the_site_s_chats(
+    chat_hub: Hub, client: Client, visitors: list[Visitor]
+) -> None:
+    team = await make_team(chat_hub, "support")
+    admin = team.headers("admin")
+    path = "/api/v1/channels/settings"
+    shown = await (await client.get(path, headers=admin)).json()
+    (site,) = shown["webchat"]["sites"]
+    assert site["identity_secret"] is True  # said, never shown
+    assert SECRET not in str(shown)
+    change = {"colour": "#aa3300", "title": "Talk to Shop", "prechat_phone": "required"}
+    for wrong, reason in (
+        ({"sites": {"elsewhere": change}}, "no chat site 'elsewhere'"),
+        ({"sites": {"shop": {"colour": "red"}}}, "webchat.sites.shop.colour"),
+        ({"sites": {"shop": {"queue": "nowhere"}}}, "no queue 'nowhere'"),
+        ({"sites": {"shop": {"origins": ["shop.example.com"]}}}, "webchat.sites.shop.origins"),
+    ):
+        response = await client.put(path, json={"overrides": {"webchat": wrong}}, headers=admin)
+        assert response.status == 422, wrong
+        assert reason in (await response.json())["error"]["message"]
+    response = await client.put(
+        path, json={"overrides": {"webchat": {"sites": {"shop": change}}}}, headers=admin
+    )
+    assert response.status == 200, await response.text()
+    widget = await (await client.get("/webchat/sites/shop/settings")).json()
+    assert (widget["colour"], widget["title"], widget["prechat"]["phone"]) == (
+        "#aa3300",
+        "Talk to Shop",
+        "required",
+    )
+    visitor = Visitor()
+    visitors.append(visitor)
+    await visitor.connect(str(client.make_url("")))
+    asked = await visitor.say("hi", "x1")
+    assert "phone is needed" in asked["error"]["message"]  # at once, no restart

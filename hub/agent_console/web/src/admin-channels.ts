@@ -22,8 +22,23 @@ interface MailboxValues {
   signature: string;
 }
 
+interface SiteValues {
+  queue: string | null;
+  origins: string[];
+  colour: string;
+  position: string;
+  language: string;
+  title: string;
+  greeting: string;
+  prechat_name: string;
+  prechat_email: string;
+  prechat_phone: string;
+  offline_message: string;
+}
+
 interface ChannelSettings {
   version: number;
+  webchat: { sites: { id: string; name: string; identity_secret: boolean; values: SiteValues; file: SiteValues }[] };
   twilio: { configured: boolean; account_sid: string | null; api_base_url: string; browser_calls: boolean; values: TwilioValues; file: TwilioValues };
   email: {
     subject_window_days: number;
@@ -82,6 +97,28 @@ export async function channelsScreen(root: HTMLElement, session: Session, say: (
     row: m,
   }));
 
+  const PRECHAT: [string, string][] = [["off", "not asked"], ["optional", "optional"], ["required", "required"]];
+  const sites = shown.webchat.sites.map((site) => {
+    const v = site.values;
+    const label = (what: string) => `${what} of chat site ${site.id}`;
+    return {
+      site,
+      controls: {
+        title: input(label("Title"), v.title, { size: "24" }),
+        greeting: textarea(label("Greeting"), v.greeting, 2),
+        colour: input(label("Colour"), v.colour, { type: "color" }),
+        position: select(label("Position"), ["right", "left"], v.position),
+        language: select(label("Language"), [["en", "English"], ["zh", "中文"], ["es", "Español"]], v.language),
+        queue: select(label("Queue"), [["", "the webchat route"], ...queues.map((q): [string, string] => [q, q])], v.queue),
+        origins: input(label("Origins"), v.origins.join(", "), { size: "40", placeholder: "https://shop.example.com" }),
+        prechat_name: select(label("Pre-chat name"), PRECHAT, v.prechat_name),
+        prechat_email: select(label("Pre-chat email"), PRECHAT, v.prechat_email),
+        prechat_phone: select(label("Pre-chat phone"), PRECHAT, v.prechat_phone),
+        offline_message: textarea(label("Offline message"), v.offline_message, 2),
+      } as Record<keyof SiteValues, HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>,
+    };
+  });
+
   const save = async (overrides: unknown, done: string) => {
     try {
       await request("PUT", "/api/v1/channels/settings", session.token, { overrides, base_version: shown.version });
@@ -120,7 +157,16 @@ export async function channelsScreen(root: HTMLElement, session: Session, say: (
     const email: Record<string, unknown> = { mailboxes: boxes };
     const days = optionalNumber(window);
     if (days !== null && days !== shown.email.subject_window_days) email.subject_window_days = days;
-    return { twilio, email };
+    const chatSites: Record<string, Record<string, unknown>> = {};
+    for (const { site, controls } of sites) {
+      const changes: Record<string, unknown> = {};
+      for (const [key, control] of Object.entries(controls) as [keyof SiteValues, HTMLInputElement][]) {
+        const value = key === "origins" ? control.value.split(",").map((o) => o.trim()).filter(Boolean) : key === "queue" ? control.value || null : control.value;
+        if (value !== null && !same(value, site.file[key])) changes[key] = value;
+      }
+      if (Object.keys(changes).length) chatSites[site.id] = changes;
+    }
+    return { twilio, email, webchat: { sites: chatSites } };
   };
 
   clear(root);
@@ -170,6 +216,36 @@ export async function channelsScreen(root: HTMLElement, session: Session, say: (
           )
         : h("p", {}, "No mailboxes: add email.mailboxes entries (with their passwords) to the configuration file."),
       h("div", { class: "fields" }, field("Thread by subject within (days)", window)),
+    ),
+    h(
+      "section",
+      { class: "editor-form", "aria-label": "Web chat" },
+      h("h3", {}, "Web chat"),
+      sites.length
+        ? null
+        : h("p", {}, "No chat sites: add [[webchat.sites]] entries (with their identity secrets) to the configuration file."),
+      ...sites.map(({ site, controls }) =>
+        h(
+          "fieldset",
+          { class: "site" },
+          h("legend", {}, `${site.name || site.id} (data-site="${site.id}")${site.identity_secret ? ", signs its users" : ""}`),
+          h(
+            "div",
+            { class: "fields" },
+            field("Title", controls.title),
+            field("Greeting", controls.greeting),
+            field("Colour", controls.colour),
+            field("Position", controls.position),
+            field("Language", controls.language),
+            field("Queue", controls.queue),
+            field("Pages allowed to chat", controls.origins, "scheme://host[:port], comma between"),
+            field("Ask for a name", controls.prechat_name),
+            field("Ask for an email", controls.prechat_email),
+            field("Ask for a phone", controls.prechat_phone),
+            field("When nobody is there", controls.offline_message),
+          ),
+        ),
+      ),
     ),
     h(
       "p",
