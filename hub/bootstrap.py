@@ -14,6 +14,7 @@ from hub.bus.redis import RedisStreamsEventBus
 from hub.channels.api import ApiChannel
 from hub.channels.base import ChannelAdapter
 from hub.channels.email.adapter import EmailChannel
+from hub.channels.fax import FaxChannel
 from hub.channels.sms import SmsChannel
 from hub.channels.voice import VoiceChannel
 from hub.channels.voice.control import CallControl
@@ -127,9 +128,13 @@ async def build_hub(
     if settings.twilio.auth_token is not None:
         calls = CallControl(settings, store, routing, clock)
         channels += [SmsChannel(settings, store), VoiceChannel(settings, store, routing, calls)]
+    fax = None
+    if settings.fax.provider or settings.fax.gateways:
+        fax = FaxChannel(settings, store, clock)
+        channels.append(fax)
     email = None
     if settings.email.mailboxes:
-        email = EmailChannel(settings, store, clock)
+        email = EmailChannel(settings, store, clock, fax=fax)
         channels.append(email)
     if settings.webchat.sites:
         channels.append(WebchatChannel(settings, store, routing, clock, email))

@@ -160,6 +160,39 @@ class WebchatSettings(BaseModel):
     ip_sessions_per_minute: int = Field(default=30, ge=1, le=6000)  # new connections
 
 
+class FaxGatewaySettings(BaseModel):
+    """A fax-to-email gateway: its mail, through a mailbox of ours, is faxes, not email."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field(min_length=3, max_length=320)  # the gateway's From address
+    # Where the sender's fax number is in the mail: the first match of this in the subject,
+    # then the body (e.g. "Fax from +1 415 555 0100 (2 pages)").
+    number_pattern: str = r"(\+?\d[\d\s().-]{6,}\d)"
+    queue: str | None = None  # unset: the fax channel's route
+
+
+class FaxSettings(BaseModel):
+    """The fax channel: a fax provider's API (Telnyx), fax-to-email gateways, and OCR."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["telnyx"] | None = None
+    api_key: SecretStr | None = None
+    # The provider's webhook signing key: Telnyx signs with Ed25519; its public key, base64.
+    public_key: str | None = None
+    api_base_url: str = "https://api.telnyx.com"
+    connection_id: str | None = None  # Telnyx's fax application
+    numbers: dict[str, str] = {}  # our fax numbers (E.164) and the queue each one's faxes go to
+    gateways: list[FaxGatewaySettings] = []
+    ocr_languages: list[str] = ["eng", "chi_sim"]  # Tesseract's names
+    max_document_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Busy or no answer: try again this many times, this long apart.
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_seconds: float = Field(default=300, gt=0, le=86_400)
+    webhook_tolerance_seconds: int = Field(default=300, ge=10, le=3600)  # replayed webhooks
+
+
 class Settings(BaseSettings):
     """Everything the hub can be told, with its default."""
 
@@ -189,6 +222,7 @@ class Settings(BaseSettings):
     twilio: TwilioSettings = TwilioSettings()
     email: EmailSettings = EmailSettings()
     webchat: WebchatSettings = WebchatSettings()
+    fax: FaxSettings = FaxSettings()
 
     @field_validator("default_region")
     @classmethod

@@ -21,6 +21,7 @@ from hub.crm_store.tables import (
 )
 from hub.domain.customer import Customer, Identity, MergeSuggestion
 from hub.domain.identity import IdentityKind, IdentityRef
+from hub.domain.interaction import Channel
 from hub.domain.users import Principal, Role
 
 # The rows a merge moves from one customer to another, by the name the merge record uses.
@@ -220,8 +221,10 @@ class CustomerRepository:
         identities: Iterable[IdentityRef],
         email_prefix: str | None,
         limit: int,
+        document_text: str | None = None,
     ) -> list[Customer]:
-        """Customers visible to the principal matching a name fragment or an identity."""
+        """Customers visible to the principal matching a name fragment, an identity, or text
+        read off their documents."""
         matches: list[ColumnElement[bool]] = []
         refs = list(identities)
         if refs:
@@ -250,6 +253,17 @@ class CustomerRepository:
         if folded:
             pattern = "%" + _like_escape(folded) + "%"
             matches.append(CustomerRow.name_folded.like(pattern, escape="\\"))
+        if document_text and len(document_text) >= 3:
+            # The text read off documents (faxes' OCR), kept as those events' bodies.
+            pattern = "%" + _like_escape(document_text) + "%"
+            matches.append(
+                CustomerRow.id.in_(
+                    select(TimelineEventRow.customer_id).where(
+                        TimelineEventRow.channel == Channel.FAX.value,
+                        TimelineEventRow.body.ilike(pattern, escape="\\"),
+                    )
+                )
+            )
         if not matches:
             return []
         rows = await self._session.scalars(

@@ -135,6 +135,14 @@ class TimelineRepository:
             await self._session.flush()
             self.updated.append((row.customer_id, row.interaction_id, row.id))
 
+    async def set_body(self, event_id: int, body: str) -> None:
+        """Replace an event's text (what OCR read off a fax)."""
+        row = await self._session.get(TimelineEventRow, event_id)
+        if row is not None:
+            row.body = body
+            await self._session.flush()
+            self.updated.append((row.customer_id, row.interaction_id, row.id))
+
     async def update_delivery(
         self,
         event_id: int,

@@ -77,7 +77,7 @@ async def unified_record(
 async def search_customers(
     store: Store, principal: Principal, query: str, *, default_region: str, limit: int
 ) -> list[SearchHit]:
-    """Find customers by name fragment, phone in any format, email, or external id."""
+    """Find customers by name fragment, phone in any format, email, external id, or fax text."""
     principal.require(Permission.CUSTOMERS_READ)
     text = query.strip()
     if not text:
@@ -94,7 +94,12 @@ async def search_customers(
             email_prefix = text.casefold()  # "jane.doe@exa" while typing
     async with store.unit_of_work() as uow:
         customers = await uow.customers.search(
-            principal, name=text, identities=refs, email_prefix=email_prefix, limit=limit
+            principal,
+            name=text,
+            identities=refs,
+            email_prefix=email_prefix,
+            limit=limit,
+            document_text=text,
         )
         identities = await uow.customers.identities_of([c.id for c in customers])
     by_customer: dict[int, list[tuple[IdentityKind, str, bool]]] = {}

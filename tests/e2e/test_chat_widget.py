@@ -97,12 +97,14 @@ async def test_a_visitor_on_the_shop_chats_with_an_agent(
     await agent.keyboard.press("a")
     await expect(chat).to_contain_text("agent joined the chat.")
     panel = agent.get_by_role("tabpanel")
-    await chat.get_by_label("Message").fill(HOSTILE)
+    await expect(panel).to_contain_text("Is the blue teapot in stock?")  # the chat's tab is open
+    # Typed key by key, as a person types: typing signals go at most one every 2 s.
+    await chat.get_by_label("Message").press_sequentially(HOSTILE, delay=80)
     await expect(panel).to_contain_text("The customer is typing…")
     await chat.get_by_label("Message").press("Enter")
     await expect(panel.locator(".event.inbound").last).to_contain_text(HOSTILE)  # as text
     reply = panel.get_by_label("Reply", exact=True)
-    await reply.fill("Yes, two left. Shall I hold one?")
+    await reply.press_sequentially("Yes, two left. Shall I hold one?", delay=80)
     await expect(chat).to_contain_text("agent is typing…")
     await reply.press("Control+Enter")
     answer = chat.locator(".msg.outbound").last

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import structlog
 
@@ -27,6 +27,9 @@ from hub.crm_store.unit_of_work import Store
 from hub.domain.interaction import Channel
 from hub.errors import ChannelConfigError, NotFound
 
+if TYPE_CHECKING:
+    from hub.channels.fax import FaxChannel
+
 log = structlog.get_logger(__name__)
 
 
@@ -37,12 +40,20 @@ class EmailChannel(ChannelAdapter):
     capabilities: ClassVar[Capability] = Capability.OUTBOUND | Capability.ATTACHMENTS
     sends_files: ClassVar[bool] = True
 
-    def __init__(self, settings: Settings, store: Store, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Callable[[], datetime],
+        *,
+        fax: FaxChannel | None = None,
+    ) -> None:
         if not settings.email.mailboxes:
             raise ChannelConfigError("the email channel needs at least one email.mailboxes entry")
         self._settings = settings
         self._store = store
         self._clock = clock
+        self._fax = fax  # fax-to-email gateways' mail is faxes
         self._mailboxes = {m.name: m for m in settings.email.mailboxes}
         self.tokens = ReplyTokens.from_file(Path(settings.data_dir) / "email-reply-token.key")
         self.readers: list[MailboxReader] = []
@@ -51,7 +62,9 @@ class EmailChannel(ChannelAdapter):
 
     async def start(self, sink: InboundSink) -> None:
         await super().start(sink)
-        ingest = MailIngest(self._settings, self._store, self.sink, self.tokens, self._clock)
+        ingest = MailIngest(
+            self._settings, self._store, self.sink, self.tokens, self._clock, fax=self._fax
+        )
         self.readers = [
             MailboxReader(m, self._store, ingest.take_batch, self._clock)
             for m in self._mailboxes.values()

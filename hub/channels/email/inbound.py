@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -27,6 +28,9 @@ from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
 from hub.errors import InvalidIdentity
 from hub.services.files import keep_files
+
+if TYPE_CHECKING:
+    from hub.channels.fax import FaxChannel
 
 log = structlog.get_logger(__name__)
 MAX_BYTES = 50 * 1024 * 1024  # larger messages are quarantined, not parsed
@@ -62,7 +66,10 @@ class MailIngest:
         sink: Callable[[], InboundSink],
         tokens: ReplyTokens,
         clock: Callable[[], datetime],
+        *,
+        fax: FaxChannel | None = None,
     ) -> None:
+        self._fax = fax
         self._settings = settings
         self._store = store
         self._sink = sink
@@ -118,6 +125,17 @@ class MailIngest:
             self._folder / "mail" / fetched.mailbox.name / f"{fetched.uidvalidity}-{fetched.uid}"
         )
         attachments = await asyncio.to_thread(keep_files, folder, parsed.attachments)
+        gateway = self._fax.gateway_for(sender.value) if self._fax is not None else None
+        if self._fax is not None and gateway is not None:
+            fax = await self._fax.take_gateway_mail(
+                gateway,
+                message_id=parsed.message_id,
+                subject=parsed.subject,
+                text=parsed.text,
+                attachments=attachments,
+            )
+            if fax is not None:
+                return Outcome.DUPLICATE if fax.duplicate else Outcome.STORED
         mailbox = fetched.mailbox
         answer_to = parsed.reply_to or parsed.sender
         received = await self._sink()(

@@ -1,0 +1,476 @@
+"""The fax channel: faxes in and out through a provider's API, and from fax-to-email gateways.
+
+Inbound, the provider's signed webhook is stored (one event per fax id) and answered at once;
+after commit the document is fetched from its short-lived link (with retries), kept under
+``data_dir/fax/{event}/``, drawn page by page (thumbnails for the console) and read by
+Tesseract, in a background worker, never on the webhook's path. The text becomes the event's
+body, so customer search finds it. Outbound, an agent's PDF (or reply text, rendered to a PDF)
+is offered to the provider at a signed, expiring link; its statuses come back as webhooks and
+only ever move forward; busy and no-answer are tried again as configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import phonenumbers
+import structlog
+from aiohttp import web
+
+from hub.channels.base import Capability, ChannelAdapter, DeliveryReceipt, OutboundMessage
+from hub.channels.fax import documents
+from hub.channels.fax.telnyx import FaxEvent, TelnyxFax
+from hub.config import FaxGatewaySettings, Settings
+from hub.crm_store.unit_of_work import Store
+from hub.domain.identity import IdentityKind, IdentityRef, normalize_phone
+from hub.domain.interaction import Channel
+from hub.domain.messages import InboundMessage
+from hub.domain.timeline import Attachment
+from hub.errors import (
+    ChannelConfigError,
+    HubError,
+    MalformedRequest,
+    NotFound,
+    ValidationError,
+)
+from hub.http import public
+from hub.keys import key_file
+from hub.services.receive import Received
+
+log = structlog.get_logger(__name__)
+
+WEBHOOK = "/webhooks/fax/telnyx"
+DOCUMENTS = "/webhooks/fax/documents"
+GATEWAY = "email-fax"  # the provider name of faxes that came through a fax-to-email gateway
+LINK_SECONDS = 3600  # how long the provider may fetch an outbound document
+MAX_WEBHOOK_BYTES = 256 * 1024
+# The statuses of an outbound fax, in the order they happen (the last two are final).
+_ORDER = ("sending", "queued", "media.processed", "sending.started", "delivered", "failed")
+_SHOWN = {"media.processed": "processing", "sending.started": "sending"}
+# Failures worth another try later (Telnyx's failure_reason values).
+RETRYABLE = frozenset({"user_busy", "no_answer", "busy", "no_answer_from_remote"})
+SID_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def _rank(status: object) -> int:
+    return _ORDER.index(status) if status in _ORDER else -1
+
+
+class FaxChannel(ChannelAdapter):
+    """Faxes with customers: documents on the timeline, read and searchable."""
+
+    channel: ClassVar[Channel] = Channel.FAX
+    capabilities: ClassVar[Capability] = Capability.OUTBOUND | Capability.ATTACHMENTS
+    sends_files: ClassVar[bool] = True
+    max_body: ClassVar[int | None] = 20_000
+
+    def __init__(self, settings: Settings, store: Store, clock: Callable[[], datetime]) -> None:
+        fax = settings.fax
+        if fax.provider is None and not fax.gateways:
+            raise ChannelConfigError("the fax channel needs fax.provider or fax.gateways")
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.provider = TelnyxFax(fax) if fax.provider == "telnyx" else None
+        self.folder = Path(settings.data_dir) / "fax"
+        self._link_key = key_file(Path(settings.data_dir) / "fax-link.key")
+        self._reading: asyncio.Queue[int | None] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        self._later: set[asyncio.Task[None]] = set()
+
+    async def start(self, sink: Any) -> None:
+        await super().start(sink)
+        self._reader = asyncio.create_task(self._read_documents(), name="fax documents")
+
+    async def stop(self) -> None:
+        await super().stop()  # downloads in flight finish first: they queue documents
+        for task in self._later:
+            task.cancel()
+        if self._reader is not None:
+            await self._reading.put(None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reader, 60)
+            self._reader = None
+        if self.provider is not None:
+            await self.provider.close()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post(WEBHOOK, self.handle_webhook),
+            web.get(DOCUMENTS + r"/{event_id:\d+}", self.serve_document),
+        ]
+
+    # -- inbound ----------------------------------------------------------------------------
+
+    def queue_for(self, our_number: str) -> str | None:
+        region = self.settings.default_region
+        for number, queue in self.settings.fax.numbers.items():
+            with contextlib.suppress(ValueError, phonenumbers.NumberParseException, HubError):
+                if normalize_phone(number, region) == normalize_phone(our_number, region):
+                    return queue
+        return None
+
+    @public  # authenticated by the provider's Ed25519 signature
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        """A fax received, or an outbound fax's status; answered once it is committed."""
+        if self.provider is None:
+            raise NotFound("no fax provider is set up (fax.provider)")
+        if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
+            raise MalformedRequest("the webhook is too large")
+        body = await request.read()
+        self.provider.verify(request.headers, body, self.clock())
+        event = self.provider.parse(body)
+        if event is None:
+            return web.json_response({"ok": True, "ignored": "not a fax event"})
+        if event.direction == "inbound" and event.kind == "received":
+            await self._received(event)
+        elif event.direction == "inbound" and event.kind == "failed":
+            await self._reception_failed(event)
+        elif event.direction == "outbound":
+            await self._status(event)
+        return web.json_response({"ok": True})
+
+    def _sender(self, number: str) -> IdentityRef:
+        try:
+            return IdentityRef(
+                IdentityKind.FAX, normalize_phone(number, self.settings.default_region)
+            )
+        except (ValueError, phonenumbers.NumberParseException, HubError) as err:
+            raise MalformedRequest(f"{number!r} is not a fax number") from err
+
+    async def _received(self, event: FaxEvent) -> None:
+        sender = self._sender(event.sender)
+        received = await self.sink()(
+            InboundMessage(
+                channel=Channel.FAX,
+                sender=sender,
+                received_at=self.clock(),
+                provider=self.provider.name if self.provider else None,
+                provider_ref=event.fax_id,
+                queue=self.queue_for(event.to),
+                attachments=(
+                    Attachment(f"fax-{event.fax_id}", documents.PDF, url=event.media_url),
+                ),
+                data={
+                    "from": sender.value,
+                    "to": event.to,
+                    "fax_id": event.fax_id,
+                    "page_count": event.page_count,
+                    "status": "received",
+                    "document": "fetching",
+                },
+            )
+        )
+        stored = await self._event(received.event_id)
+        kept = stored is not None and any(a.path for a in stored.attachments)
+        # A retry of a fax whose document could not be fetched brings a fresh link: use it.
+        if event.media_url and not kept:
+            self.spawn(self._fetch(received.event_id, event.media_url))
+
+    async def _reception_failed(self, event: FaxEvent) -> None:
+        """A fax that did not come through: on the sender's timeline, no work."""
+        sender = self._sender(event.sender)
+        await self.sink()(
+            InboundMessage(
+                channel=Channel.FAX,
+                sender=sender,
+                received_at=self.clock(),
+                body=f"A fax from {sender.value} did not come through "
+                f"({event.failure_reason or 'no reason given'}).",
+                provider=self.provider.name if self.provider else None,
+                provider_ref=f"{event.fax_id}:failed",
+                creates_work=False,
+                data={"from": sender.value, "to": event.to, "status": "failed",
+                      "failure_reason": event.failure_reason},
+            )
+        )  # fmt: skip
+
+    async def _event(self, event_id: int) -> Any:
+        async with self.store.unit_of_work() as uow:
+            return await uow.timeline.event(event_id)
+
+    async def _fetch(self, event_id: int, url: str) -> None:
+        """Fetch a received fax's document (its link expires soon), keep it, queue it to read."""
+        assert self.provider is not None
+        try:
+            data = await self.provider.download(url, max_bytes=self.settings.fax.max_document_bytes)
+            kind = documents.kind_of(data)
+        except HubError as err:
+            log.warning("fax document not fetched", event_id=event_id, error=err.message)
+            await self._note_document(event_id, error=err.message)
+            return
+        await self.keep_document(event_id, data, kind, source=url)
+
+    async def keep_document(self, event_id: int, data: bytes, kind: str, source: str) -> None:
+        """Keep a fax's document on its event and queue it to be drawn and read."""
+        suffix = "pdf" if kind == documents.PDF else "tif"
+        path = self.folder / str(event_id) / f"document.{suffix}"
+        await asyncio.to_thread(_write, path, data)
+        attachment = Attachment(
+            f"fax-{event_id}.{suffix}", kind, size=len(data), url=source, path=str(path)
+        )
+        async with self.store.unit_of_work() as uow:
+            await uow.timeline.set_attachments(event_id, (attachment,))
+            await uow.timeline.update_delivery(event_id, document="kept")
+            await uow.commit()
+        await self._reading.put(event_id)
+
+    async def _note_document(self, event_id: int, *, error: str) -> None:
+        async with self.store.unit_of_work() as uow:
+            event = await uow.timeline.event(event_id)
+            if event is None:
+                return
+            kept = tuple(replace(a, error=error) for a in event.attachments)
+            await uow.timeline.set_attachments(event_id, kept)
+            await uow.timeline.update_delivery(event_id, document="failed", document_error=error)
+            await uow.commit()
+
+    async def _read_documents(self) -> None:
+        """The background worker: page pictures and OCR, one document at a time."""
+        while (event_id := await self._reading.get()) is not None:
+            try:
+                await self.read_document(event_id)
+            except Exception:
+                log.exception("fax document not read", event_id=event_id)
+
+    async def read_document(self, event_id: int) -> None:
+        """Draw a kept document's pages and read their text onto the event."""
+        event = await self._event(event_id)
+        if event is None or not event.attachments or not event.attachments[0].path:
+            return
+        document = event.attachments[0]
+        data = await asyncio.to_thread(Path(str(document.path)).read_bytes)
+        folder = self.folder / str(event_id)
+        drawn = await asyncio.to_thread(documents.pages, data, folder)
+        thumbnails = tuple(
+            Attachment(
+                f"page-{p.number}.png",
+                "image/png",
+                size=p.thumbnail.stat().st_size,
+                path=str(p.thumbnail),
+                inline=True,
+            )
+            for p in drawn
+        )
+        texts: list[str] = []
+        ocr: dict[str, Any] = {"languages": self.settings.fax.ocr_languages}
+        if documents.tesseract_available():
+            try:
+                for page in drawn:
+                    texts.append(await documents.read_text(page.image, ocr["languages"]))
+                ocr["status"] = "read"
+            except (RuntimeError, TimeoutError, OSError) as err:
+                ocr |= {"status": "failed", "error": str(err)[:300]}
+        else:
+            ocr["status"] = "unavailable"  # Tesseract is not installed
+        for page in drawn:  # the full-size pictures were for Tesseract only
+            page.image.unlink(missing_ok=True)
+        text = "\n\n".join(t for t in texts if t)
+        async with self.store.unit_of_work() as uow:
+            await uow.timeline.set_attachments(event_id, (document, *thumbnails))
+            await uow.timeline.set_body(event_id, text)
+            await uow.timeline.update_delivery(event_id, page_count=len(drawn), ocr=ocr)
+            await uow.commit()
+
+    # -- from fax-to-email gateways ---------------------------------------------------------
+
+    def gateway_for(self, address: str) -> FaxGatewaySettings | None:
+        """The gateway that sends mail from this address, if any."""
+        address = address.casefold()
+        return next(
+            (g for g in self.settings.fax.gateways if g.address.casefold() == address), None
+        )
+
+    async def take_gateway_mail(
+        self,
+        gateway: FaxGatewaySettings,
+        *,
+        message_id: str,
+        subject: str,
+        text: str,
+        attachments: tuple[Attachment, ...],
+    ) -> Received | None:
+        """A gateway's mail as the fax it carries; None when it is not one (then it is email)."""
+        kept = [
+            a for a in attachments if a.path and a.content_type in (documents.PDF, documents.TIFF)
+        ]
+        number = None
+        for where in (subject, text):
+            for found in re.finditer(gateway.number_pattern, where or ""):
+                with contextlib.suppress(MalformedRequest):
+                    number = self._sender(found.group(1) if found.groups() else found.group(0))
+                    break
+            if number is not None:
+                break
+        if not kept or number is None:
+            return None
+        document = kept[0]
+        received = await self.sink()(
+            InboundMessage(
+                channel=Channel.FAX,
+                sender=number,
+                received_at=self.clock(),
+                provider=GATEWAY,
+                provider_ref=message_id,
+                queue=gateway.queue,
+                attachments=(document,),
+                data={
+                    "from": number.value,
+                    "to": gateway.address,
+                    "gateway": gateway.address,
+                    "subject": subject,
+                    "status": "received",
+                    "document": "kept",
+                },
+            )
+        )
+        if not received.duplicate:
+            await self._reading.put(received.event_id)
+        return received
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    def _signature(self, event_id: int, expires: int) -> str:
+        digest = hmac.new(self._link_key, f"{event_id}:{expires}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()[:24]).decode()
+
+    def document_link(self, event_id: int) -> str:
+        """Where the provider fetches an outbound fax's document: signed, for LINK_SECONDS."""
+        expires = int(time.time()) + LINK_SECONDS
+        signature = self._signature(event_id, expires)
+        base = self.settings.public_url
+        return f"{base}{DOCUMENTS}/{event_id}?expires={expires}&sig={signature}"
+
+    @public  # the link's signature and expiry authenticate it (the provider fetches it)
+    async def serve_document(self, request: web.Request) -> web.StreamResponse:
+        """An outbound fax's document, for the provider that sends it."""
+        event_id = int(request.match_info["event_id"])
+        try:
+            expires = int(request.query.get("expires", ""))
+        except ValueError as err:
+            raise NotFound("no such document") from err
+        signature = request.query.get("sig", "")
+        valid = hmac.compare_digest(signature, self._signature(event_id, expires))
+        if not valid or expires < time.time():
+            raise NotFound("no such document (or the link has expired)")
+        path = self.folder / "outbound" / str(event_id) / "document.pdf"
+        if not await asyncio.to_thread(path.is_file):
+            raise NotFound("no such document")
+        return web.FileResponse(path, headers={"Content-Type": documents.PDF})
+
+    async def send(self, message: OutboundMessage) -> DeliveryReceipt:
+        """Fax the agent's PDF (or their text, rendered) to the customer's fax number."""
+        if self.provider is None:
+            raise ChannelConfigError("faxes go out through a provider: set fax.provider")
+        if message.event_id is None:
+            raise ValidationError("an outbound fax needs its timeline event")
+        pdfs = [a for a in message.attachments if a.path and a.content_type == documents.PDF]
+        if pdfs:
+            data = await asyncio.to_thread(Path(str(pdfs[0].path)).read_bytes)
+            if documents.kind_of(data) != documents.PDF:
+                raise ValidationError("the attached file is not really a PDF")
+        elif message.body.strip():
+            data = await asyncio.to_thread(documents.render_text, message.body)
+        else:
+            raise ValidationError("a fax needs a PDF or some text to send")
+        pages = await asyncio.to_thread(documents.page_count, data)
+        path = self.folder / "outbound" / str(message.event_id) / "document.pdf"
+        await asyncio.to_thread(_write, path, data)
+        sent = Attachment("fax.pdf", documents.PDF, size=len(data), path=str(path))
+        async with self.store.unit_of_work() as uow:
+            await uow.timeline.set_attachments(message.event_id, (sent,))
+            await uow.timeline.update_delivery(message.event_id, page_count=pages, attempts=1)
+            await uow.commit()
+        ours = message.reply_from or next(iter(self.settings.fax.numbers), None)
+        if ours is None:
+            raise ChannelConfigError("no fax number to send from: set fax.numbers")
+        async with self.store.unit_of_work() as uow:
+            await uow.timeline.update_delivery(message.event_id, sent_from=ours)
+            await uow.commit()
+        fax_id = await self._send(message.to.value, ours, message.event_id)
+        return DeliveryReceipt(self.provider.name, fax_id, "queued")
+
+    async def _send(self, to: str, ours: str, event_id: int) -> str:
+        assert self.provider is not None
+        return await self.provider.send(
+            to=to,
+            sender=ours,
+            media_url=self.document_link(event_id),
+            webhook_url=self.settings.public_url + WEBHOOK,
+        )
+
+    async def _status(self, event: FaxEvent) -> None:
+        """An outbound fax's progress: forward only; busy or no answer tried again later."""
+        assert self.provider is not None
+        name = self.provider.name
+        for pause in (0.0, *SID_WAITS):  # the provider may call before the send has its answer
+            await asyncio.sleep(pause)
+            stored = await self._by_fax(name, event.fax_id)
+            if stored is not None:
+                break
+        if stored is None:
+            return
+        current = stored.data.get("fax_status")
+        if _rank(event.kind) <= _rank(current):
+            return  # late or repeated: never undo a later status
+        changes: dict[str, Any] = {
+            "fax_status": event.kind,
+            "status": _SHOWN.get(event.kind, event.kind),
+        }
+        if event.kind == "delivered":
+            changes["pages_sent"] = event.page_count or stored.data.get("page_count")
+        if event.kind == "failed":
+            changes["failure_reason"] = event.failure_reason
+            attempts = int(stored.data.get("attempts") or 1)
+            if event.failure_reason in RETRYABLE and attempts <= self.settings.fax.retries:
+                changes |= {"status": "retrying", "fax_status": "sending"}
+                self._retry_later(stored.id, stored.data, attempts)
+        async with self.store.unit_of_work() as uow:
+            await uow.timeline.update_delivery(stored.id, **changes)
+            await uow.commit()
+
+    async def _by_fax(self, provider: str, fax_id: str) -> Any:
+        async with self.store.unit_of_work() as uow:
+            return await uow.timeline.by_provider_ref(provider, fax_id)
+
+    def _retry_later(self, event_id: int, data: dict[str, Any], attempts: int) -> None:
+        async def again() -> None:
+            await asyncio.sleep(self.settings.fax.retry_seconds)
+            to, ours = str(data.get("to")), str(data.get("sent_from"))
+            try:
+                fax_id = await self._send(to, ours, event_id)
+            except HubError as err:
+                changes = {"status": "failed", "error": err.message}
+                async with self.store.unit_of_work() as uow:
+                    await uow.timeline.update_delivery(event_id, **changes)
+                    await uow.commit()
+                return
+            async with self.store.unit_of_work() as uow:
+                await uow.timeline.update_delivery(
+                    event_id,
+                    provider_ref=fax_id,
+                    status="queued",
+                    fax_status="queued",
+                    attempts=attempts + 1,
+                )
+                await uow.commit()
+
+        task = asyncio.create_task(again(), name=f"fax retry {event_id}")
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)

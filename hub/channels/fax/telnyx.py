@@ -1,0 +1,190 @@
+"""Telnyx Programmable Fax: the first fax provider behind the hub's fax contract.
+
+- Webhooks (https://developers.telnyx.com/docs/programmable-fax/receiving-webhooks):
+  ``{"data": {"event_type", "id", "occurred_at", "payload": {"fax_id", "direction", "from",
+  "to", "media_url", "page_count", "status", "failure_reason"}}}``, for ``fax.received``,
+  ``fax.queued``, ``fax.media.processed``, ``fax.sending.started``, ``fax.delivered`` and
+  ``fax.failed``. They may come twice or out of order.
+- Signatures (https://developers.telnyx.com/docs/messaging/webhooks#webhook-signing): the
+  ``telnyx-signature-ed25519`` header is the base64 Ed25519 signature, by Telnyx's key, of
+  ``"{telnyx-timestamp}|{raw body}"``; the hub checks it with the account's public key and
+  refuses timestamps too far from now (replays).
+- Sending (https://developers.telnyx.com/api/programmable-fax/send-fax): ``POST /v2/faxes``
+  with ``connection_id``, ``media_url`` (Telnyx fetches the document there), ``from``, ``to``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from multidict import CIMultiDictProxy
+
+from hub.config import FaxSettings
+from hub.errors import (
+    BadSignature,
+    ChannelAuthFailed,
+    ChannelConfigError,
+    ChannelError,
+    ChannelNotReady,
+    MalformedRequest,
+)
+
+NAME = "telnyx"
+SIGNATURE = "telnyx-signature-ed25519"
+TIMESTAMP = "telnyx-timestamp"
+ATTEMPTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class FaxEvent:
+    """What a provider's webhook says, in the hub's words."""
+
+    event_id: str
+    kind: str  # received | queued | media.processed | sending.started | delivered | failed
+    fax_id: str
+    direction: str  # inbound | outbound
+    sender: str
+    to: str
+    media_url: str | None
+    page_count: int | None
+    failure_reason: str | None
+
+
+class TelnyxFax:
+    """Telnyx's fax API and webhooks."""
+
+    name = NAME
+
+    def __init__(self, settings: FaxSettings) -> None:
+        if settings.api_key is None or not settings.public_key:
+            raise ChannelConfigError(
+                "the Telnyx fax provider needs fax.api_key and fax.public_key "
+                "(HUB_FAX__API_KEY, HUB_FAX__PUBLIC_KEY)"
+            )
+        try:
+            raw = base64.b64decode(settings.public_key, validate=True)
+            self._key = Ed25519PublicKey.from_public_bytes(raw)
+        except (binascii.Error, ValueError) as err:
+            raise ChannelConfigError("fax.public_key is not a base64 Ed25519 public key") from err
+        self._settings = settings
+        self._api_key = settings.api_key.get_secret_value()
+        self._http: aiohttp.ClientSession | None = None
+        self.backoff_seconds = 0.5
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        return self._http
+
+    def verify(self, headers: CIMultiDictProxy[str], body: bytes, now: datetime) -> None:
+        """Raise BadSignature unless Telnyx signed this body, recently."""
+        signature, stamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
+        if not signature or not stamp:
+            raise BadSignature("the webhook is not signed (telnyx-signature-ed25519)")
+        try:
+            sent = int(stamp)
+            self._key.verify(base64.b64decode(signature), stamp.encode() + b"|" + body)
+        except (ValueError, binascii.Error, InvalidSignature) as err:
+            raise BadSignature("the webhook's signature does not match") from err
+        if abs(now.timestamp() - sent) > self._settings.webhook_tolerance_seconds:
+            raise BadSignature("the webhook's timestamp is too old (a replay?)")
+
+    @staticmethod
+    def parse(body: bytes) -> FaxEvent | None:
+        """The fax event a webhook carries; None for events that are not about faxes."""
+        try:
+            document = json.loads(body)
+            data = document["data"]
+            event_type = str(data["event_type"])
+            payload = data["payload"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise MalformedRequest(
+                "not a Telnyx webhook: data.event_type and data.payload"
+            ) from err
+        if not event_type.startswith("fax."):
+            return None
+        missing = [k for k in ("fax_id", "from", "to") if not payload.get(k)]
+        if missing:
+            raise MalformedRequest(f"the {event_type} webhook lacks {', '.join(missing)}")
+        pages = str(payload.get("page_count"))
+        return FaxEvent(
+            event_id=str(data.get("id") or ""),
+            kind=event_type.removeprefix("fax."),
+            fax_id=str(payload["fax_id"]),
+            direction=str(payload.get("direction") or "inbound"),
+            sender=str(payload["from"]),
+            to=str(payload["to"]),
+            media_url=payload.get("media_url") or None,
+            page_count=int(pages)
+            if isinstance(pages, int | str) and str(pages).isdigit()
+            else None,
+            failure_reason=payload.get("failure_reason") or None,
+        )
+
+    async def send(self, *, to: str, sender: str, media_url: str, webhook_url: str) -> str:
+        """Ask Telnyx to fax the document at media_url; its fax id."""
+        body = {
+            "connection_id": self._settings.connection_id,
+            "media_url": media_url,
+            "to": to,
+            "from": sender,
+            "webhook_url": webhook_url,
+        }
+        answer = await self._call("POST", "/v2/faxes", body)
+        try:
+            return str(answer["data"]["id"])
+        except (KeyError, TypeError) as err:
+            raise ChannelError("Telnyx answered the fax request without an id") from err
+
+    async def _call(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        url = self._settings.api_base_url.rstrip("/") + path
+        headers = {"Authorization": f"Bearer {self._api_key}"}
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self._session().request(method, url, json=body, headers=headers) as r:
+                    if r.status in (401, 403):
+                        raise ChannelAuthFailed(f"Telnyx refused the API key ({r.status})")
+                    if r.status == 429 or r.status >= 500:
+                        raise ChannelNotReady(f"Telnyx answered {r.status}")
+                    if r.status >= 400:
+                        detail = (await r.text())[:300]
+                        raise ChannelError(f"Telnyx refused the fax ({r.status}): {detail}")
+                    return await r.json()
+            except (ChannelNotReady, aiohttp.ClientError, TimeoutError) as err:
+                if attempt == ATTEMPTS:
+                    raise ChannelNotReady(f"Telnyx cannot be reached: {err}") from err
+                await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    async def download(self, url: str, *, max_bytes: int) -> bytes:
+        """A fax's document from its (short-lived) link, with retries."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self._session().get(url) as response:
+                    if response.status in (403, 404, 410):
+                        raise ChannelError(f"the document link answered {response.status}")
+                    if response.status >= 400:
+                        raise ChannelNotReady(f"the document link answered {response.status}")
+                    data = await response.content.read(max_bytes + 1)
+                    if len(data) > max_bytes:
+                        raise ChannelError(f"the document is larger than {max_bytes} bytes")
+                    return data
+            except (ChannelNotReady, aiohttp.ClientError, TimeoutError) as err:
+                if attempt == ATTEMPTS:
+                    raise ChannelNotReady(f"the document could not be fetched: {err}") from err
+                await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")

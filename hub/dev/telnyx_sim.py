@@ -1,0 +1,239 @@
+"""A wire-level Telnyx fax for development and tests: Telnyx cannot be reached from here.
+
+It speaks ``POST /v2/faxes`` (Bearer API key, Telnyx-shaped JSON), fetches the document the hub
+offers at its ``media_url`` as Telnyx does, and reports the fax's progress through webhooks
+signed exactly as Telnyx signs them (Ed25519 over ``"{timestamp}|{body}"``, base64, in
+``telnyx-signature-ed25519`` with ``telnyx-timestamp``). It plays senders too: a fax received
+is a ``fax.received`` webhook whose ``media_url`` is a link here that expires, as Telnyx's do.
+Tests can make links fail, numbers busy, and webhooks repeat or come out of order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from hub.bench.figures import serve_app
+
+
+@dataclass
+class SentFax:
+    """A fax the hub asked us to send."""
+
+    fax_id: str
+    to: str
+    sender: str
+    media_url: str
+    webhook_url: str
+    document: bytes | None = None
+    events: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Media:
+    data: bytes
+    content_type: str
+    expires: float
+    fail_first: int = 0
+    fetched: int = 0
+
+
+class TelnyxSimulator:
+    """Telnyx's fax API and webhooks, on loopback."""
+
+    def __init__(self, *, api_key: str, hub_url: str, media_seconds: float = 30) -> None:
+        self.api_key = api_key
+        self.hub_url = hub_url.rstrip("/")
+        self.media_seconds = media_seconds
+        self._key = Ed25519PrivateKey.generate()
+        self.sent: dict[str, SentFax] = {}
+        self.media: dict[str, _Media] = {}
+        self.callbacks: list[tuple[str, int]] = []  # (event type, the hub's answer)
+        self.outcomes: dict[str, list[str]] = {}  # number -> failure reasons for its next sends
+        self.requests: list[dict[str, Any]] = []
+        self.base = ""
+        self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def public_key(self) -> str:
+        """The key the hub checks webhooks with (fax.public_key), base64 as Telnyx shows it."""
+        raw = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return base64.b64encode(raw).decode()
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v2/faxes", self._create)
+        app.router.add_get("/v2/faxes/{fax_id}", self._read)
+        app.router.add_get("/media/{token}", self._serve_media)
+        self._runner, self.base = await serve_app(app)
+        self._http = aiohttp.ClientSession()
+
+    async def stop(self) -> None:
+        await self.settle()
+        if self._http is not None:
+            await self._http.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def settle(self) -> None:
+        """Wait for the webhooks in flight."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- signing and sending webhooks -------------------------------------------------------
+
+    def signed(self, body: bytes, *, at: float | None = None) -> dict[str, str]:
+        """The headers Telnyx sends with a webhook body."""
+        stamp = str(int(at if at is not None else time.time()))
+        signature = self._key.sign(stamp.encode() + b"|" + body)
+        return {
+            "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
+            "telnyx-timestamp": stamp,
+            "Content-Type": "application/json",
+        }
+
+    @staticmethod
+    def payload(event_type: str, fax: dict[str, Any]) -> bytes:
+        """A webhook body in Telnyx's shape."""
+        return json.dumps(
+            {
+                "data": {
+                    "event_type": event_type,
+                    "id": str(uuid.uuid4()),
+                    "occurred_at": datetime.now(UTC).isoformat(),
+                    "payload": fax,
+                    "record_type": "event",
+                },
+                "meta": {"attempt": 1, "delivered_to": ""},
+            }
+        ).encode()
+
+    async def webhook(self, event_type: str, fax: dict[str, Any], url: str | None = None) -> int:
+        """Send one signed webhook to the hub; its HTTP status."""
+        assert self._http is not None
+        body = self.payload(event_type, fax)
+        target = url or f"{self.hub_url}/webhooks/fax/telnyx"
+        async with self._http.post(target, data=body, headers=self.signed(body)) as response:
+            await response.read()
+            self.callbacks.append((event_type, response.status))
+            return response.status
+
+    # -- a customer faxing us -----------------------------------------------------------------
+
+    def host(self, data: bytes, content_type: str, *, fail_first: int = 0) -> str:
+        """A short-lived link to a document, as Telnyx gives for a received fax."""
+        token = secrets.token_urlsafe(12)
+        self.media[token] = _Media(
+            data, content_type, time.monotonic() + self.media_seconds, fail_first
+        )
+        return f"{self.base}/media/{token}"
+
+    async def receive_fax(
+        self, *, sender: str, to: str, document: bytes, content_type: str = "application/pdf",
+        pages: int | None = None, fax_id: str | None = None, fail_first: int = 0,
+    ) -> tuple[int, str]:  # fmt: skip
+        """A fax arrives from sender: the fax.received webhook; (the hub's status, fax id)."""
+        fax_id = fax_id or str(uuid.uuid4())
+        fax = {
+            "fax_id": fax_id,
+            "connection_id": "sim-connection",
+            "direction": "inbound",
+            "from": sender,
+            "to": to,
+            "media_url": self.host(document, content_type, fail_first=fail_first),
+            "page_count": pages,
+            "status": "received",
+        }
+        return await self.webhook("fax.received", fax), fax_id
+
+    async def _serve_media(self, request: web.Request) -> web.Response:
+        media = self.media.get(request.match_info["token"])
+        if media is None or time.monotonic() > media.expires:
+            return web.Response(status=410, text="this link has expired")
+        media.fetched += 1
+        if media.fetched <= media.fail_first:
+            return web.Response(status=503, text="try again")
+        return web.Response(body=media.data, content_type=media.content_type)
+
+    # -- the hub sending a fax ----------------------------------------------------------------
+
+    async def _create(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response({"errors": [{"title": "Unauthorized"}]}, status=401)
+        body = await request.json()
+        self.requests.append(body)
+        missing = [k for k in ("connection_id", "media_url", "to", "from") if not body.get(k)]
+        if missing:
+            errors = [{"title": "Invalid parameter", "detail": f"{k} is required"} for k in missing]
+            return web.json_response({"errors": errors}, status=422)
+        fax = SentFax(
+            str(uuid.uuid4()), body["to"], body["from"], body["media_url"], body["webhook_url"]
+        )
+        self.sent[fax.fax_id] = fax
+        task = asyncio.create_task(self._progress(fax))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return web.json_response({"data": self._fax_json(fax, "queued")})
+
+    async def _read(self, request: web.Request) -> web.Response:
+        fax = self.sent.get(request.match_info["fax_id"])
+        if fax is None:
+            return web.json_response({"errors": [{"title": "Not found"}]}, status=404)
+        return web.json_response(
+            {"data": self._fax_json(fax, fax.events[-1] if fax.events else "queued")}
+        )
+
+    def _fax_json(self, fax: SentFax, status: str) -> dict[str, Any]:
+        return {
+            "id": fax.fax_id,
+            "record_type": "fax",
+            "connection_id": "sim-connection",
+            "direction": "outbound",
+            "from": fax.sender,
+            "to": fax.to,
+            "media_url": fax.media_url,
+            "status": status,
+        }
+
+    async def _progress(self, fax: SentFax) -> None:
+        """What Telnyx does with a fax to send: fetch it, then report each step."""
+        assert self._http is not None
+        async with self._http.get(fax.media_url) as response:
+            if response.status == 200:
+                fax.document = await response.read()
+        state: dict[str, Any] = {
+            "fax_id": fax.fax_id,
+            "direction": "outbound",
+            "from": fax.sender,
+            "to": fax.to,
+        }
+        if fax.document is None:
+            await self._report(fax, "fax.failed", state | {"failure_reason": "media_fetch_failed"})
+            return
+        pages = fax.document.count(b"/Type /Page") - fax.document.count(b"/Type /Pages") or 1
+        for step in ("fax.queued", "fax.media.processed", "fax.sending.started"):
+            await self._report(fax, step, state)
+        failures = self.outcomes.get(fax.to, [])
+        if failures:
+            reason = failures.pop(0)
+            await self._report(fax, "fax.failed", state | {"failure_reason": reason})
+        else:
+            await self._report(fax, "fax.delivered", state | {"page_count": pages})
+
+    async def _report(self, fax: SentFax, event_type: str, state: dict[str, Any]) -> None:
+        fax.events.append(event_type)
+        await self.webhook(event_type, state | {"status": event_type[4:]}, fax.webhook_url)
