@@ -16,6 +16,7 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,8 +54,16 @@ class _Media:
 class TelnyxSimulator:
     """Telnyx's fax API and webhooks, on loopback."""
 
-    def __init__(self, *, api_key: str, hub_url: str, media_seconds: float = 30) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        hub_url: str,
+        media_seconds: float = 30,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.api_key = api_key
+        self.clock = clock  # what webhooks are stamped with (the hub refuses stale ones)
         self.hub_url = hub_url.rstrip("/")
         self.media_seconds = media_seconds
         self._key = Ed25519PrivateKey.generate()
@@ -98,7 +107,7 @@ class TelnyxSimulator:
 
     def signed(self, body: bytes, *, at: float | None = None) -> dict[str, str]:
         """The headers Telnyx sends with a webhook body."""
-        stamp = str(int(at if at is not None else time.time()))
+        stamp = str(int(at if at is not None else self.clock()))
         signature = self._key.sign(stamp.encode() + b"|" + body)
         return {
             "telnyx-signature-ed25519": base64.b64encode(signature).decode(),

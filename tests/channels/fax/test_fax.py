@@ -1,0 +1,285 @@
+"""Faxes in and out through a wire-level Telnyx, documents read by Tesseract, on both stores."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from yarl import URL
+
+from hub.bootstrap import Hub
+from hub.channels.fax.documents import page_count
+from hub.channels.fax.telnyx import TelnyxFax
+from hub.dev.telnyx_sim import TelnyxSimulator
+from hub.errors import MalformedRequest
+from tests.channels.fax.conftest import (
+    CUSTOMER_FAX,
+    OUR_FAX,
+    needs_tesseract,
+    page,
+    pdf_of,
+    tiff_of,
+)
+from tests.conftest import Team, make_team
+
+Client = TestClient[Any, Any]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, seconds: float = 30) -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("it did not happen in time")
+
+
+async def fax_event(hub: Hub, fax_id: str) -> Any:
+    async with hub.store.unit_of_work() as uow:
+        return await uow.timeline.by_provider_ref("telnyx", fax_id)
+
+
+async def read_event(hub: Hub, fax_id: str) -> Any:
+    """The fax's event once its document is drawn and read."""
+
+    async def done() -> bool:
+        found = await fax_event(hub, fax_id)
+        return found is not None and "ocr" in found.data
+
+    await eventually(done)
+    return await fax_event(hub, fax_id)
+
+
+def test_recorded_telnyx_payloads_parse() -> None:
+    received = TelnyxFax.parse((FIXTURES / "fax.received.json").read_bytes())
+    assert received is not None
+    assert (received.kind, received.direction, received.page_count) == ("received", "inbound", 2)
+    assert received.media_url is not None
+    assert received.media_url.startswith("https://s3.amazonaws.com/")
+    failed = TelnyxFax.parse((FIXTURES / "fax.failed.json").read_bytes())
+    assert failed is not None
+    assert (failed.kind, failed.failure_reason) == ("failed", "user_busy")
+    delivered = TelnyxFax.parse((FIXTURES / "fax.delivered.json").read_bytes())
+    assert delivered is not None
+    assert delivered.kind == "delivered"
+    assert TelnyxFax.parse((FIXTURES / "call.initiated.json").read_bytes()) is None
+    with pytest.raises(MalformedRequest):
+        TelnyxFax.parse(b'{"data": {"event_type": "fax.received", "payload": {}}}')
+
+
+@needs_tesseract
+async def test_a_fax_arrives_is_read_in_chinese_and_english_and_found_by_its_text(
+    fax_hub: Hub, client: Client, telnyx: TelnyxSimulator
+) -> None:
+    team = await make_team(fax_hub, "support")
+    document = pdf_of(page(["订单号 4411 的货物已损坏", "Invoice 4411: damaged goods"]))
+    status, fax_id = await telnyx.receive_fax(
+        sender="(415) 555-0177", to=OUR_FAX, document=document
+    )
+    assert status == 200
+    stored = await fax_event(fax_hub, fax_id)
+    assert stored is not None  # committed before the answer; the reading comes after
+    assert stored.channel.value == "fax"
+    assert stored.data["from"] == CUSTOMER_FAX  # the sender's fax number, E.164
+    event = await read_event(fax_hub, fax_id)
+    assert event.data["ocr"]["status"] == "read"
+    assert event.data["page_count"] == 1
+    assert "订单号" in event.body
+    assert "Invoice 4411" in event.body
+    document_file, thumbnail = event.attachments
+    assert await asyncio.to_thread(Path(document_file.path).read_bytes) == document
+    assert thumbnail.content_type == "image/png"
+    assert thumbnail.inline is True
+    # The text is searchable; the number is the customer's identity.
+    admin = team.headers("admin")
+    for query in ("订单号", "damaged goods", "(415) 555-0177"):
+        hits = await (
+            await client.get("/api/v1/customers", params={"q": query}, headers=admin)
+        ).json()
+        assert [h["id"] for h in hits["customers"]] == [event.customer_id], query
+    # The provider's retry is harmless; the fax is work like any.
+    again, _ = await telnyx.receive_fax(
+        sender=CUSTOMER_FAX, to=OUR_FAX, document=document, fax_id=fax_id
+    )
+    assert again == 200
+    page_of = await client.get(f"/api/v1/customers/{event.customer_id}/timeline", headers=admin)
+    faxes = [
+        e
+        for e in (await page_of.json())["events"]
+        if e["channel"] == "fax" and e["kind"] == "message"
+    ]
+    assert len(faxes) == 1
+    agent = team.headers("agent")
+    await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
+    offers = (await (await client.get("/api/v1/me/offers", headers=agent)).json())["offers"]
+    assert [o["channel"] for o in offers] == ["fax"]
+
+
+@needs_tesseract
+async def test_a_multi_page_tiff_is_drawn_page_by_page(
+    fax_hub: Hub, client: Client, telnyx: TelnyxSimulator
+) -> None:
+    document = tiff_of(page(["Page one"]), page(["Page two"]), page(["Page three"]))
+    _, fax_id = await telnyx.receive_fax(
+        sender=CUSTOMER_FAX, to=OUR_FAX, document=document, content_type="image/tiff"
+    )
+    event = await read_event(fax_hub, fax_id)
+    assert event.data["page_count"] == 3
+    assert [a.filename for a in event.attachments[1:]] == ["page-1.png", "page-2.png", "page-3.png"]
+    assert event.attachments[0].content_type == "image/tiff"
+    assert "Page three" in event.body
+
+
+async def test_forged_stale_and_malformed_webhooks_store_nothing(
+    fax_hub: Hub, client: Client, telnyx: TelnyxSimulator
+) -> None:
+    body = (FIXTURES / "fax.received.json").read_bytes()
+    forged = telnyx.signed(body) | {
+        "telnyx-signature-ed25519": telnyx.signed(b"other")["telnyx-signature-ed25519"]
+    }
+    assert (await client.post("/webhooks/fax/telnyx", data=body, headers=forged)).status == 403
+    unsigned = await client.post("/webhooks/fax/telnyx", data=body)
+    assert unsigned.status == 403
+    stale = telnyx.signed(body, at=telnyx.clock() - 3600)  # a replay an hour later
+    assert (await client.post("/webhooks/fax/telnyx", data=body, headers=stale)).status == 403
+    junk = b'{"data": {"event_type": "fax.received", "payload": {"fax_id": "x"}}}'
+    answer = await client.post("/webhooks/fax/telnyx", data=junk, headers=telnyx.signed(junk))
+    assert answer.status == 400
+    assert "lacks from, to" in (await answer.json())["error"]["message"]
+    other = (FIXTURES / "call.initiated.json").read_bytes()
+    ignored = await client.post("/webhooks/fax/telnyx", data=other, headers=telnyx.signed(other))
+    assert ignored.status == 200
+    async with fax_hub.store.unit_of_work() as uow:
+        assert (
+            await uow.timeline.by_provider_ref("telnyx", "b679d6d1-0a5c-4c2d-9e0e-2b5e2c3d4e5f")
+            is None
+        )
+
+
+async def test_a_flaky_link_is_retried_and_an_expired_one_is_fetched_again_on_the_retry(
+    fax_hub: Hub, client: Client, telnyx: TelnyxSimulator
+) -> None:
+    document = pdf_of(page(["Hello"]))
+    _, flaky = await telnyx.receive_fax(
+        sender=CUSTOMER_FAX, to=OUR_FAX, document=document, fail_first=2
+    )
+
+    async def kept(fax_id: str) -> bool:
+        found = await fax_event(fax_hub, fax_id)
+        return found is not None and found.data.get("document") == "kept"
+
+    await eventually(lambda: kept(flaky))
+    telnyx.media_seconds = -1  # links that have expired by the time the hub asks
+    _, expired = await telnyx.receive_fax(sender=CUSTOMER_FAX, to=OUR_FAX, document=document)
+
+    async def failed() -> bool:
+        found = await fax_event(fax_hub, expired)
+        return found is not None and found.data.get("document") == "failed"
+
+    await eventually(failed)
+    event = await fax_event(fax_hub, expired)
+    assert "410" in event.attachments[0].error  # the message stays; why is on it
+    telnyx.media_seconds = 30  # the provider's retry brings a fresh link
+    await telnyx.receive_fax(sender=CUSTOMER_FAX, to=OUR_FAX, document=document, fax_id=expired)
+    await eventually(lambda: kept(expired))
+
+
+async def taken(client: Client, team: Team, telnyx: TelnyxSimulator, hub: Hub) -> int:
+    """A fax from the customer, taken by the agent; its interaction."""
+    _, fax_id = await telnyx.receive_fax(
+        sender=CUSTOMER_FAX, to=OUR_FAX, document=pdf_of(page(["Please fax the contract"]))
+    )
+    event = await fax_event(hub, fax_id)
+    agent = team.headers("agent")
+    await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
+    response = await client.post(
+        f"/api/v1/interactions/{event.interaction_id}/accept", headers=agent
+    )
+    assert response.status == 204
+    return int(event.interaction_id)
+
+
+async def test_an_agent_faxes_back_text_rendered_to_pdf_and_hears_each_status(
+    fax_hub: Hub, client: Client, telnyx: TelnyxSimulator
+) -> None:
+    team = await make_team(fax_hub, "support")
+    interaction = await taken(client, team, telnyx, fax_hub)
+    response = await client.post(
+        f"/api/v1/interactions/{interaction}/reply",
+        json={"body": "合同已附上。The contract is attached.\nRegards, Ann"},
+        headers=team.headers("agent"),
+    )
+    assert response.status == 201, await response.text()
+    reply = await response.json()
+    await telnyx.settle()
+    (sent,) = telnyx.sent.values()
+    assert (sent.to, sent.sender) == (CUSTOMER_FAX, OUR_FAX)
+    assert sent.document is not None
+    assert sent.document.startswith(b"%PDF-")  # fetched from the hub's signed link
+    assert page_count(sent.document) == 1
+    assert sent.events[-1] == "fax.delivered"
+
+    async def delivered() -> bool:
+        async with fax_hub.store.unit_of_work() as uow:
+            found = await uow.timeline.event(reply["id"])
+        return found is not None and found.data.get("status") == "delivered"
+
+    await eventually(delivered)
+    async with fax_hub.store.unit_of_work() as uow:
+        event = await uow.timeline.event(reply["id"])
+    assert event.data["pages_sent"] == 1
+    # Late or repeated statuses never move it back.
+    late = {"fax_id": sent.fax_id, "direction": "outbound", "from": OUR_FAX, "to": CUSTOMER_FAX}
+    assert await telnyx.webhook("fax.sending.started", late) == 200
+    async with fax_hub.store.unit_of_work() as uow:
+        event = await uow.timeline.event(reply["id"])
+    assert event.data["status"] == "delivered"
+    # The document link works only as signed, and only for a while.
+    link = URL(sent.media_url).path_qs
+    assert (await client.get(link.replace("sig=", "sig=x"))).status == 404
+    assert (await client.get(link.replace("expires=", "expires=1"))).status == 404
+    assert (await client.get(link)).status == 200
+
+
+async def test_a_busy_line_is_tried_again_and_an_agent_can_send_a_pdf(
+    fax_hub: Hub, client: Client, telnyx: TelnyxSimulator
+) -> None:
+    team = await make_team(fax_hub, "support")
+    interaction = await taken(client, team, telnyx, fax_hub)
+    telnyx.outcomes[CUSTOMER_FAX] = ["user_busy"]
+    contract = pdf_of(page(["Contract, page 1"]), page(["Contract, page 2"]))
+    attachment = {
+        "filename": "contract.pdf",
+        "content_type": "application/pdf",
+        "content_base64": base64.b64encode(contract).decode(),
+    }
+    response = await client.post(
+        f"/api/v1/interactions/{interaction}/reply",
+        json={"body": "The contract, signed", "attachments": [attachment]},
+        headers=team.headers("agent"),
+    )
+    assert response.status == 201, await response.text()
+    reply = await response.json()
+
+    async def delivered_twice() -> bool:
+        async with fax_hub.store.unit_of_work() as uow:
+            found = await uow.timeline.event(reply["id"])
+        return found is not None and found.data.get("status") == "delivered"
+
+    await eventually(delivered_twice)
+    await telnyx.settle()
+    first, second = telnyx.sent.values()
+    assert first.events[-1] == "fax.failed"
+    assert second.events[-1] == "fax.delivered"
+    assert second.document == contract
+    async with fax_hub.store.unit_of_work() as uow:
+        event = await uow.timeline.event(reply["id"])
+    assert (event.data["attempts"], event.data["pages_sent"]) == (2, 2)
+    assert event.provider_ref == second.fax_id
