@@ -3,7 +3,7 @@
 import { io, Socket } from "socket.io-client";
 import { ApiError, request, Session } from "./api";
 import { callControls } from "./call";
-import { emailComposer } from "./compose";
+import { base64, emailComposer } from "./compose";
 import { browserPhone } from "./phone";
 import { clear, h, when } from "./dom";
 
@@ -16,6 +16,7 @@ interface TimelineEvent {
   body: string | null;
   interaction_id: number | null;
   data: Record<string, unknown>;
+  attachments?: { filename: string; content_type: string; inline: boolean; error: string | null }[];
 }
 
 interface Identity {
@@ -183,12 +184,43 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     );
   }
 
+  // A kept file, fetched with the session's token (an <img src> could not send it).
+  async function fileUrl(eventId: number, index: number): Promise<string> {
+    const response = await fetch(`/api/v1/events/${eventId}/attachments/${index}`, { headers: { Authorization: `Bearer ${session.token}` } });
+    if (!response.ok) throw new ApiError(response.status, "error", response.statusText);
+    return URL.createObjectURL(await response.blob());
+  }
+
+  // A fax: its pages as thumbnails, the document, and what OCR read (the event's body).
+  function faxDocument(event: TimelineEvent): HTMLElement | null {
+    const files = event.attachments ?? [];
+    if (event.channel !== "fax" || event.kind !== "message" || !files.length) return null;
+    const box = h("div", { class: "fax" });
+    files.forEach((file, index) => {
+      if (file.inline && file.content_type === "image/png") {
+        const image = h("img", { alt: `Page ${file.filename.replace(/\D+/g, "")} of the fax`, width: "160" }) as HTMLImageElement;
+        void fileUrl(event.id, index).then((url) => (image.src = url)).catch(() => (image.alt = "page not available"));
+        box.append(image);
+      } else if (!file.inline) {
+        const open = h("button", { class: "quiet", type: "button" }, file.error ? `${file.filename} (not fetched: ${file.error})` : `Open ${file.filename}`);
+        open.addEventListener("click", async () => window.open(await fileUrl(event.id, index), "_blank"));
+        box.append(open);
+      }
+    });
+    const ocr = event.data?.ocr as { status?: string } | undefined;
+    const pages = typeof event.data?.page_count === "number" ? `${event.data.page_count} page(s)` : "";
+    const reading = event.direction !== "inbound" ? "" : ocr?.status === "read" ? "text read" : ocr ? `text: ${ocr.status}` : "reading…";
+    box.append(h("span", { class: "meta" }, [pages, reading].filter(Boolean).join(" · ")));
+    return box;
+  }
+
   function eventItem(event: TimelineEvent): HTMLElement {
     const status = typeof event.data?.status === "string" ? ` · ${event.data.status}` : "";
     return h(
       "li",
       { class: `event ${event.direction}`, "data-event": String(event.id) },
       h("span", { class: "meta" }, `${when(event.occurred_at)} · ${event.channel ?? ""} · ${event.kind}${status}`),
+      faxDocument(event),
       h("span", { class: "body" }, event.body ?? ""),
     );
   }
@@ -278,10 +310,16 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
       if (timeline.scrollTop < 40) void loadEarlier();
     });
     const text = h("textarea", { "aria-label": "Reply", rows: "3", placeholder: "Write a reply (Ctrl+Enter sends)" }) as HTMLTextAreaElement;
+    // Faxes: a PDF to send as it is; otherwise the text is rendered into a fax.
+    const faxFile = h("input", { type: "file", accept: "application/pdf", "aria-label": "Fax a PDF" }) as HTMLInputElement;
     const send = async () => {
-      if (!text.value.trim()) return;
+      const pdf = faxFile.files?.[0];
+      if (!text.value.trim() && !pdf) return;
       try {
-        const sent = await request<TimelineEvent>("POST", `/api/v1/interactions/${id}/reply`, session.token, { body: text.value });
+        const attachments = pdf ? [{ filename: pdf.name, content_type: "application/pdf", content_base64: await base64(pdf) }] : [];
+        const body = text.value.trim() || `Faxed ${pdf?.name ?? "a document"}`;
+        const sent = await request<TimelineEvent>("POST", `/api/v1/interactions/${id}/reply`, session.token, { body, attachments });
+        faxFile.value = "";
         addEvent(timeline, sent);
         text.value = "";
         typedAt = 0;
@@ -389,7 +427,7 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
                 return false;
               }
             })
-          : h("div", { class: "reply" }, text, h("div", { class: "reply-tools" }, canned, h("button", { class: "send", onclick: () => void send() }, "Send"))),
+          : h("div", { class: "reply" }, text, h("div", { class: "reply-tools" }, interaction.channel === "fax" ? faxFile : canned, h("button", { class: "send", onclick: () => void send() }, interaction.channel === "fax" ? "Send fax" : "Send"))),
       h("details", { class: "notes-box" }, h("summary", {}, "Notes"), notes, note),
       h(
         "div",

@@ -9,7 +9,7 @@ export interface Draft {
   attachments: { filename: string; content_type: string; content_base64: string }[];
 }
 
-async function base64(file: File): Promise<string> {
+export async function base64(file: File): Promise<string> {
   const bytes = new Uint8Array(await file.arrayBuffer());
   let binary = "";
   for (let start = 0; start < bytes.length; start += 0x8000) {
