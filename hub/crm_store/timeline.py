@@ -135,6 +135,23 @@ class TimelineRepository:
             await self._session.flush()
             self.updated.append((row.customer_id, row.interaction_id, row.id))
 
+    async def recent_messages(
+        self, channel: Channel, *, since: datetime, limit: int
+    ) -> list[TimelineEvent]:
+        """A channel's inbound messages since a time, newest first."""
+        query = (
+            select(TimelineEventRow.__table__)
+            .where(
+                TimelineEventRow.channel == channel.value,
+                TimelineEventRow.kind == EventKind.MESSAGE.value,
+                TimelineEventRow.direction == Direction.INBOUND.value,
+                TimelineEventRow.occurred_at >= since,
+            )
+            .order_by(TimelineEventRow.occurred_at.desc(), TimelineEventRow.id.desc())
+            .limit(limit)
+        )
+        return [_event(row) for row in await self._session.execute(query)]
+
     async def set_body(self, event_id: int, body: str) -> None:
         """Replace an event's text (what OCR read off a fax)."""
         row = await self._session.get(TimelineEventRow, event_id)

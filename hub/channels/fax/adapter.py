@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -61,6 +61,7 @@ _SHOWN = {"media.processed": "processing", "sending.started": "sending"}
 # Failures worth another try later (Telnyx's failure_reason values).
 RETRYABLE = frozenset({"user_busy", "no_answer", "busy", "no_answer_from_remote"})
 SID_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8)
+RESUME_DAYS = 7  # at start, faxes this recent that were not read yet are read
 
 
 def _rank(status: object) -> int:
@@ -92,6 +93,21 @@ class FaxChannel(ChannelAdapter):
     async def start(self, sink: Any) -> None:
         await super().start(sink)
         self._reader = asyncio.create_task(self._read_documents(), name="fax documents")
+        await self._resume()
+
+    async def _resume(self) -> None:
+        """Pick up the faxes a stopped hub had not finished: fetch or read them now."""
+        since = self.clock() - timedelta(days=RESUME_DAYS)
+        async with self.store.unit_of_work() as uow:
+            recent = await uow.timeline.recent_messages(Channel.FAX, since=since, limit=500)
+        for event in recent:
+            if "ocr" in event.data or not event.attachments:
+                continue
+            document = event.attachments[0]
+            if document.path:
+                await self._reading.put(event.id)
+            elif document.url and self.provider is not None and not document.error:
+                self.spawn(self._fetch(event.id, document.url))
 
     async def stop(self) -> None:
         await super().stop()  # downloads in flight finish first: they queue documents

@@ -10,13 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-from hub.bootstrap import Hub
+from hub.agent_console.app import build_app
+from hub.bootstrap import Hub, build_hub
 from hub.channels.fax.documents import page_count
 from hub.channels.fax.telnyx import TelnyxFax
+from hub.config import Settings
 from hub.dev.telnyx_sim import TelnyxSimulator
+from hub.domain.identity import IdentityKind, IdentityRef
+from hub.domain.interaction import Channel
+from hub.domain.messages import InboundMessage
+from hub.domain.timeline import Attachment
 from hub.errors import MalformedRequest
 from tests.channels.fax.conftest import (
     CUSTOMER_FAX,
@@ -26,7 +32,7 @@ from tests.channels.fax.conftest import (
     pdf_of,
     tiff_of,
 )
-from tests.conftest import Team, make_team
+from tests.conftest import FrozenClock, Team, make_team
 
 Client = TestClient[Any, Any]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -283,3 +289,32 @@ async def test_a_busy_line_is_tried_again_and_an_agent_can_send_a_pdf(
         event = await uow.timeline.event(reply["id"])
     assert (event.data["attempts"], event.data["pages_sent"]) == (2, 2)
     assert event.provider_ref == second.fax_id
+
+
+@needs_tesseract
+async def test_a_fax_left_unread_by_a_stopped_hub_is_read_when_it_starts(
+    settings: Settings, clock: FrozenClock, tmp_path: Path
+) -> None:
+    document = tmp_path / "left.pdf"
+    document.write_bytes(pdf_of(page(["Left behind"])))
+    # What a hub that stopped between keeping the document and reading it leaves in the store.
+    first = await build_hub(settings, run_migrations=False, clock=clock)
+    try:
+        left = await first.receive(
+            InboundMessage(
+                channel=Channel.FAX,
+                sender=IdentityRef(IdentityKind.FAX, CUSTOMER_FAX),
+                received_at=clock(),
+                provider="telnyx",
+                provider_ref="left-behind",
+                attachments=(Attachment("fax.pdf", "application/pdf", path=str(document)),),
+                data={"from": CUSTOMER_FAX, "document": "kept"},
+            )
+        )
+    finally:
+        await first.stop()
+    again = await build_hub(settings, run_migrations=False, clock=clock)
+    async with TestClient(TestServer(build_app(again))):
+        event = await read_event(again, "left-behind")
+    assert event.id == left.event_id
+    assert "Left behind" in event.body
