@@ -509,6 +509,71 @@ def dev_sms(settings: Settings, sender: str, to: str, hub_url: str, body: str) -
         raise click.exceptions.Exit(1)
 
 
+@dev.command(name="telnyx-sim")
+@click.option("--port", default=8090, show_default=True, help="Where the simulator listens.")
+@click.option("--hub-url", default="http://127.0.0.1:8080", show_default=True)
+@with_settings
+def telnyx_sim(settings: Settings, port: int, hub_url: str) -> None:
+    """Run a local Telnyx fax API (REST, expiring media links, Ed25519-signed webhooks)."""
+    from hub.dev.telnyx_sim import SentFax, TelnyxSimulator
+    from hub.keys import key_file
+
+    key = key_file(Path(settings.data_dir) / "telnyx-sim.key")  # the same key every run
+    outbox = Path(settings.data_dir) / "telnyx-sim-sent"
+
+    def show(fax: SentFax) -> None:
+        outbox.mkdir(parents=True, exist_ok=True)
+        if fax.document is not None:
+            (outbox / f"{fax.fax_id}.pdf").write_bytes(fax.document)
+        click.echo(f"fax to {fax.to} from {fax.sender}: {fax.events[-1]}, kept in {outbox}")
+
+    async def go() -> None:
+        api_key = settings.fax.api_key.get_secret_value() if settings.fax.api_key else "dev"
+        simulator = TelnyxSimulator(api_key=api_key, hub_url=hub_url, private_key=key, on_fax=show)
+        url = await simulator.start(port=port)
+        click.echo(f"Telnyx simulator on {url}; start the hub with")
+        click.echo(
+            f"  HUB_FAX__PROVIDER=telnyx HUB_FAX__API_KEY={api_key} "
+            f"HUB_FAX__API_BASE_URL={url} HUB_FAX__CONNECTION_ID=dev "
+            f"HUB_FAX__PUBLIC_KEY={simulator.public_key}"
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await simulator.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(go())
+
+
+@dev.command(name="fax")
+@click.option("--from", "sender", required=True, help="The customer's fax number.")
+@click.option("--to", required=True, help="Your fax number (see fax.numbers).")
+@click.option("--sim-url", default="http://127.0.0.1:8090", show_default=True)
+@click.argument("document", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def dev_fax(sender: str, to: str, sim_url: str, document: Path) -> None:
+    """Fax the hub a PDF or TIFF as a customer, through `hub dev telnyx-sim`."""
+    import base64
+
+    import aiohttp
+
+    encoded = base64.b64encode(document.read_bytes()).decode()
+
+    async def go() -> dict[str, Any]:
+        body = {"from": sender, "to": to, "document": encoded}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{sim_url}/dev/faxes", json=body) as r,
+        ):
+            answer: dict[str, Any] = await r.json()
+            return answer
+
+    answer = run(go())
+    click.echo(f"hub answered {answer['hub_status']} for fax {answer['fax_id']}")
+    if answer["hub_status"] != 200:
+        raise click.exceptions.Exit(1)
+
+
 @dev.command(name="call")
 @click.option("--from", "caller", required=True, help="The caller's number.")
 @click.option("--to", required=True, help="Your Twilio number (see twilio.numbers).")

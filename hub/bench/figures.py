@@ -19,11 +19,11 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
-    """Serve an aiohttp app on a free loopback port; its runner (to clean up) and base URL."""
+async def serve_app(app: web.Application, port: int = 0) -> tuple[web.AppRunner, str]:
+    """Serve an aiohttp app on loopback (port 0: a free one); its runner and base URL."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, f"http://127.0.0.1:{port}"

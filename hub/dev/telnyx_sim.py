@@ -61,12 +61,19 @@ class TelnyxSimulator:
         hub_url: str,
         media_seconds: float = 30,
         clock: Callable[[], float] = time.time,
+        private_key: bytes | None = None,
+        on_fax: Callable[[SentFax], None] | None = None,
     ) -> None:
         self.api_key = api_key
         self.clock = clock  # what webhooks are stamped with (the hub refuses stale ones)
+        self.on_fax = on_fax  # told of each fax the hub sent, once it is delivered or failed
         self.hub_url = hub_url.rstrip("/")
         self.media_seconds = media_seconds
-        self._key = Ed25519PrivateKey.generate()
+        self._key = (
+            Ed25519PrivateKey.from_private_bytes(private_key)
+            if private_key is not None
+            else Ed25519PrivateKey.generate()
+        )
         self.sent: dict[str, SentFax] = {}
         self.media: dict[str, _Media] = {}
         self.callbacks: list[tuple[str, int]] = []  # (event type, the hub's answer)
@@ -83,13 +90,26 @@ class TelnyxSimulator:
         raw = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return base64.b64encode(raw).decode()
 
-    async def start(self) -> None:
-        app = web.Application()
+    async def start(self, port: int = 0) -> str:
+        """Listen on loopback (port 0: any free one); the base URL."""
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v2/faxes", self._create)
         app.router.add_get("/v2/faxes/{fax_id}", self._read)
         app.router.add_get("/media/{token}", self._serve_media)
-        self._runner, self.base = await serve_app(app)
+        app.router.add_post("/dev/faxes", self._dev_receive)
+        self._runner, self.base = await serve_app(app, port=port)
         self._http = aiohttp.ClientSession()
+        return self.base
+
+    async def _dev_receive(self, request: web.Request) -> web.Response:
+        """`hub dev fax`: a customer faxes the hub (JSON: from, to, document in base64)."""
+        body = await request.json()
+        document = base64.b64decode(body["document"])
+        kind = "image/tiff" if document[:4] in (b"II*\x00", b"MM\x00*") else "application/pdf"
+        status, fax_id = await self.receive_fax(
+            sender=body["from"], to=body["to"], document=document, content_type=kind
+        )
+        return web.json_response({"hub_status": status, "fax_id": fax_id})
 
     async def stop(self) -> None:
         await self.settle()
@@ -246,3 +266,5 @@ class TelnyxSimulator:
     async def _report(self, fax: SentFax, event_type: str, state: dict[str, Any]) -> None:
         fax.events.append(event_type)
         await self.webhook(event_type, state | {"status": event_type[4:]}, fax.webhook_url)
+        if self.on_fax is not None and event_type in ("fax.delivered", "fax.failed"):
+            self.on_fax(fax)
