@@ -772,6 +772,23 @@ def bench_chat(settings: Settings, sessions: int, chats: int, rounds: int, as_js
     click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
 
 
+@bench.command(name="fax")
+@click.option("--faxes", default=20, show_default=True, help="Faxes to receive.")
+@click.option("--pages", default=3, show_default=True, help="Pages in each.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@with_settings
+def bench_fax(settings: Settings, faxes: int, pages: int, as_json: bool) -> None:
+    """Fax webhooks answered while OCR runs behind them, and pages read per second."""
+    from hub.bench.fax import run_fax_bench
+
+    result = run(
+        run_fax_bench(
+            settings, faxes=faxes, pages=pages, progress=lambda line: click.echo(line, err=True)
+        )
+    )
+    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
+
+
 @bench.command(name="store")
 @click.option("--customers", default=100_000, show_default=True, help="Customers in the store.")
 @click.option("--events", default=10_000, show_default=True, help="Events on the read customer.")

@@ -225,10 +225,13 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     );
   }
 
-  // An event reaches a tab both as the answer to our own request and as a push: keep one.
-  function addEvent(timeline: HTMLElement, event: TimelineEvent): void {
-    const item = eventItem(event);
+  // An event reaches a tab both as the answer to our own request and as pushes: keep one.
+  // Pushes bring every change of an event, in order; an answer to our own request may come
+  // after newer pushes, so it only adds an event not shown yet (fromPush false).
+  function addEvent(timeline: HTMLElement, event: TimelineEvent, fromPush = true): void {
     const known = timeline.querySelector(`[data-event="${event.id}"]`);
+    if (known && !fromPush) return;
+    const item = eventItem(event);
     const atEnd = timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 40;
     if (known) known.replaceWith(item);
     else timeline.append(item);
@@ -320,7 +323,7 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
         const body = text.value.trim() || `Faxed ${pdf?.name ?? "a document"}`;
         const sent = await request<TimelineEvent>("POST", `/api/v1/interactions/${id}/reply`, session.token, { body, attachments });
         faxFile.value = "";
-        addEvent(timeline, sent);
+        addEvent(timeline, sent, false);
         text.value = "";
         typedAt = 0;
         notice.textContent = "";
@@ -419,7 +422,7 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
           ? emailComposer(async (draft) => {
               try {
                 const sent = await request<TimelineEvent>("POST", `/api/v1/interactions/${id}/reply`, session.token, draft);
-                addEvent(timeline, sent);
+                addEvent(timeline, sent, false);
                 notice.textContent = "";
                 return true;
               } catch (err) {
