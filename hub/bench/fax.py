@@ -87,7 +87,8 @@ async def run_fax_bench(
                     assert status == 200, status
                     ids.append(fax_id)
                 progress("waiting for every fax to be read")
-                while True:
+                deadline = time.perf_counter() + 60 * faxes * pages
+                while time.perf_counter() < deadline:
                     async with hub.store.unit_of_work() as uow:
                         events = [await uow.timeline.by_provider_ref("telnyx", i) for i in ids]
                     if all(e is not None and "ocr" in e.data for e in events):

@@ -257,8 +257,16 @@ class FaxChannel(ChannelAdapter):
         while (event_id := await self._reading.get()) is not None:
             try:
                 await self.read_document(event_id)
-            except Exception:
+            except Exception as err:  # a document PDFium or Pillow cannot read: say so, go on
                 log.exception("fax document not read", event_id=event_id)
+                with contextlib.suppress(HubError):
+                    await self._unreadable(event_id, f"the document cannot be read: {err}")
+
+    async def _unreadable(self, event_id: int, reason: str) -> None:
+        ocr = {"status": "failed", "error": reason[:300]}
+        async with self.store.unit_of_work() as uow:
+            await uow.timeline.update_delivery(event_id, ocr=ocr, document_error=reason[:300])
+            await uow.commit()
 
     async def read_document(self, event_id: int) -> None:
         """Draw a kept document's pages and read their text onto the event."""

@@ -179,10 +179,12 @@ class TelnyxFax:
                         raise ChannelError(f"the document link answered {response.status}")
                     if response.status >= 400:
                         raise ChannelNotReady(f"the document link answered {response.status}")
-                    data = await response.content.read(max_bytes + 1)
-                    if len(data) > max_bytes:
-                        raise ChannelError(f"the document is larger than {max_bytes} bytes")
-                    return data
+                    data = bytearray()
+                    async for chunk in response.content.iter_chunked(65536):
+                        data += chunk
+                        if len(data) > max_bytes:
+                            raise ChannelError(f"the document is larger than {max_bytes} bytes")
+                    return bytes(data)
             except (ChannelNotReady, aiohttp.ClientError, TimeoutError) as err:
                 if attempt == ATTEMPTS:
                     raise ChannelNotReady(f"the document could not be fetched: {err}") from err

@@ -318,3 +318,22 @@ async def test_a_fax_left_unread_by_a_stopped_hub_is_read_when_it_starts(
         event = await read_event(again, "left-behind")
     assert event.id == left.event_id
     assert "Left behind" in event.body
+
+
+async def test_a_large_document_arrives_whole_and_a_broken_one_is_marked_unreadable(
+    fax_hub: Hub, client: Client, telnyx: TelnyxSimulator
+) -> None:
+    # A 12-page fax is over a megabyte: it comes in many chunks and must arrive whole.
+    document = pdf_of(*(page([f"Page {n}"], size=(1240, 1754)) for n in range(1, 13)))
+    assert len(document) > 64 * 1024
+    _, whole = await telnyx.receive_fax(sender=CUSTOMER_FAX, to=OUR_FAX, document=document)
+    event = await read_event(fax_hub, whole)
+    assert await asyncio.to_thread(Path(event.attachments[0].path).read_bytes) == document
+    assert event.data["page_count"] == 12
+    # A PDF header with nothing behind it: kept, marked unreadable, not tried forever.
+    _, broken = await telnyx.receive_fax(
+        sender=CUSTOMER_FAX, to=OUR_FAX, document=b"%PDF-1.4\n% truncated by the sender"
+    )
+    event = await read_event(fax_hub, broken)
+    assert event.data["ocr"]["status"] == "failed"
+    assert "cannot be read" in event.data["document_error"]
