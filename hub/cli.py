@@ -671,6 +671,19 @@ def bench_routing(
     click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
 
 
+def _bench(
+    start: Callable[..., Coroutine[Any, Any, dict[str, Any]]],
+    settings: Settings,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Run a benchmark (its progress on stderr) and print its figures."""
+    result: dict[str, Any] = run(
+        start(settings, progress=lambda line: click.echo(line, err=True), **options)
+    )
+    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
+
+
 def _lines(result: dict[str, Any], indent: str = "") -> str:
     out = []
     for key, value in result.items():
@@ -694,16 +707,14 @@ def bench_sms(
     """Inbound SMS webhooks/s (signed, committed, routed) and p99, beside bare aiohttp."""
     from hub.bench.sms import run_sms_bench
 
-    result = run(
-        run_sms_bench(
-            settings,
-            requests=requests,
-            concurrency=concurrency,
-            customers=customers,
-            progress=lambda line: click.echo(line, err=True),
-        )
+    _bench(
+        run_sms_bench,
+        settings,
+        as_json,
+        requests=requests,
+        concurrency=concurrency,
+        customers=customers,
     )
-    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
 
 
 @bench.command(name="email")
@@ -718,16 +729,14 @@ def bench_email(
     """Messages/s ingested from a backlog in a real Dovecot (parsed, threaded, committed)."""
     from hub.bench.email import run_email_bench
 
-    result = run(
-        run_email_bench(
-            settings,
-            messages=messages,
-            senders=senders,
-            batch_size=batch_size,
-            progress=lambda line: click.echo(line, err=True),
-        )
+    _bench(
+        run_email_bench,
+        settings,
+        as_json,
+        messages=messages,
+        senders=senders,
+        batch_size=batch_size,
     )
-    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
 
 
 @bench.command(name="console")
@@ -739,15 +748,7 @@ def bench_console(settings: Settings, agents: int, contacts: int, as_json: bool)
     """Agent socket.io connections one hub holds, and webhook-to-offer latency in the client."""
     from hub.bench.console import run_console_bench
 
-    result = run(
-        run_console_bench(
-            settings,
-            agents=agents,
-            contacts=contacts,
-            progress=lambda line: click.echo(line, err=True),
-        )
-    )
-    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
+    _bench(run_console_bench, settings, as_json, agents=agents, contacts=contacts)
 
 
 @bench.command(name="chat")
@@ -760,16 +761,7 @@ def bench_chat(settings: Settings, sessions: int, chats: int, rounds: int, as_js
     """Chat sessions one hub holds, and visitor -> agent -> visitor round trips in the client."""
     from hub.bench.chat import run_chat_bench
 
-    result = run(
-        run_chat_bench(
-            settings,
-            sessions=sessions,
-            chats=chats,
-            rounds=rounds,
-            progress=lambda line: click.echo(line, err=True),
-        )
-    )
-    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
+    _bench(run_chat_bench, settings, as_json, sessions=sessions, chats=chats, rounds=rounds)
 
 
 @bench.command(name="fax")
@@ -781,12 +773,7 @@ def bench_fax(settings: Settings, faxes: int, pages: int, as_json: bool) -> None
     """Fax webhooks answered while OCR runs behind them, and pages read per second."""
     from hub.bench.fax import run_fax_bench
 
-    result = run(
-        run_fax_bench(
-            settings, faxes=faxes, pages=pages, progress=lambda line: click.echo(line, err=True)
-        )
-    )
-    click.echo(json.dumps(result, indent=2) if as_json else _lines(result))
+    _bench(run_fax_bench, settings, as_json, faxes=faxes, pages=pages)
 
 
 @bench.command(name="store")
