@@ -176,8 +176,10 @@ class Realtime:
             bus.subscribe(changed, self._on_change)
         bus.subscribe(AgentStateChanged, self._on_agent_state)
 
-    def _origin_allowed(self, origin: str, environ: dict[str, Any]) -> bool:
+    def _origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
         """Browsers may connect from the hub's own pages, and from sites a channel allows."""
+        if not origin:
+            return False  # not a browser's cross-origin request: no CORS header to give
         own = {self.hub.settings.public_url.lower()}
         if environ.get("HTTP_HOST"):
             own.add(f"{environ.get('wsgi.url_scheme', 'http')}://{environ['HTTP_HOST']}".lower())

@@ -151,3 +151,16 @@ async def test_supervisors_see_queues_and_agents_change(
     )
     agents = await board.next("agents", lambda agents: any(a["presence"] == "away" for a in agents))
     assert next(a for a in agents if a["presence"] == "away")["reason"] == "lunch"
+
+
+async def test_long_polling_answers_with_or_without_an_origin(client: Client) -> None:
+    # socket.io-client opens with HTTP long-polling; browsers send no Origin on same-origin GETs.
+    plain = await client.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
+    assert plain.status == 200
+    assert "Access-Control-Allow-Origin" not in plain.headers
+    foreign = await client.get(
+        "/socket.io/",
+        params={"EIO": "4", "transport": "polling"},
+        headers={"Origin": "https://evil.example.net"},
+    )
+    assert foreign.status == 400  # not an origin the hub or any chat site allows
