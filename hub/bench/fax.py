@@ -28,6 +28,18 @@ from hub.crm_store.scratch import scratch_database
 from hub.dev.telnyx_sim import TelnyxSimulator
 
 OURS = "+14155550999"
+# A page of ordinary prose (rows of one repeated shape read as a table, which is not a fax).
+PROSE = [
+    "Dear Sir or Madam, please find our order for the spring season below.",
+    "We would like the teapots delivered to the north warehouse by Friday.",
+    "The invoice should name our purchase order, or our accounts team",
+    "cannot pay it. If anything is out of stock, call me before shipping.",
+    "订单中的茶壶请在周五之前送到北仓库。",
+    "如有缺货，请在发货前给我打电话。",
+    "Item 1: blue teapot, large, 12 pieces",
+    "Item 2: white teapot, small, 12 pieces",
+    "Thank you for your help, and kind regards from the whole team.",
+]
 
 
 def _document(pages: int, n: int) -> bytes:
@@ -38,7 +50,7 @@ def _document(pages: int, n: int) -> bytes:
         image = Image.new("L", (1240, 1754), 255)
         draw = ImageDraw.Draw(image)
         lines = [f"Fax {n}, page {number}", "Purchase order 4411: 24 teapots", "请尽快发货，谢谢。"]
-        lines += [f"Line {row}: delivery to the north warehouse" for row in range(20)]
+        lines += PROSE
         for row, line in enumerate(lines):
             draw.text((100, 100 + row * 60), line, fill=0, font=font)
         drawn.append(image)

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import os
 import re
 import time
 from collections.abc import Callable
@@ -290,9 +291,14 @@ class FaxChannel(ChannelAdapter):
         texts: list[str] = []
         ocr: dict[str, Any] = {"languages": self.settings.fax.ocr_languages}
         if documents.tesseract_available():
+            cores = asyncio.Semaphore(os.cpu_count() or 2)
+
+            async def read(image: Path) -> str:
+                async with cores:
+                    return await documents.read_text(image, ocr["languages"])
+
             try:
-                for page in drawn:
-                    texts.append(await documents.read_text(page.image, ocr["languages"]))
+                texts = list(await asyncio.gather(*(read(p.image) for p in drawn)))
                 ocr["status"] = "read"
             except (RuntimeError, TimeoutError, OSError) as err:
                 ocr |= {"status": "failed", "error": str(err)[:300]}
