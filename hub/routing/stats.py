@@ -7,6 +7,8 @@ Definitions (per queue, over a window):
 - service_level: answered within the queue's ``sla_seconds``, over answered + abandoned;
 - asa_seconds: mean wait of the answered (from entering the line to being taken);
 - aht_seconds: mean handling time (taken to closed, wrap-up included) of those closed;
+- rated / csat_average: of those closed, how many the customer rated (web chat asks at the
+  end), and their mean rating, 1-5;
 - occupancy (live): agents with work over agents who are logged in and not away.
 """
 
@@ -34,6 +36,8 @@ class WindowStats:
     service_level: float | None
     asa_seconds: float | None
     aht_seconds: float | None
+    rated: int = 0  # closed in the window with the customer's rating (web chat's CSAT)
+    csat_average: float | None = None  # their mean rating, 1-5
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +50,8 @@ class WindowStats:
             "service_level": _round(self.service_level, 4),
             "asa_seconds": _round(self.asa_seconds, 1),
             "aht_seconds": _round(self.aht_seconds, 1),
+            "rated": self.rated,
+            "csat_average": _round(self.csat_average, 2),
         }
 
 
@@ -83,6 +89,9 @@ def window_stats(
         for i in interactions
         if _within(i.closed_at, start, end) and i.answered_at is not None and i.closed_at
     ]
+    ratings = [
+        i.csat_score for i in interactions if _within(i.closed_at, start, end) and i.csat_score
+    ]
     in_sla = sum(1 for w in waits if w <= sla_seconds)
     settled = len(waits) + abandoned
     return WindowStats(
@@ -95,6 +104,8 @@ def window_stats(
         service_level=in_sla / settled if settled else None,
         asa_seconds=sum(waits) / len(waits) if waits else None,
         aht_seconds=sum(handled) / len(handled) if handled else None,
+        rated=len(ratings),
+        csat_average=sum(ratings) / len(ratings) if ratings else None,
     )
 
 

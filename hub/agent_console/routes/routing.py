@@ -259,6 +259,8 @@ def _csv(rows: list[dict[str, Any]], queue: str) -> web.Response:
         "service_level",
         "asa_seconds",
         "aht_seconds",
+        "rated",
+        "csat_average",
     ]
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()

@@ -100,6 +100,13 @@ async def test_a_visitor_chats_with_an_agent_from_first_word_to_rating(
         assert "rated already" in again["error"]["message"]
         got = await client.get(f"/api/v1/interactions/{interaction}", headers=team.headers("admin"))
         assert (await got.json())["csat_score"] == 5
+        # The supervisor's figures count it.
+        queue_id = (await got.json())["queue_id"]
+        stats = await client.get(
+            f"/api/v1/queues/{queue_id}/stats?windows=60", headers=team.headers("supervisor")
+        )
+        window = (await stats.json())["windows"]["60m"]
+        assert (window["rated"], window["csat_average"]) == (1, 5.0)
     finally:
         await console.client.disconnect()
 

@@ -10,6 +10,8 @@ interface Window {
   abandoned: number;
   service_level: number | null;
   asa_seconds: number | null;
+  csat_average: number | null;
+  rated: number;
 }
 
 interface Queue {
@@ -243,7 +245,7 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
     queues.append(
       table(
         "Queues",
-        ["Queue", "Open", "Waiting", "Ringing", "Oldest wait", "Service level 15m", "Abandoned 15m", "ASA 15m", "Offered 60m", "Report"],
+        ["Queue", "Open", "Waiting", "Ringing", "Oldest wait", "Service level 15m", "Abandoned 15m", "ASA 15m", "Offered 60m", "CSAT 60m", "Report"],
         list.map((q) => [
           q.name,
           q.open ? "open" : "closed",
@@ -254,6 +256,7 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
           q.windows["15m"]?.abandoned ?? 0,
           seconds(q.windows["15m"]?.asa_seconds),
           q.windows["60m"]?.offered ?? 0,
+          q.windows["60m"]?.csat_average ? `${q.windows["60m"].csat_average.toFixed(1)} (${q.windows["60m"].rated})` : "",
           h("button", { class: "quiet", onclick: () => void showReport(q) }, "Report"),
         ]),
       ),
