@@ -31,7 +31,8 @@ from aiohttp import web
 
 from hub.channels.base import Capability, ChannelAdapter, DeliveryReceipt, OutboundMessage
 from hub.channels.fax import documents
-from hub.channels.fax.telnyx import FaxEvent, TelnyxFax
+from hub.channels.fax.provider import FaxEvent, FaxProvider
+from hub.channels.fax.telnyx import TelnyxFax
 from hub.config import FaxGatewaySettings, Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import IdentityKind, IdentityRef, normalize_phone
@@ -84,7 +85,7 @@ class FaxChannel(ChannelAdapter):
         self.settings = settings
         self.store = store
         self.clock = clock
-        self.provider = TelnyxFax(fax) if fax.provider == "telnyx" else None
+        self.provider: FaxProvider | None = TelnyxFax(fax) if fax.provider == "telnyx" else None
         self.folder = Path(settings.data_dir) / "fax"
         self._link_key = key_file(Path(settings.data_dir) / "fax-link.key")
         self._reading: asyncio.Queue[int | None] = asyncio.Queue()

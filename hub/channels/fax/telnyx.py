@@ -19,7 +19,6 @@ import asyncio
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from multidict import CIMultiDictProxy
 
+from hub.channels.fax.provider import FaxEvent
 from hub.config import FaxSettings
 from hub.errors import (
     BadSignature,
@@ -44,23 +44,8 @@ TIMESTAMP = "telnyx-timestamp"
 ATTEMPTS = 4
 
 
-@dataclass(frozen=True, slots=True)
-class FaxEvent:
-    """What a provider's webhook says, in the hub's words."""
-
-    event_id: str
-    kind: str  # received | queued | media.processed | sending.started | delivered | failed
-    fax_id: str
-    direction: str  # inbound | outbound
-    sender: str
-    to: str
-    media_url: str | None
-    page_count: int | None
-    failure_reason: str | None
-
-
 class TelnyxFax:
-    """Telnyx's fax API and webhooks."""
+    """Telnyx's fax API and webhooks (a FaxProvider)."""
 
     name = NAME
 
