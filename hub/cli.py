@@ -447,6 +447,14 @@ def dev() -> None:
     """Try the hub without real providers."""
 
 
+async def _until_interrupted(stop: Callable[[], Awaitable[None]]) -> None:
+    """Serve until Ctrl-C, then stop."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await stop()
+
+
 def _twilio_credentials(settings: Settings) -> tuple[str, str]:
     sid, token = settings.twilio.account_sid, settings.twilio.auth_token
     if not sid or token is None:
@@ -480,10 +488,7 @@ def twilio_sim(settings: Settings, port: int, hub_url: str) -> None:
         )
         url = await simulator.start(port=port)
         click.echo(f"Twilio simulator on {url}; replies from the hub show here (Ctrl-C stops)")
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await simulator.stop()
+        await _until_interrupted(simulator.stop)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(go())
@@ -537,10 +542,7 @@ def telnyx_sim(settings: Settings, port: int, hub_url: str) -> None:
             f"HUB_FAX__API_BASE_URL={url} HUB_FAX__CONNECTION_ID=dev "
             f"HUB_FAX__PUBLIC_KEY={simulator.public_key}"
         )
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await simulator.stop()
+        await _until_interrupted(simulator.stop)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(go())
