@@ -117,6 +117,7 @@ async def _drive(
             auth={"site": "bench"},
             headers={"Origin": ORIGIN},
             transports=["websocket"],
+            wait_timeout=60,  # the default 1 s gives up on a busy hub
         )
         return time.perf_counter() - started
 
@@ -152,7 +153,11 @@ async def _drive(
                 await response.read()
 
         await client.connect(
-            base, namespaces=["/agent"], auth={"token": token}, transports=["websocket"]
+            base,
+            namespaces=["/agent"],
+            auth={"token": token},
+            transports=["websocket"],
+            wait_timeout=60,  # the default 1 s gives up on a busy hub
         )
         answer = await client.call("state", {"state": "available"}, namespace="/agent")
         assert answer["ok"], answer

@@ -94,7 +94,11 @@ async def _agents(base: str, admin: str, contacts: int, tokens: list[str]) -> di
 
         started = time.perf_counter()
         await client.connect(
-            base, namespaces=["/agent"], auth={"token": token}, transports=["websocket"]
+            base,
+            namespaces=["/agent"],
+            auth={"token": token},
+            transports=["websocket"],
+            wait_timeout=60,  # the default 1 s gives up on a busy hub
         )
         clients.append(client)
         return time.perf_counter() - started

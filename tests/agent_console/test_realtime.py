@@ -33,7 +33,11 @@ class Listener:
 
     async def connect(self, url: str, token: str) -> None:
         await self.client.connect(
-            url, namespaces=[self.namespace], auth={"token": token}, transports=["websocket"]
+            url,
+            namespaces=[self.namespace],
+            auth={"token": token},
+            transports=["websocket"],
+            wait_timeout=10,  # python-socketio's default is 1 s: too short on a loaded machine
         )
 
     async def next(self, event: str, when: Callable[[Any], bool] = lambda _: True) -> Any:

@@ -90,6 +90,7 @@ class Visitor(Listener):
             auth=auth,
             headers={"Origin": origin},
             transports=["websocket"],
+            wait_timeout=10,  # python-socketio's default is 1 s: too short on a loaded machine
         )
         welcome: dict[str, Any] = await self.next("welcome")
         self.token = welcome["visitor"]
