@@ -201,30 +201,38 @@ class Policy:
 # -- loading --------------------------------------------------------------------------------
 
 
-def load_policy(path: Path) -> Policy:
-    """Read and check a policy file, or raise PolicyError naming the line and the reason."""
+def read_policy_file(path: Path) -> str:
+    """A policy file's text, or PolicyError saying why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as err:
         raise PolicyError(f"{path}: cannot read: {err.strerror}") from err
-    return parse_policy(text, source=str(path))
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and check a policy file, or raise PolicyError naming the line and the reason."""
+    return parse_policy(read_policy_file(path), source=str(path))
 
 
 def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
     """Check a policy given as TOML text."""
-    return policy_from_document(policy_document(text, source=source), source=source, text=text)
+    return policy_from_document(_toml(text, source), source=source, text=text)
 
 
 def policy_document(text: str, *, source: str = "<policy>") -> dict[str, Any]:
     """The policy TOML text as a checked document (PolicyError naming the line otherwise)."""
+    document = _toml(text, source)
+    policy_from_document(document, source=source, text=text)
+    return document
+
+
+def _toml(text: str, source: str) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         found = re.search(r"at line (\d+)", str(err))
         line = int(found.group(1)) if found else max(1, len(text.splitlines()))
         raise PolicyError(f"{source} line {line}: {err}") from err
-    policy_from_document(raw, source=source, text=text)
-    return raw
 
 
 def policy_from_document(

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ from hub.routing.policy import (
     QueuePolicy,
     policy_document,
     policy_from_document,
+    read_policy_file,
 )
 from hub.routing.router import Router
 from hub.routing.state.base import RoutingState
@@ -144,20 +145,21 @@ class RoutingService:
             raise HubError("routing is not started")
         return self.router
 
-    async def _load_policy(self) -> Policy:
+    async def _load_policy(self, *, import_file: bool = False) -> Policy:
         """The policy in force: the store's newest version, after importing a changed file.
 
         The store keeps every version (admins edit the policy from the console). The policy
         file, when there is one, is imported as a new version whenever its text differs from
-        the file the version in force descends from, so editing the file still takes effect.
+        the file the version in force descends from, so editing the file still takes effect
+        (import_file: whatever its text).
         """
         path = self.policy_file()
         async with self.store.unit_of_work() as uow:
             latest = await uow.config.latest(POLICY)
         if path is not None:
-            text = _read(path)
+            text = read_policy_file(path)
             digest = hashlib.sha256(text.encode()).hexdigest()
-            if latest is None or latest.file_digest != digest:
+            if import_file or latest is None or latest.file_digest != digest:
                 document = policy_document(text, source=str(path))
                 latest = await self._save(
                     document, source=f"file {path}", file_digest=digest, after=latest
@@ -240,15 +242,7 @@ class RoutingService:
         if from_file and path is None:
             raise ValidationError("there is no routing policy file to import (routing_policy)")
         try:
-            if from_file and path is not None:
-                text = _read(path)
-                await self._save(
-                    policy_document(text, source=str(path)),
-                    source=f"file {path}",
-                    file_digest=hashlib.sha256(text.encode()).hexdigest(),
-                    after=await self._latest(),
-                )
-            policy = await self._load_policy()
+            policy = await self._load_policy(import_file=from_file)
         except PolicyError as err:
             raise ValidationError(f"policy not reloaded, the old one stays: {err}") from err
         await self._put_in_force(policy)
@@ -290,7 +284,7 @@ class RoutingService:
                 "load it again and redo the change"
             )
         removed = set(self.policy.queues) - set(policy.queues)
-        waiting = [item for item in await self.state.waiting(frozenset(removed))]
+        waiting = await self.state.waiting(frozenset(removed))
         if waiting:
             names = ", ".join(sorted({item.queue for item in waiting}))
             raise Conflict(
@@ -300,7 +294,7 @@ class RoutingService:
         self._version = await self._save(
             clean, source=source, after=current, actor_id=principal.user_id
         )
-        policy = policy_from_document(clean, source=f"policy version {self._version.version}")
+        policy = replace(policy, source=f"policy version {self._version.version}")
         await self._put_in_force(policy)
         return policy
 
@@ -730,13 +724,6 @@ def _ahead_of(other: WorkItem, item: WorkItem) -> bool:
         return (-work.priority, work.enqueued_at, work.interaction_id)
 
     return order(other) < order(item)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise PolicyError(f"{path}: cannot read: {err.strerror}") from err
 
 
 def _text(value: object) -> str | None:
