@@ -12,10 +12,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
+from hub.agent_console.routes.routing import routing_of
 from hub.crm_store.config_versions import ConfigVersion
 from hub.domain.users import Permission
 from hub.errors import NotFound, ValidationError
-from hub.http import HUB, json_response, principal_of, read_json, requires
+from hub.http import json_response, principal_of, read_json, requires
 from hub.routing.policy import policy_toml
 from hub.routing.service import RoutingService
 
@@ -44,13 +45,6 @@ class ReloadBody(BaseModel):
     from_file: bool = False
 
 
-def _routing(request: web.Request) -> RoutingService:
-    routing = request.app[HUB].routing
-    if routing is None:
-        raise NotFound("routing is not running in this hub")
-    return routing
-
-
 def version_json(version: ConfigVersion, *, document: bool = False) -> dict[str, Any]:
     found: dict[str, Any] = {
         "version": version.version,
@@ -74,7 +68,7 @@ def _policy_json(routing: RoutingService) -> dict[str, Any]:
 @requires(Permission.AGENTS_READ)
 async def get_policy(request: web.Request) -> web.Response:
     """The policy in force as a document, with its version (?format=toml: as a policy file)."""
-    routing = _routing(request)
+    routing = routing_of(request)
     if request.query.get("format") == "toml":
         response = web.Response(text=policy_toml(routing.version.document))
         response.content_type = "application/toml"
@@ -89,23 +83,23 @@ async def get_policy(request: web.Request) -> web.Response:
 @requires(Permission.ROUTING_MANAGE)
 async def put_policy(request: web.Request) -> web.Response:
     """Replace the whole policy (admins)."""
-    routing = _routing(request)
+    routing = routing_of(request)
     body = await read_json(request, PolicyBody)
     await routing.save_policy(principal_of(request), body.document, base_version=body.base_version)
     return json_response(_policy_json(routing))
 
 
 async def _put_entry(request: web.Request, section: str) -> web.Response:
-    routing = _routing(request)
+    routing = routing_of(request)
     body = await read_json(request, EntryBody)
     name = request.match_info["name"]
     entry = body.entry | {"name": name}
     document = dict(routing.version.document)
-    entries = [e for e in document.get(section, []) if e.get("name") != name]
-    known = [e for e in document.get(section, []) if e.get("name") == name]
+    entries = list(document.get(section, []))
+    names = [e.get("name") for e in entries]
+    known = name in names
     if known:  # in place, keeping the order (the board lists queues in policy order)
-        index = document.get(section, []).index(known[0])
-        entries.insert(index, entry)
+        entries[names.index(name)] = entry
     else:
         entries.append(entry)
     document[section] = entries
@@ -119,7 +113,7 @@ async def _put_entry(request: web.Request, section: str) -> web.Response:
 
 
 async def _delete_entry(request: web.Request, section: str) -> web.Response:
-    routing = _routing(request)
+    routing = routing_of(request)
     name = request.match_info["name"]
     document = dict(routing.version.document)
     entries = document.get(section, [])
@@ -167,7 +161,7 @@ async def delete_calendar(request: web.Request) -> web.Response:
 @requires(Permission.AGENTS_READ)
 async def versions(request: web.Request) -> web.Response:
     """The policy's versions, newest first: when, who, from where."""
-    found = await _routing(request).policy_versions()
+    found = await routing_of(request).policy_versions()
     return json_response({"versions": [version_json(v) for v in found]})
 
 
@@ -175,7 +169,7 @@ async def versions(request: web.Request) -> web.Response:
 @requires(Permission.AGENTS_READ)
 async def version(request: web.Request) -> web.Response:
     """One version of the policy, with its document."""
-    found = await _routing(request).policy_version(int(request.match_info["version"]))
+    found = await routing_of(request).policy_version(int(request.match_info["version"]))
     return json_response(version_json(found, document=True))
 
 
@@ -183,7 +177,7 @@ async def version(request: web.Request) -> web.Response:
 @requires(Permission.ROUTING_MANAGE)
 async def restore(request: web.Request) -> web.Response:
     """Put an earlier version back in force, as a new version (admins)."""
-    routing = _routing(request)
+    routing = routing_of(request)
     number = int(request.match_info["version"])
     found = await routing.policy_version(number)
     if number == routing.version.version:
@@ -207,7 +201,7 @@ async def reload(request: web.Request) -> web.Response:
     body = ReloadBody()
     if request.can_read_body:
         body = await read_json(request, ReloadBody)
-    routing = _routing(request)
+    routing = routing_of(request)
     policy = await routing.reload(from_file=body.from_file)
     return json_response(
         {

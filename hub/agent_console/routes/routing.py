@@ -49,7 +49,8 @@ class ProfileBody(BaseModel):
     capacity: dict[Channel, Annotated[int, Field(ge=0, le=50)]] = Field(default_factory=dict)
 
 
-def _routing(request: web.Request) -> RoutingService:
+def routing_of(request: web.Request) -> RoutingService:
+    """The running hub's ACD (404 where routing does not run)."""
     routing = request.app[HUB].routing
     if routing is None:
         raise NotFound("routing is not running in this hub")
@@ -92,7 +93,7 @@ def offer_json(item: WorkItem) -> dict[str, Any]:
 async def set_state(request: web.Request) -> web.Response:
     """Go available, away (with a reason) or offline."""
     body = await read_json(request, StateBody)
-    agent = await _routing(request).set_presence(principal_of(request), body.state, body.reason)
+    agent = await routing_of(request).set_presence(principal_of(request), body.state, body.reason)
     return json_response(agent_json(agent, request.app[HUB].clock()))
 
 
@@ -100,12 +101,12 @@ async def set_state(request: web.Request) -> web.Response:
 @requires(Permission.WORK_TAKE)
 async def my_offers(request: web.Request) -> web.Response:
     """The work ringing at me now."""
-    offers = await _routing(request).offers_for(principal_of(request).user_id)
+    offers = await routing_of(request).offers_for(principal_of(request).user_id)
     return json_response({"offers": [offer_json(o) for o in offers]})
 
 
 async def _act(request: web.Request, action: str) -> web.Response:
-    routing = _routing(request)
+    routing = routing_of(request)
     principal = principal_of(request)
     interaction_id = int(request.match_info["interaction_id"])
     if action == "accept":
@@ -143,7 +144,7 @@ async def end(request: web.Request) -> web.Response:
 async def transfer(request: web.Request) -> web.Response:
     """Hand my work to a queue or to a colleague."""
     body = await read_json(request, TransferBody)
-    await _routing(request).transfer(
+    await routing_of(request).transfer(
         principal_of(request),
         int(request.match_info["interaction_id"]),
         queue=body.queue,
@@ -166,7 +167,7 @@ async def move(request: web.Request) -> web.Response:
     body = await read_json(request, MoveBody)
     interaction_id = int(request.match_info["interaction_id"])
     await interactions.get_interaction(hub.store, principal_of(request), interaction_id)
-    item = await _routing(request).move(principal_of(request), interaction_id, body.queue)
+    item = await routing_of(request).move(principal_of(request), interaction_id, body.queue)
     return json_response({"interaction_id": interaction_id, "queue": item.queue})
 
 
@@ -199,7 +200,7 @@ def _windows(request: web.Request) -> tuple[int, ...]:
 @requires(Permission.QUEUES_READ)
 async def queues(request: web.Request) -> web.Response:
     """Every queue with live figures and the last 15 minutes, and the totals."""
-    routing = _routing(request)
+    routing = routing_of(request)
     reports = [
         await queue_report(routing, q, windows=(15,), interval_minutes=None, interval_count=0)
         for q in routing.policy.queues.values()
@@ -224,7 +225,7 @@ async def queue_stats(request: web.Request) -> web.Response:
 
     ?format=csv gives the intervals as CSV.
     """
-    routing = _routing(request)
+    routing = routing_of(request)
     name = routing.queue_name(int(request.match_info["queue_id"]))
     policy = routing.policy
     if name is None or name not in policy.queues:
@@ -277,7 +278,7 @@ def _csv(rows: list[dict[str, Any]], queue: str) -> web.Response:
 @requires(Permission.AGENTS_READ)
 async def agents(request: web.Request) -> web.Response:
     """The agents of my teams (admins: every agent), with presence, activity and load."""
-    routing = _routing(request)
+    routing = routing_of(request)
     hub = request.app[HUB]
     now = hub.clock()
     principal = principal_of(request)
@@ -319,7 +320,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
             reason=body.reason,
         )
         await uow.commit()
-    agent = await _routing(request).set_presence(user.principal(), body.state, body.reason)
+    agent = await routing_of(request).set_presence(user.principal(), body.state, body.reason)
     return json_response(agent_json(agent, hub.clock()))
 
 
@@ -350,7 +351,7 @@ async def set_profile(request: web.Request) -> web.Response:
             capacity={c.value: n for c, n in body.capacity.items()},
         )
         await uow.commit()
-    routing = _routing(request)
+    routing = routing_of(request)
     await routing.refresh_agent(user_id)
     agent = await routing.state.agent(user_id)
     if agent is None:
