@@ -127,13 +127,19 @@ class TimelineRepository:
         row = await self._session.get(TimelineEventRow, event_id)
         return None if row is None else _event(row)
 
+    async def _change(self, event_id: int, **values: Any) -> None:
+        """Set columns of a stored event, noted to be announced after commit."""
+        row = await self._session.get(TimelineEventRow, event_id)
+        if row is None:
+            return
+        for name, value in values.items():
+            setattr(row, name, value)
+        await self._session.flush()
+        self.updated.append((row.customer_id, row.interaction_id, row.id))
+
     async def set_attachments(self, event_id: int, attachments: tuple[Attachment, ...]) -> None:
         """Replace an event's attachment records (after fetching them)."""
-        row = await self._session.get(TimelineEventRow, event_id)
-        if row is not None:
-            row.attachments = [asdict(a) for a in attachments]
-            await self._session.flush()
-            self.updated.append((row.customer_id, row.interaction_id, row.id))
+        await self._change(event_id, attachments=[asdict(a) for a in attachments])
 
     async def recent_messages(
         self, channel: Channel, *, since: datetime, limit: int
@@ -154,11 +160,7 @@ class TimelineRepository:
 
     async def set_body(self, event_id: int, body: str) -> None:
         """Replace an event's text (what OCR read off a fax)."""
-        row = await self._session.get(TimelineEventRow, event_id)
-        if row is not None:
-            row.body = body
-            await self._session.flush()
-            self.updated.append((row.customer_id, row.interaction_id, row.id))
+        await self._change(event_id, body=body)
 
     async def update_delivery(
         self,
@@ -172,13 +174,12 @@ class TimelineRepository:
         row = await self._session.get(TimelineEventRow, event_id)
         if row is None:
             return
+        changes: dict[str, Any] = {"data": {**(row.data or {}), **data}}
         if provider is not None:
-            row.provider = provider
+            changes["provider"] = provider
         if provider_ref is not None:
-            row.provider_ref = provider_ref
-        row.data = {**(row.data or {}), **data}
-        await self._session.flush()
-        self.updated.append((row.customer_id, row.interaction_id, row.id))
+            changes["provider_ref"] = provider_ref
+        await self._change(event_id, **changes)
 
     async def page(
         self, customer_id: int, *, limit: int, before: tuple[datetime, int] | None = None
