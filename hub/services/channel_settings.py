@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import phonenumbers
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
@@ -26,7 +25,7 @@ from hub.crm_store.config_versions import ConfigVersion
 from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import normalize_phone
 from hub.domain.users import Permission, Principal
-from hub.errors import Conflict, HubError, StoreConflict, ValidationError
+from hub.errors import Conflict, HubError, InvalidIdentity, StoreConflict, ValidationError
 
 log = structlog.get_logger(__name__)
 
@@ -161,11 +160,7 @@ class ChannelSettings:
         try:
             merged = TwilioSettings.model_validate(base | twilio)
         except PydanticValidationError as err:
-            first = err.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ValidationError(
-                f"twilio.{where}: {first['msg']}", field=f"twilio.{where}"
-            ) from err
+            raise _invalid(err, "twilio.") from err
         unknown = set(overrides.email.mailboxes) - set(self._base_mailboxes)
         if unknown:
             raise ValidationError(
@@ -222,7 +217,7 @@ class ChannelSettings:
         for number in numbers:
             try:
                 normalize_phone(number, self.settings.default_region)
-            except (ValueError, phonenumbers.NumberParseException) as err:
+            except InvalidIdentity as err:
                 raise ValidationError(
                     f"twilio.numbers: {number!r} is not a phone number", field="twilio.numbers"
                 ) from err

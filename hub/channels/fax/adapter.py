@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-import phonenumbers
 import structlog
 from aiohttp import web
 
@@ -35,13 +34,14 @@ from hub.channels.fax.provider import FaxEvent, FaxProvider
 from hub.channels.fax.telnyx import TelnyxFax
 from hub.config import FaxGatewaySettings, Settings
 from hub.crm_store.unit_of_work import Store
-from hub.domain.identity import IdentityKind, IdentityRef, normalize_phone
+from hub.domain.identity import IdentityKind, IdentityRef, normalize_phone, try_normalize_phone
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
 from hub.domain.timeline import Attachment
 from hub.errors import (
     ChannelConfigError,
     HubError,
+    InvalidIdentity,
     MalformedRequest,
     NotFound,
     ValidationError,
@@ -132,11 +132,14 @@ class FaxChannel(ChannelAdapter):
     # -- inbound ----------------------------------------------------------------------------
 
     def queue_for(self, our_number: str) -> str | None:
+        """The queue the fax number called feeds (fax.numbers), if it is one of ours."""
         region = self.settings.default_region
+        ours = try_normalize_phone(our_number, region)
+        if ours is None:
+            return None
         for number, queue in self.settings.fax.numbers.items():
-            with contextlib.suppress(ValueError, phonenumbers.NumberParseException, HubError):
-                if normalize_phone(number, region) == normalize_phone(our_number, region):
-                    return queue
+            if try_normalize_phone(number, region) == ours:
+                return queue
         return None
 
     @public  # authenticated by the provider's Ed25519 signature
@@ -164,7 +167,7 @@ class FaxChannel(ChannelAdapter):
             return IdentityRef(
                 IdentityKind.FAX, normalize_phone(number, self.settings.default_region)
             )
-        except (ValueError, phonenumbers.NumberParseException, HubError) as err:
+        except InvalidIdentity as err:
             raise MalformedRequest(f"{number!r} is not a fax number") from err
 
     async def _received(self, event: FaxEvent) -> None:
