@@ -14,7 +14,7 @@ import pydantic
 from aiohttp import web
 
 from hub.domain.users import Permission, Principal
-from hub.errors import MalformedRequest, ValidationError
+from hub.errors import HubError, MalformedRequest, ValidationError
 
 if TYPE_CHECKING:
     from hub.bootstrap import Hub
@@ -127,3 +127,8 @@ def json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def failure(err: HubError) -> dict[str, Any]:
+    """A socket.io request's refusal: the same code and message the HTTP API would give."""
+    return {"ok": False, "error": {"code": err.code, "message": err.message}}

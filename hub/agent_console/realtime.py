@@ -49,7 +49,7 @@ from hub.domain.events import (
 from hub.domain.interaction import InteractionState
 from hub.domain.users import Permission, Principal
 from hub.errors import AuthError, HubError
-from hub.http import json_default, public, validate
+from hub.http import failure, json_default, public, validate
 from hub.routing.model import Presence
 from hub.routing.service import queue_report
 from hub.services import customers, interactions
@@ -114,10 +114,6 @@ def _ring(expires_at: datetime | str, now: datetime) -> dict[str, Any]:
     """When an offer stops ringing, and the seconds left by the hub's clock (browsers' differ)."""
     until = datetime.fromisoformat(expires_at) if isinstance(expires_at, str) else expires_at
     return {"expires_at": until, "ring_seconds": max(0.0, (until - now).total_seconds())}
-
-
-def _failure(err: HubError) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": err.code, "message": err.message}}
 
 
 async def _principal(hub: Hub, auth: object, permission: Permission) -> Principal:
@@ -403,7 +399,7 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             routing = self._routing()
             agent = await routing.set_presence(await self._me(sid), message.state, message.reason)
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         return {"ok": True, "agent": agent_json(agent, self.hub.clock())}
 
     async def on_accept(self, sid: str, data: object) -> dict[str, Any]:
@@ -411,7 +407,7 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             message = validate(WorkMessage, data)
             await self._routing().accept(await self._me(sid), message.interaction_id)
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         return {"ok": True}
 
     async def on_decline(self, sid: str, data: object) -> dict[str, Any]:
@@ -419,7 +415,7 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             message = validate(WorkMessage, data)
             await self._routing().decline(await self._me(sid), message.interaction_id)
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         return {"ok": True}
 
     async def on_wrapup(self, sid: str, data: object) -> dict[str, Any]:
@@ -439,7 +435,7 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 now=self.hub.clock(),
             )
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         return {"ok": True, "interaction": interaction_json(closed)}
 
     async def on_typing(self, sid: str, data: object) -> dict[str, Any]:
@@ -451,7 +447,7 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 me = await self._me(sid)
                 await adapter.agent_typing(message.interaction_id, me.user_id, message.typing)
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         return {"ok": True}
 
     async def on_read(self, sid: str, data: object) -> dict[str, Any]:
@@ -463,7 +459,7 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 me = await self._me(sid)
                 await adapter.agent_read(message.interaction_id, me.user_id, message.event_id)
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         return {"ok": True}
 
     async def _adapter_of(self, me: Principal, interaction_id: int) -> ChannelAdapter | None:

@@ -29,7 +29,7 @@ from hub.channels.webchat.visitors import signed_user
 from hub.domain.identity import IdentityClaim, IdentityKind, IdentityRef, normalize_identity
 from hub.domain.interaction import Channel, Interaction, InteractionState
 from hub.errors import AuthError, HubError, InvalidIdentity, TooManyRequests, ValidationError
-from hub.http import validate
+from hub.http import failure, validate
 
 if TYPE_CHECKING:
     from hub.channels.webchat.adapter import WebchatChannel
@@ -63,10 +63,6 @@ class TranscriptRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
-
-
-def _failure(err: HubError) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": err.code, "message": err.message}}
 
 
 class TooFast(TooManyRequests):
@@ -208,7 +204,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 )
             )
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         if received.interaction_id is not None and not received.duplicate:
             await self._after_message(sid, session["visitor"], received.event_id)
         return {
@@ -238,7 +234,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             session = await self.get_session(sid)
             typing = validate(Typing, data)
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         chat = await self._open_chat(session["visitor"])
         if chat is not None and chat.assigned_user_id is not None:
             await self.server.emit(
@@ -256,7 +252,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             seen = validate(Seen, data)
             known = await self.channel.mark_seen(session["visitor"], seen.event_id, read=seen.read)
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         return {"ok": known}
 
     async def on_rate(self, sid: str, data: object) -> dict[str, Any]:
@@ -268,7 +264,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 session["visitor"], rating.interaction_id, rating.score, rating.comment
             )
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         return {"ok": True}
 
     async def on_transcript(self, sid: str, data: object) -> dict[str, Any]:
@@ -284,7 +280,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 raise TooFast("a transcript was sent a moment ago")
             await self.channel.send_transcript(session["visitor"], session["site"], address)
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         return {"ok": True}
 
     async def on_leave_message(self, sid: str, data: object) -> dict[str, Any]:
@@ -295,7 +291,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             self._limit(session)
             received = await self.channel.leave_message(session, left)
         except HubError as err:
-            return _failure(err)
+            return failure(err)
         return {"ok": True, "interaction_id": received.interaction_id}
 
 
