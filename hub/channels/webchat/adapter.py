@@ -419,7 +419,7 @@ class WebchatChannel(ChannelAdapter):
         return upload
 
     def uploaded(self, visitor: str, upload: str) -> Attachment:
-        """A file the visitor uploaded (only their own: the folder is theirs)."""
+        """A file the visitor uploaded (only their own: the folder is theirs); blocking."""
         folder = self.uploads / visitor
         try:
             meta = json.loads((folder / f"{upload}.json").read_text())

@@ -10,6 +10,7 @@ resend (same ``client_id``) is harmless.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -183,14 +184,21 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 raise ValidationError("an empty message", field="text")
             self._limit(session)
             site = channel.sites[session["site"]]
-            first = await self._open_chat(session["visitor"]) is None
+            # Required pre-chat fields are asked on a chat's first message: only then look.
+            asks = "required" in (site.prechat_name, site.prechat_email, site.prechat_phone)
+            first = asks and await self._open_chat(session["visitor"]) is None
             name, claims = claims_of(
                 message.profile, site, channel.settings.default_region, first=first
             )
             if session["external"]:
                 ref = IdentityRef(IdentityKind.EXTERNAL, session["external"])
                 claims = (*claims, IdentityClaim(ref, verified=True))
-            files = tuple(channel.uploaded(session["visitor"], u) for u in message.uploads)
+            files = tuple(
+                [
+                    await asyncio.to_thread(channel.uploaded, session["visitor"], u)
+                    for u in message.uploads
+                ]
+            )
             received = await channel.sink()(
                 to_inbound_message(
                     visitor=session["visitor"],
