@@ -442,9 +442,9 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """The agent is (or stopped) typing on an interaction: its channel tells the customer."""
         try:
             message = validate(TypingMessage, data)
-            adapter = await self._adapter_of(await self._me(sid), message.interaction_id)
+            me = await self._me(sid)
+            adapter = await self._adapter_of(me, message.interaction_id)
             if adapter is not None:
-                me = await self._me(sid)
                 await adapter.agent_typing(message.interaction_id, me.user_id, message.typing)
         except HubError as err:
             return failure(err)
@@ -454,9 +454,9 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """The agent has read the customer's messages up to an event."""
         try:
             message = validate(ReadMessage, data)
-            adapter = await self._adapter_of(await self._me(sid), message.interaction_id)
+            me = await self._me(sid)
+            adapter = await self._adapter_of(me, message.interaction_id)
             if adapter is not None:
-                me = await self._me(sid)
                 await adapter.agent_read(message.interaction_id, me.user_id, message.event_id)
         except HubError as err:
             return failure(err)
