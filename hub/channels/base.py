@@ -16,14 +16,17 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import IdentityRef
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
-from hub.domain.timeline import Attachment
+from hub.domain.timeline import Attachment, TimelineEvent
 from hub.errors import ChannelNotReady
 from hub.services.receive import Received
 
 InboundSink = Callable[[InboundMessage], Awaitable[Received]]
+# How long a provider's status callback waits for the message it is about (seconds, in turn).
+RECORD_WAITS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 class Capability(Flag):
@@ -102,6 +105,21 @@ class ChannelAdapter(abc.ABC):
     def routes(self) -> list[web.RouteDef]:
         """HTTP routes (webhooks) the channel serves; none by default."""
         return []
+
+    @staticmethod
+    async def sent_message(store: Store, provider: str, provider_ref: str) -> TimelineEvent | None:
+        """The outbound message a provider's status callback is about, waiting a moment for it.
+
+        Providers can call back before the hub's send request has its answer, so before the
+        provider's id for the message is recorded: a status then waits rather than is lost.
+        """
+        for pause in RECORD_WAITS:
+            await asyncio.sleep(pause)
+            async with store.unit_of_work() as uow:
+                found = await uow.timeline.by_provider_ref(provider, provider_ref)
+            if found is not None:
+                return found
+        return None
 
     def realtime_namespace(self) -> Any:
         """A socket.io namespace the channel's customers connect to (web chat); none by default."""

@@ -62,7 +62,6 @@ _ORDER = ("sending", "queued", "media.processed", "sending.started", "delivered"
 _SHOWN = {"media.processed": "processing", "sending.started": "sending"}
 # Failures worth another try later (Telnyx's failure_reason values).
 RETRYABLE = frozenset({"user_busy", "no_answer", "busy", "no_answer_from_remote"})
-SID_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8)
 RESUME_DAYS = 7  # at start, faxes this recent that were not read yet are read
 
 
@@ -447,12 +446,7 @@ class FaxChannel(ChannelAdapter):
     async def _status(self, event: FaxEvent) -> None:
         """An outbound fax's progress: forward only; busy or no answer tried again later."""
         assert self.provider is not None
-        name = self.provider.name
-        for pause in (0.0, *SID_WAITS):  # the provider may call before the send has its answer
-            await asyncio.sleep(pause)
-            stored = await self._by_fax(name, event.fax_id)
-            if stored is not None:
-                break
+        stored = await self.sent_message(self.store, self.provider.name, event.fax_id)
         if stored is None:
             return
         current = stored.data.get("fax_status")
@@ -473,10 +467,6 @@ class FaxChannel(ChannelAdapter):
         async with self.store.unit_of_work() as uow:
             await uow.timeline.update_delivery(stored.id, **changes)
             await uow.commit()
-
-    async def _by_fax(self, provider: str, fax_id: str) -> Any:
-        async with self.store.unit_of_work() as uow:
-            return await uow.timeline.by_provider_ref(provider, fax_id)
 
     def _retry_later(self, event_id: int, data: dict[str, Any], attempts: int) -> None:
         async def again() -> None:

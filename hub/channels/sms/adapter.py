@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -30,7 +29,6 @@ from hub.errors import ChannelConfigError, Conflict, MalformedRequest
 from hub.http import HUB, public
 
 STATUS_PATH = "/webhooks/twilio/sms/status"
-SID_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8)  # seconds: how long a status waits for its message
 # Twilio's message statuses in the order they happen; the last three are final.
 _ORDER = ("accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed")
 
@@ -97,14 +95,8 @@ class SmsChannel(ChannelAdapter):
         sid, status = params.get("MessageSid"), params.get("MessageStatus")
         if not sid or not status:
             raise MalformedRequest("the status callback lacks MessageSid or MessageStatus")
-        # Twilio can call back before our create request has its answer (and the MessageSid is
-        # recorded): give the reply in flight a moment rather than drop the status.
-        for pause in (0.0, *SID_WAITS):
-            await asyncio.sleep(pause)
-            async with self._store.unit_of_work() as uow:
-                if await uow.timeline.by_provider_ref("twilio", sid) is not None:
-                    break
-        async with self._store.unit_of_work() as uow:
+        await self.sent_message(self._store, "twilio", sid)  # it may not be recorded yet
+        async with self._store.unit_of_work() as uow:  # read again: in this transaction
             event = await uow.timeline.by_provider_ref("twilio", sid)
             if event is not None and _rank(status) >= _rank(event.data.get("status")):
                 changes: dict[str, Any] = {"status": status}
