@@ -417,19 +417,18 @@ class FaxChannel(ChannelAdapter):
             data = await asyncio.to_thread(documents.render_text, message.body)
         else:
             raise ValidationError("a fax needs a PDF or some text to send")
+        ours = message.reply_from or next(iter(self.settings.fax.numbers), None)
+        if ours is None:
+            raise ChannelConfigError("no fax number to send from: set fax.numbers")
         pages = await asyncio.to_thread(documents.page_count, data)
         path = self.folder / "outbound" / str(message.event_id) / "document.pdf"
         await asyncio.to_thread(_write, path, data)
         sent = Attachment("fax.pdf", documents.PDF, size=len(data), path=str(path))
         async with self.store.unit_of_work() as uow:
             await uow.timeline.set_attachments(message.event_id, (sent,))
-            await uow.timeline.update_delivery(message.event_id, page_count=pages, attempts=1)
-            await uow.commit()
-        ours = message.reply_from or next(iter(self.settings.fax.numbers), None)
-        if ours is None:
-            raise ChannelConfigError("no fax number to send from: set fax.numbers")
-        async with self.store.unit_of_work() as uow:
-            await uow.timeline.update_delivery(message.event_id, sent_from=ours)
+            await uow.timeline.update_delivery(
+                message.event_id, page_count=pages, attempts=1, sent_from=ours
+            )
             await uow.commit()
         fax_id = await self._send(message.to.value, ours, message.event_id)
         return DeliveryReceipt(self.provider.name, fax_id, "queued")
