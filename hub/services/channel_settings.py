@@ -179,21 +179,15 @@ class ChannelSettings:
                 )
             except PydanticValidationError as err:
                 raise _invalid(err, f"webchat.sites.{site_id}.") from err
-        for name in TWILIO_FIELDS:
-            setattr(self.settings.twilio, name, getattr(merged, name))
+        # In place: the channels hold these very objects and read them at each use.
+        _put(self.settings.twilio, merged, TWILIO_FIELDS)
         for mailbox in self.settings.email.mailboxes:
             changes = overrides.email.mailboxes.get(mailbox.name, MailboxOverrides())
-            for name in MAILBOX_FIELDS:
-                value = getattr(changes, name)
-                setattr(
-                    mailbox,
-                    name,
-                    getattr(self._base_mailboxes[mailbox.name], name) if value is None else value,
-                )
+            base_mailbox = self._base_mailboxes[mailbox.name]
+            update = changes.model_dump(exclude_none=True)
+            _put(mailbox, base_mailbox.model_copy(update=update), MAILBOX_FIELDS)
         for site in self.settings.webchat.sites:
-            merged_site = sites.get(site.id, self._base_sites[site.id])
-            for name in SITE_FIELDS:
-                setattr(site, name, getattr(merged_site, name))
+            _put(site, sites.get(site.id, self._base_sites[site.id]), SITE_FIELDS)
         window = overrides.email.subject_window_days
         self.settings.email.subject_window_days = self._base_window if window is None else window
         self.overrides = overrides
@@ -316,6 +310,12 @@ class ChannelSettings:
                 ],
             },
         }
+
+
+def _put(live: BaseModel, merged: BaseModel, fields: tuple[str, ...]) -> None:
+    """Give the live settings object the merged one's values of these fields."""
+    for name in fields:
+        setattr(live, name, getattr(merged, name))
 
 
 def _invalid(err: PydanticValidationError, prefix: str = "") -> ValidationError:
