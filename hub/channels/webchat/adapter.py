@@ -300,26 +300,18 @@ class WebchatChannel(ChannelAdapter):
         shown = [public_event(e, names.get(e.author_id or -1)) for e in reversed(chat)]
         return shown, current
 
-    def availability(self, site: ChatSiteSettings) -> dict[str, Any]:
-        """Whether anyone can chat now: the queue's hours, and agents available in its team."""
+    async def availability(self, site: ChatSiteSettings) -> dict[str, Any]:
+        """Whether anyone can chat now: the queue's hours, and its team's agents signed in as
+        available (busy ones included)."""
         if self.routing is None or self.routing.router is None:
             return {"open": False, "agents": 0}
         queue = self.routing.policy.queue_for(Channel.WEBCHAT, site.queue)
         if queue is None:
             return {"open": False, "agents": 0}
-        now = self.clock()
-        is_open = queue.calendar is None or queue.calendar.is_open(now)
-        return {"open": is_open, "queue": queue.name}
-
-    async def agents_available(self, site: ChatSiteSettings) -> int:
-        """Agents available (or busy but signed in) to the site's queue's team."""
-        if self.routing is None or self.routing.router is None:
-            return 0
-        queue = self.routing.policy.queue_for(Channel.WEBCHAT, site.queue)
-        if queue is None:
-            return 0
+        is_open = queue.calendar is None or queue.calendar.is_open(self.clock())
         agents = await self.routing.state.agents(queue.team)
-        return sum(1 for a in agents if a.presence.value == "available")
+        available = sum(1 for a in agents if a.presence.value == "available")
+        return {"open": is_open, "queue": queue.name, "agents": available}
 
     async def send_transcript(self, visitor: str, site_id: str, address: str) -> None:
         """Email the visitor their conversation (through the email channel's mailbox)."""

@@ -66,10 +66,7 @@ def routes(channel: WebchatChannel) -> list[web.RouteDef]:
     async def settings(request: web.Request) -> web.Response:
         """How the site's widget looks and asks, and whether anyone can chat now."""
         site = channel.site_of(request.match_info["site"])
-        answer = widget_settings(site) | {
-            "availability": channel.availability(site)
-            | {"agents": await channel.agents_available(site)}
-        }
+        answer = widget_settings(site) | {"availability": await channel.availability(site)}
         response = web.json_response(answer, dumps=json.dumps)
         cors(request, site, response)
         return response

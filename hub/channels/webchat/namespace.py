@@ -102,8 +102,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 "site": widget_settings(site),
                 "history": history,
                 "chat": await self._chat_json(current),
-                "availability": self.channel.availability(site)
-                | {"agents": await self.channel.agents_available(site)},
+                "availability": await self.channel.availability(site),
             },
             to=sid,
         )
