@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -203,7 +203,8 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    public_url: str = "http://127.0.0.1:8080"
+    # What providers and browsers call; unset: http://{host}:{port} (127.0.0.1 for 0.0.0.0)
+    public_url: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     default_region: str = "US"
@@ -219,6 +220,10 @@ class Settings(BaseSettings):
     routing_policy: str | None = None
     data_dir: str = "./data"
     routing_tick_seconds: float = Field(default=1.0, gt=0, le=60)
+    # An agent whose last console socket is gone this long goes offline (their offers move on).
+    agent_disconnect_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # How often open sockets' tokens are checked: logout, expiry and deactivation end them.
+    session_check_seconds: float = Field(default=1.0, gt=0, le=60)
     twilio: TwilioSettings = TwilioSettings()
     email: EmailSettings = EmailSettings()
     webchat: WebchatSettings = WebchatSettings()
@@ -244,9 +249,18 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _absolute_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http(s) URL: providers call it")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        if not self.public_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+            if ":" in host:
+                host = f"[{host}]"
+            self.public_url = f"http://{host}:{self.port}"
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -7,6 +7,7 @@ clients match on) and the HTTP ``status`` the API answers with::
     ├── ConfigError               (start-up only) a setting is missing or wrong; names the setting
     ├── ValidationError           422 invalid_input: the caller's input is wrong
     │   ├── MalformedRequest      400 malformed_request: not JSON, not an object
+    │   ├── UnsupportedMediaType  415 unsupported_media_type: not a type the route reads
     │   └── InvalidIdentity       422 invalid_identity: a phone/email/... that cannot be parsed
     ├── AuthError                 401 unauthenticated: no or bad credentials
     │   └── Forbidden             403 forbidden: authenticated, but the role may not do this
@@ -64,6 +65,13 @@ class MalformedRequest(ValidationError):
 
     code = "malformed_request"
     status = 400
+
+
+class UnsupportedMediaType(ValidationError):
+    """The body is of a type the endpoint does not read (JSON sent as text/plain)."""
+
+    code = "unsupported_media_type"
+    status = 415
 
 
 class InvalidIdentity(ValidationError):

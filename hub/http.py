@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import pydantic
 from aiohttp import web
 
 from hub.domain.users import Permission, Principal
-from hub.errors import HubError, MalformedRequest, ValidationError
+from hub.errors import HubError, MalformedRequest, NotFound, UnsupportedMediaType, ValidationError
 
 if TYPE_CHECKING:
     from hub.bootstrap import Hub
@@ -25,6 +25,10 @@ TOKEN_ID: web.RequestKey[int] = web.RequestKey("token_id", int)
 ACCESS_ATTRIBUTE = "__hub_access__"
 MAX_JSON_BYTES = 1024 * 1024
 MAX_REPLY_BYTES = 30 * 1024 * 1024  # a reply with attachments (base64: 4/3 of the files)
+MAX_ID = 2**63 - 1  # the stores' ids are signed 64-bit integers
+# A row id in a request body: what the stores can hold (a larger one is a 422, not a 500).
+Id = Annotated[int, pydantic.Field(ge=1, le=MAX_ID)]
+Version = Annotated[int, pydantic.Field(ge=0, le=MAX_ID)]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -67,7 +71,11 @@ def principal_of(request: web.Request) -> Principal:
 
 
 async def read_json(request: web.Request, model: type[M], *, max_bytes: int = MAX_JSON_BYTES) -> M:
-    """Parse the body as JSON into model; 400 when it is not JSON, 422 when it does not fit."""
+    """Parse the body as JSON into model: 415 unless it says JSON, 400 unless it is, 422 unfit."""
+    if not is_json_type(request.content_type):
+        raise UnsupportedMediaType(
+            f"send the body as Content-Type: application/json, not {request.content_type}"
+        )
     if request.content_length is not None and request.content_length > max_bytes:
         raise MalformedRequest(f"the body is larger than {max_bytes} bytes")
     raw = await request.read()
@@ -75,13 +83,41 @@ async def read_json(request: web.Request, model: type[M], *, max_bytes: int = MA
         raise MalformedRequest(f"the body is larger than {max_bytes} bytes")
     if not raw:
         raise MalformedRequest("the body is empty; send a JSON object")
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise MalformedRequest(f"the body is not JSON: {err}") from err
+    data = loads_json(raw)
     if not isinstance(data, dict):
         raise MalformedRequest("the body must be a JSON object")
     return validate(model, data)
+
+
+def is_json_type(content_type: str) -> bool:
+    """Whether a media type is JSON (application/json, or a +json type such as problem+json)."""
+    kind = content_type.lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
+def loads_json(raw: bytes | str) -> Any:
+    """Parse JSON from a request, or MalformedRequest saying why it is not JSON.
+
+    Nesting deeper than Python's recursion limit (50,000 ``[``) is refused as malformed too,
+    instead of escaping as a RecursionError.
+    """
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise MalformedRequest(f"the body is not JSON: {err}") from err
+    except RecursionError as err:
+        raise MalformedRequest("the body is not JSON the hub reads: nested too deeply") from err
+
+
+def path_id(request: web.Request, name: str, *, low: int = 1) -> int:
+    """A numeric id from the path; an id no row can have (beyond 64 bits) is simply not found."""
+    raw = request.match_info[name]
+    value = int(raw) if raw.isdigit() and len(raw) <= 19 else -1
+    if not low <= value <= MAX_ID:
+        raise NotFound(f"no {name.removesuffix('_id').replace('_', ' ')} {raw[:40]}")
+    return value
 
 
 def validate(model: type[M], data: Any) -> M:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hub.agent_console.middleware import authorize, errors_as_json, observe
+from hub.agent_console.middleware import authorize, errors_as_json, observe, security_headers
 from hub.agent_console.realtime import Realtime
 from hub.agent_console.routes import (
     audit,
@@ -30,6 +30,7 @@ def build_app(hub: Hub) -> web.Application:
         middlewares=[observe, errors_as_json, authorize], client_max_size=MAX_REPLY_BYTES
     )
     app[HUB] = hub
+    app.on_response_prepare.append(security_headers)
     app[auth.THROTTLE] = LoginThrottle(hub.clock)
     tables = (
         system,

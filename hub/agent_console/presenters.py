@@ -10,7 +10,7 @@ from hub.crm_store.audit import AuditEntry
 from hub.crm_store.customers import Merge, Note
 from hub.domain.customer import Customer, CustomerRecord, Identity, MergeSuggestion
 from hub.domain.interaction import Interaction
-from hub.domain.timeline import TimelineEvent
+from hub.domain.timeline import Attachment, TimelineEvent
 from hub.services.customers import SearchHit
 
 
@@ -70,12 +70,22 @@ def event_json(event: TimelineEvent) -> dict[str, Any]:
         "direction": event.direction.value,
         "occurred_at": event.occurred_at,
         "body": event.body,
-        "attachments": [asdict(a) for a in event.attachments],
+        "attachments": [attachment_json(event.id, n, a) for n, a in enumerate(event.attachments)],
         "provider": event.provider,
         "provider_ref": event.provider_ref,
         "author_id": event.author_id,
         "data": event.data,
     }
+
+
+def attachment_json(event_id: int, index: int, attachment: Attachment) -> dict[str, Any]:
+    """An attachment as the API shows it: never where the server keeps the file."""
+    shown = {k: v for k, v in asdict(attachment).items() if k != "path"}
+    shown["kept"] = attachment.path is not None
+    shown["download"] = (
+        f"/api/v1/events/{event_id}/attachments/{index}" if attachment.path is not None else None
+    )
+    return shown
 
 
 def suggestion_json(suggestion: MergeSuggestion) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.agent_console.presenters import event_json, interaction_json, record_json
-from hub.agent_console.routes.routing import agent_json
+from hub.agent_console.routes.routing import StateBody, agent_json
 from hub.channels.base import Capability, ChannelAdapter
 from hub.domain.events import (
     AgentStateChanged,
@@ -49,8 +50,7 @@ from hub.domain.events import (
 from hub.domain.interaction import InteractionState
 from hub.domain.users import Permission, Principal
 from hub.errors import AuthError, HubError
-from hub.http import failure, json_default, public, validate
-from hub.routing.model import Presence
+from hub.http import Id, failure, json_default, public, validate
 from hub.routing.service import queue_report
 from hub.services import customers, interactions
 from hub.services.accounts import authenticate
@@ -73,40 +73,36 @@ class _Json:
 
     @staticmethod
     def loads(text: str | bytes, **kwargs: Any) -> Any:
-        return json.loads(text, **kwargs)
-
-
-class StateMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    state: Presence
-    reason: str | None = Field(default=None, max_length=100)
+        try:
+            return json.loads(text, **kwargs)
+        except RecursionError as err:  # 50,000 nested [: a bad packet, like any other
+            raise ValueError("the packet is nested too deeply") from err
 
 
 class WorkMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    interaction_id: int
+    interaction_id: Id
 
 
 class TypingMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    interaction_id: int
+    interaction_id: Id
     typing: bool
 
 
 class ReadMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    interaction_id: int
-    event_id: int
+    interaction_id: Id
+    event_id: Id
 
 
 class WrapUpMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    interaction_id: int
+    interaction_id: Id
     disposition: str | None = Field(default=None, max_length=100)
 
 
@@ -116,13 +112,23 @@ def _ring(expires_at: datetime | str, now: datetime) -> dict[str, Any]:
     return {"expires_at": until, "ring_seconds": max(0.0, (until - now).total_seconds())}
 
 
-async def _principal(hub: Hub, auth: object, permission: Permission) -> Principal:
+async def _principal(hub: Hub, auth: object, permission: Permission) -> tuple[Principal, int]:
+    """Who a socket's connect packet says it is, and the token's id (checked again later)."""
     token = auth.get("token") if isinstance(auth, dict) else None
     if not isinstance(token, str) or not token:
         raise AuthError('connect with auth={"token": "..."}')
-    principal, _ = await authenticate(hub.store, token, hub.clock())
+    principal, token_id = await authenticate(hub.store, token, hub.clock())
     principal.require(permission)
-    return principal
+    return principal, token_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Socket:
+    """A console socket connected to this process, and the token it came in with."""
+
+    namespace: str
+    token_id: int
+    principal: Principal
 
 
 class Realtime:
@@ -153,6 +159,8 @@ class Realtime:
         self.supervisors = 0  # connected to this process
         self.agent_connections = 0  # to /agent in this process
         self._board: asyncio.Task[None] | None = None
+        self._sockets: dict[str, _Socket] = {}  # sid -> its token, on this process
+        self._sessions: asyncio.Task[None] | None = None
         # timeline event id -> the lock its pushes take turns on, and how many use it
         self._event_locks: dict[int, tuple[asyncio.Lock, int]] = {}
         bus = hub.bus
@@ -198,12 +206,64 @@ class Realtime:
 
     async def _start(self, app: web.Application) -> None:
         self._board = asyncio.create_task(self._board_loop(), name="supervisor board")
+        self._sessions = asyncio.create_task(self._sessions_loop(), name="console sessions")
 
     async def _stop(self, app: web.Application) -> None:
-        if self._board is not None:
-            self._board.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._board
+        for task in (self._board, self._sessions):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # -- the sockets' sessions ---------------------------------------------------------------
+
+    async def joined(self, sid: str, namespace: str, principal: Principal, token_id: int) -> None:
+        """A console socket connected with this token: watched until it goes."""
+        self._sockets[sid] = _Socket(namespace, token_id, principal)
+        if namespace == "/agent" and self.hub.routing is not None:
+            await self.hub.routing.state.seen([principal.user_id], self.hub.clock())
+
+    def left(self, sid: str) -> None:
+        """A console socket went away."""
+        self._sockets.pop(sid, None)
+
+    async def _sessions_loop(self) -> None:
+        every = self.hub.settings.session_check_seconds
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.check_sessions()
+            except HubError:
+                log.exception("could not check the consoles' sessions")
+
+    async def check_sessions(self) -> None:
+        """End sockets whose token stopped being good; tell routing which agents are here.
+
+        A token revoked by logout, expired, or whose user was deactivated or given another
+        role ends its sockets within ``session_check_seconds``. Each hub process checks its
+        own sockets, so this holds scaled out without any message between processes.
+        """
+        sockets = dict(self._sockets)
+        if not sockets:
+            return
+        now = self.hub.clock()
+        async with self.hub.store.unit_of_work() as uow:
+            live = await uow.accounts.live_tokens({s.token_id for s in sockets.values()}, now)
+        for sid, socket in sockets.items():
+            role = live.get(socket.token_id)
+            if role is None or role is not socket.principal.role:
+                reason = "logged out" if role is None else "your role changed; log in again"
+                self.left(sid)
+                await self.sio.emit("session_ended", {"reason": reason}, to=sid,
+                                    namespace=socket.namespace)  # fmt: skip
+                await self.sio.disconnect(sid, namespace=socket.namespace)
+        here = {
+            s.principal.user_id
+            for sid, s in sockets.items()
+            if s.namespace == "/agent" and sid in self._sockets
+        }
+        if here and self.hub.routing is not None:
+            await self.hub.routing.state.seen(here, now)
 
     # -- from the bus to the agents ----------------------------------------------------------
 
@@ -354,21 +414,25 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
         try:
-            principal = await _principal(self.hub, auth, Permission.WORK_TAKE)
+            principal, token_id = await _principal(self.hub, auth, Permission.WORK_TAKE)
         except HubError as err:
             raise socketio.exceptions.ConnectionRefusedError(err.message) from err
         await self.save_session(sid, {"principal": principal})
         self.realtime.agent_connections += 1
+        await self.realtime.joined(sid, "/agent", principal, token_id)
         await self.enter_room(sid, f"agent:{principal.user_id}")
         await self.emit("hello", await self._hello(principal), to=sid)
 
     async def _hello(self, principal: Principal) -> dict[str, Any]:
         routing = self.hub.routing
         twilio = self.hub.settings.twilio
+        held = await interactions.my_work(self.hub.store, principal)
         hello: dict[str, Any] = {
             "user_id": principal.user_id,
             "agent": None,
             "offers": [],
+            # the work the agent holds (assigned, wrap-up): a reload or new login reopens it
+            "work": [interaction_json(i) for i in held],
             # whether the console can take calls in the browser (GET /api/v1/me/voice-token)
             "browser_calls": bool(
                 twilio.api_key_sid and twilio.api_key_secret and twilio.twiml_app_sid
@@ -387,6 +451,7 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_disconnect(self, sid: str, reason: object = None) -> None:
         self.realtime.agent_connections = max(0, self.realtime.agent_connections - 1)
+        self.realtime.left(sid)
 
     async def _me(self, sid: str) -> Principal:
         session = await self.get_session(sid)
@@ -395,7 +460,7 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_state(self, sid: str, data: object) -> dict[str, Any]:
         try:
-            message = validate(StateMessage, data)
+            message = validate(StateBody, data)
             routing = self._routing()
             agent = await routing.set_presence(await self._me(sid), message.state, message.reason)
         except HubError as err:
@@ -485,9 +550,10 @@ class SupervisorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
         try:
-            await _principal(self.realtime.hub, auth, Permission.AGENTS_READ)
+            principal, token_id = await _principal(self.realtime.hub, auth, Permission.AGENTS_READ)
         except HubError as err:
             raise socketio.exceptions.ConnectionRefusedError(err.message) from err
+        await self.realtime.joined(sid, "/supervisor", principal, token_id)
         await self.enter_room(sid, SUPERVISORS)
         self.realtime.supervisors += 1
         await self.emit("queues", await self.realtime.board(), to=sid)
@@ -495,3 +561,4 @@ class SupervisorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_disconnect(self, sid: str, reason: object = None) -> None:
         self.realtime.supervisors = max(0, self.realtime.supervisors - 1)
+        self.realtime.left(sid)

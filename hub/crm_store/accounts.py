@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -368,6 +369,24 @@ class AccountRepository:
         await self._session.execute(
             update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_at=now)
         )
+
+    async def live_tokens(self, token_ids: Collection[int], now: datetime) -> dict[int, Role]:
+        """Of these tokens, those still good now (not revoked or expired, user active): roles."""
+        live: dict[int, Role] = {}
+        ids = sorted(token_ids)
+        for start in range(0, len(ids), 1000):
+            rows = await self._session.execute(
+                select(ApiTokenRow.id, UserRow.role)
+                .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+                .where(
+                    ApiTokenRow.id.in_(ids[start : start + 1000]),
+                    ApiTokenRow.revoked_at.is_(None),
+                    (ApiTokenRow.expires_at.is_(None)) | (ApiTokenRow.expires_at > now),
+                    UserRow.active.is_(True),
+                )
+            )
+            live.update({token_id: Role(role) for token_id, role in rows})
+        return live
 
     async def revoke_token(self, token_id: int, now: datetime) -> bool:
         """Make a live token useless from now on; False if there was no such live token."""

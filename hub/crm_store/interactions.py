@@ -90,6 +90,16 @@ class InteractionRepository:
         )
         return [_interaction(row) for row in rows]
 
+    async def held_by(self, user_id: int) -> list[Interaction]:
+        """The work an agent holds: assigned to them or in their wrap-up, oldest first."""
+        held = [InteractionState.ASSIGNED.value, InteractionState.WRAP_UP.value]
+        rows = await self._session.execute(
+            select(InteractionRow.__table__)
+            .where(InteractionRow.assigned_user_id == user_id, InteractionRow.state.in_(held))
+            .order_by(InteractionRow.id)
+        )
+        return [_interaction(row) for row in rows]
+
     async def last_agent_of(self, customer_id: int, *, excluding: int) -> int | None:
         """The agent who most recently had one of the customer's interactions."""
         return await self._session.scalar(

@@ -23,6 +23,7 @@ class Offer:
     interaction_id: int
     agent_id: int
     expires_at: datetime
+    again: bool = False  # to an agent who declined or missed it before (nobody else could)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,19 @@ def _rank(agent: AgentState, queue: QueuePolicy, policy: Policy) -> tuple[float,
     return (0, agent.idle_since, agent.agent_id)  # longest idle: the earliest idle_since
 
 
+def reoffer_allowed(item: WorkItem, agent: AgentState, policy: Policy, now: datetime) -> bool:
+    """Whether an agent the item was taken from (declined, rang out) may be offered it again.
+
+    Only when nobody else can take it (the caller asks that first), and only once the agent
+    has made themselves available since, or ``reoffer_after_seconds`` have passed: a single
+    agent who declines is not rung again at once, yet work never waits for good on them.
+    """
+    at = item.excluded.get(agent.agent_id)
+    if at is None:
+        return True
+    return agent.presence_since > at or (now - at).total_seconds() >= policy.reoffer_after_seconds
+
+
 def choose_agent(
     item: WorkItem,
     agents: Iterable[AgentState],
@@ -113,9 +127,11 @@ def choose_agent(
 ) -> AgentState | None:
     """The best agent to offer the item to now, or None if nobody eligible has room.
 
-    Eligible: in the queue's team, not excluded (declined or rang out before), room on the
-    channel, and matching the target of the step the item's wait has reached. Sticky work
-    waits for its last agent, if that agent is logged in, until sticky_seconds have passed.
+    Eligible: in the queue's team, room on the channel, and matching the target of the step
+    the item's wait has reached. Agents who declined it or let it ring out come last: they
+    are offered it again only when no other eligible agent has room (``reoffer_allowed``).
+    Sticky work waits for its last agent, if that agent is logged in, until sticky_seconds
+    have passed.
     """
     queue = policy.queues.get(item.queue)
     if queue is None:
@@ -124,7 +140,7 @@ def choose_agent(
     if step.overflow is not None:
         return None
     reserved = reserved or {}
-    candidates = [a for a in agents if queue.team in a.teams and a.agent_id not in item.excluded]
+    candidates = [a for a in agents if queue.team in a.teams]
     if (
         queue.sticky_seconds
         and item.last_agent_id is not None
@@ -135,13 +151,18 @@ def choose_agent(
             candidates = last
     view = item.view()
     best: AgentState | None = None
-    best_rank: tuple[float, datetime, int] | None = None
+    best_rank: tuple[bool, float, datetime, int] | None = None
     for agent in candidates:
+        again = agent.agent_id in item.excluded
+        if best_rank is not None and again and not best_rank[0]:
+            continue  # someone who has not passed on it is found already
+        if again and not reoffer_allowed(item, agent, policy, now):
+            continue
         if not can_take(agent, item.channel, policy, now, reserved.get(agent.agent_id)):
             continue
         if not step.target(agent.view(), view):
             continue
-        rank = _rank(agent, queue, policy)
+        rank = (again, *_rank(agent, queue, policy))
         if best_rank is None or rank < best_rank:
             best, best_rank = agent, rank
     return best
@@ -225,7 +246,10 @@ def plan(
         chosen = choose_agent(item, candidates, policy, now, reserved)
         if chosen is not None:
             reserved.setdefault(chosen.agent_id, Counter())[item.channel] += 1
-            decisions.append(Offer(item.interaction_id, chosen.agent_id, offer_expiry(queue, now)))
+            again = chosen.agent_id in item.excluded
+            decisions.append(
+                Offer(item.interaction_id, chosen.agent_id, offer_expiry(queue, now), again)
+            )
     return decisions
 
 

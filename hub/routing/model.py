@@ -18,6 +18,13 @@ class Presence(StrEnum):
     AVAILABLE = "available"
     AWAY = "away"
     OFFLINE = "offline"
+    # An offer rang out at them: offered nothing more until they say they are available again
+    # (as TaskRouter's and Amazon Connect's "missed"). Set by routing, never by the agent.
+    MISSED = "missed"
+
+
+# What an agent (or a supervisor for them) may choose; MISSED is routing's to set.
+CHOSEN_PRESENCES = frozenset({Presence.AVAILABLE, Presence.AWAY, Presence.OFFLINE})
 
 
 class AgentActivity(StrEnum):
@@ -28,6 +35,7 @@ class AgentActivity(StrEnum):
     IDLE = "idle"  # available and has no work
     BUSY = "busy"  # has work (or an offer ringing)
     WRAP_UP = "wrap_up"
+    MISSED = "missed"  # let an offer ring out; waits to be made available again
 
 
 @dataclass(slots=True)
@@ -64,6 +72,8 @@ class AgentState:
             return AgentActivity.WRAP_UP
         if self.presence is Presence.AWAY:
             return AgentActivity.AWAY
+        if self.presence is Presence.MISSED:
+            return AgentActivity.MISSED
         return AgentActivity.IDLE
 
     def occupancy(self, default: Mapping[Channel, int]) -> float:
@@ -101,7 +111,9 @@ class WorkItem:
     tier: str | None = None
     tags: frozenset[str] = frozenset()
     last_agent_id: int | None = None
-    excluded: frozenset[int] = frozenset()  # agents who declined or let it ring out
+    # agents who declined it, let it ring out or transferred it away, and when: offered it
+    # again only when nobody else can take it (engine.reoffer_allowed)
+    excluded: dict[int, datetime] = field(default_factory=dict)
     offered_to: int | None = None
     offer_expires: datetime | None = None
     closed_told: bool = False  # the channel has been told the queue is closed

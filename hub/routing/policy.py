@@ -89,6 +89,8 @@ class RouteFile(_Strict):
 class PolicyFile(_Strict):
     ring_seconds: int = Field(default=20, ge=5, le=600)
     wrap_up_seconds: int = Field(default=30, ge=0, le=3600)
+    missed_on_ring_out: bool = True
+    reoffer_after_seconds: int = Field(default=30, ge=0, le=3600)
     agent_order: AgentOrder = "longest_idle"
     default_queue: Name | None = None
     capacity: dict[Channel, int] = Field(default_factory=dict)
@@ -190,6 +192,10 @@ class Policy:
     capacity: dict[Channel, int]
     voice_exclusive: bool
     wrap_up_seconds: int
+    # An offer that rings out puts its agent in Presence.MISSED (else they stay available).
+    missed_on_ring_out: bool = True
+    # An agent who declined or missed work may get it again after this long, if nobody else can.
+    reoffer_after_seconds: int = 30
     source: str = field(default="", compare=False)
 
     def queue_for(self, channel: Channel, named: str | None) -> QueuePolicy | None:
@@ -406,6 +412,8 @@ def _build(
         capacity={**DEFAULT_CAPACITY, **parsed.capacity},
         voice_exclusive=parsed.voice_exclusive,
         wrap_up_seconds=parsed.wrap_up_seconds,
+        missed_on_ring_out=parsed.missed_on_ring_out,
+        reoffer_after_seconds=parsed.reoffer_after_seconds,
         source=source,
     )
 

@@ -49,6 +49,8 @@ class RouterEffects(Protocol):
 
     async def gave_up(self, item: WorkItem, reason: str) -> None: ...
 
+    async def presence_changed(self, agent: AgentState, reason: str) -> None: ...
+
 
 class NoEffects:
     """Effects that do nothing (benchmarks)."""
@@ -72,6 +74,9 @@ class NoEffects:
         return None
 
     async def gave_up(self, item: WorkItem, reason: str) -> None:
+        return None
+
+    async def presence_changed(self, agent: AgentState, reason: str) -> None:
         return None
 
 
@@ -160,7 +165,8 @@ class Router:
             agent = choose_agent(item, await self.state.agents(queue.team), self._policy, now)
             if agent is None:
                 return False
-            if await self._reserve(item, agent.agent_id, queue, now):
+            again = agent.agent_id in item.excluded
+            if await self._reserve(item, agent.agent_id, queue, now, again=again):
                 return True
         return False
 
@@ -181,15 +187,23 @@ class Router:
             if work is None:
                 return made
             queue = self._policy.queues[work.queue]
-            if await self._reserve(work, agent_id, queue, now):
+            if await self._reserve(work, agent_id, queue, now, again=agent_id in work.excluded):
                 made += 1
         return made
 
     async def _reserve(
-        self, item: WorkItem, agent_id: int, queue: QueuePolicy, now: datetime
+        self,
+        item: WorkItem,
+        agent_id: int,
+        queue: QueuePolicy,
+        now: datetime,
+        *,
+        again: bool = False,
     ) -> bool:
         expires = offer_expiry(queue, now)
-        if not await self.state.reserve(item.interaction_id, agent_id, expires, self.limits, now):
+        if not await self.state.reserve(
+            item.interaction_id, agent_id, expires, self.limits, now, again=again
+        ):
             return False
         await self.effects.offered(
             replace(item, offered_to=agent_id, offer_expires=expires), agent_id, expires
@@ -210,7 +224,9 @@ class Router:
         self, agent_id: int, interaction_id: int, *, reason: str = "declined"
     ) -> WorkItem:
         """The agent says no (or let it ring out): the work goes to the next agent."""
-        item = await self.state.release_offer(interaction_id, agent_id, exclude=True)
+        item = await self.state.release_offer(
+            interaction_id, agent_id, exclude=True, now=self.clock()
+        )
         if item is None:
             raise Conflict(f"interaction {interaction_id} is not being offered to you")
         await self.effects.requeued(item, agent_id, reason)
@@ -237,11 +253,24 @@ class Router:
             await self.offer_agent(agent_id)
             return await self.state.agent(agent_id) or agent
         for item in await self.offers_of(agent_id):
-            released = await self.state.release_offer(item.interaction_id, agent_id, exclude=False)
+            released = await self.state.release_offer(
+                item.interaction_id, agent_id, exclude=False, now=self.clock()
+            )
             if released is not None:
                 await self.effects.requeued(released, agent_id, "agent_left")
                 await self.offer_item(item.interaction_id)
         return await self.state.agent(agent_id) or agent
+
+    async def missed(self, agent_id: int) -> None:
+        """An offer rang out at an available agent: they are offered nothing until they are back.
+
+        Their other ringing offers move on at once: whoever let one ring out is not there.
+        """
+        agent = await self.state.agent(agent_id)
+        if agent is None or agent.presence is not Presence.AVAILABLE:
+            return  # they went away or offline meanwhile: that says more than "missed"
+        changed = await self.set_presence(agent_id, Presence.MISSED, None)
+        await self.effects.presence_changed(changed, "an offer rang out")
 
     async def offers_of(self, agent_id: int) -> list[WorkItem]:
         """The work ringing at an agent now."""
@@ -266,7 +295,7 @@ class Router:
             queue_entered_at=now,
             offered_to=None,
             offer_expires=None,
-            excluded=frozenset({agent_id}),
+            excluded={**item.excluded, agent_id: now},
             last_agent_id=agent_id,
         )
         await self.state.finish(agent_id, item.channel, now, None)
@@ -302,7 +331,7 @@ class Router:
             queue_entered_at=now,
             offered_to=None,
             offer_expires=None,
-            excluded=frozenset(),
+            excluded={},
             last_agent_id=agent_id,
         )
         if not await self.state.add_item(staged):
@@ -318,13 +347,18 @@ class Router:
     async def tick(self) -> None:
         """Ring out expired offers, then a full pass: widened steps, overflow, hours, offers."""
         now = self.clock()
+        missed: set[int] = set()
         for item in await self.state.expired_offers(now):
             if item.offered_to is not None:
                 released = await self.state.release_offer(
-                    item.interaction_id, item.offered_to, exclude=True
+                    item.interaction_id, item.offered_to, exclude=True, now=now
                 )
                 if released is not None:
                     await self.effects.requeued(released, item.offered_to, "timeout")
+                    missed.add(item.offered_to)
+        if self._policy.missed_on_ring_out:
+            for agent_id in sorted(missed):
+                await self.missed(agent_id)
         waiting = await self.state.waiting()
         if not waiting:
             return
@@ -336,7 +370,8 @@ class Router:
         if isinstance(decision, Offer):
             item = await self.state.item(decision.interaction_id)
             if item is not None:
-                await self._reserve(item, decision.agent_id, self._policy.queues[item.queue], now)
+                queue = self._policy.queues[item.queue]
+                await self._reserve(item, decision.agent_id, queue, now, again=decision.again)
         elif isinstance(decision, Overflow):
             current = await self.state.item(decision.interaction_id)
             if current is None:

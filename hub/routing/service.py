@@ -63,6 +63,7 @@ from hub.routing.policy import (
 from hub.routing.router import Router
 from hub.routing.state.base import RoutingState
 from hub.routing.stats import intervals, live_stats, window_stats
+from hub.services.interactions import require_handler, visible_interaction
 
 log = structlog.get_logger(__name__)
 
@@ -352,9 +353,27 @@ class RoutingService:
             try:
                 if self.settings.redis_url:
                     await self._follow()
+                await self._sign_out_lost_agents()
                 await self._router().tick()
             except Exception:
                 log.exception("routing tick failed")
+
+    async def _sign_out_lost_agents(self) -> None:
+        """Agents whose consoles are all gone past the grace period go offline.
+
+        Closing the browser (or losing the network, or the hub process the socket was on)
+        must not leave an agent available: offers would ring at nobody. A console that comes
+        back within ``agent_disconnect_grace_seconds`` (a reload) changes nothing.
+        """
+        grace = timedelta(seconds=self.settings.agent_disconnect_grace_seconds)
+        for agent_id in await self.state.take_unseen(self.clock() - grace):
+            agent = await self.state.agent(agent_id)
+            if agent is None or agent.presence is Presence.OFFLINE:
+                continue
+            await self._router().set_presence(agent_id, Presence.OFFLINE, None)
+            reason = "console disconnected"
+            await self.bus.publish([AgentStateChanged(agent_id, Presence.OFFLINE.value, reason)])
+            log.info("agent signed out: console gone", agent_id=agent_id)
 
     # -- rebuilding from the store -----------------------------------------------------------
 
@@ -502,7 +521,7 @@ class RoutingService:
 
     async def end(self, principal: Principal, interaction_id: int) -> None:
         """The agent is done talking: the interaction goes to wrap-up, capacity is freed."""
-        await self._assigned_to(principal, interaction_id)
+        await self._assigned_to(principal, interaction_id, "end")
         await self.wrap_up(interaction_id, author=principal.user_id)
 
     async def wrap_up(
@@ -597,7 +616,9 @@ class RoutingService:
         """Hand assigned work to a queue (it keeps its place in line) or to a colleague."""
         if (queue is None) == (agent_id is None):
             raise ValidationError("transfer to a queue or to an agent, one of the two")
-        interaction = await self._assigned_to(principal, interaction_id)
+        interaction = await self._assigned_to(principal, interaction_id, "transfer")
+        holder = interaction.assigned_user_id
+        assert holder is not None
         router = self._router()
         target = router.queue_of(interaction.channel, queue or None) if queue else None
         item = await self._work_item(interaction, queue=target.name if target else "")
@@ -611,14 +632,14 @@ class RoutingService:
         ):
             raise Conflict(f"interaction {interaction_id} changed meanwhile")
         if target is not None:
-            await router.transfer_to_queue(principal.user_id, item, target.name)
+            await router.transfer_to_queue(holder, item, target.name)
             return
         assert agent_id is not None
         try:
-            await router.transfer_to_agent(principal.user_id, item, agent_id)
+            await router.transfer_to_agent(holder, item, agent_id)
         except Conflict:
             await self._transition(
-                interaction_id, S.ASSIGNED, expected=S.QUEUED, assigned_user_id=principal.user_id
+                interaction_id, S.ASSIGNED, expected=S.QUEUED, assigned_user_id=holder
             )
             raise
 
@@ -628,13 +649,15 @@ class RoutingService:
             raise ValidationError(f"no queue {queue!r} in the routing policy", field="queue")
         return await self._router().move(interaction_id, queue, f"moved by {principal.username}")
 
-    async def _assigned_to(self, principal: Principal, interaction_id: int) -> Interaction:
+    async def _assigned_to(
+        self, principal: Principal, interaction_id: int, action: str
+    ) -> Interaction:
+        """Assigned work the caller may act on: theirs, or (supervisors) their team's."""
         async with self.store.unit_of_work() as uow:
-            interaction = await uow.interactions.get(interaction_id)
-        if interaction is None:
-            raise NotFound(f"no interaction {interaction_id}")
-        if interaction.state is not S.ASSIGNED or interaction.assigned_user_id != principal.user_id:
-            raise Conflict(f"interaction {interaction_id} is not assigned to you")
+            interaction = await visible_interaction(uow, principal, interaction_id)
+        require_handler(principal, interaction, action)
+        if interaction.state is not S.ASSIGNED or interaction.assigned_user_id is None:
+            raise Conflict(f"interaction {interaction_id} is not assigned to anyone now")
         return interaction
 
     # -- persisting ----------------------------------------------------------------------------
@@ -815,6 +838,10 @@ class _StoreEffects:
                 )
             ],
         )
+
+    async def presence_changed(self, agent: AgentState, reason: str) -> None:
+        event = AgentStateChanged(agent.agent_id, agent.presence.value, reason)
+        await self._service.bus.publish([event])
 
     async def gave_up(self, item: WorkItem, reason: str) -> None:
         await self._service._transition(

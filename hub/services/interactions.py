@@ -9,7 +9,7 @@ from hub.domain.events import InteractionClosed
 from hub.domain.interaction import Interaction, InteractionState
 from hub.domain.timeline import Direction, EventKind
 from hub.domain.users import Permission, Principal
-from hub.errors import Conflict, NotFound, ValidationError
+from hub.errors import Conflict, Forbidden, NotFound, ValidationError
 from hub.services.customers import visible_customer
 
 MAX_DISPOSITION = 100
@@ -29,11 +29,35 @@ async def visible_interaction(
     return interaction
 
 
+def require_handler(principal: Principal, interaction: Interaction, action: str) -> None:
+    """Work someone holds is theirs: only they, or a supervisor or admin of its team, may act.
+
+    Work nobody holds yet (new, waiting) may be closed by anyone who sees it. Call this with an
+    interaction read through ``visible_interaction``: that is what limits a supervisor to the
+    teams they belong to (admins see every team).
+    """
+    holder = interaction.assigned_user_id
+    if holder is None or holder == principal.user_id or principal.can(Permission.AGENTS_MANAGE):
+        return
+    raise Forbidden(
+        f"interaction {interaction.id} is another agent's: only they or a supervisor of its "
+        f"team may {action} it",
+        code="not_your_interaction",
+    )
+
+
 async def get_interaction(store: Store, principal: Principal, interaction_id: int) -> Interaction:
     """One interaction, if its customer is visible to the caller."""
     principal.require(Permission.CUSTOMERS_READ)
     async with store.unit_of_work() as uow:
         return await visible_interaction(uow, principal, interaction_id)
+
+
+async def my_work(store: Store, principal: Principal) -> list[Interaction]:
+    """The caller's open work (assigned to them, or in their wrap-up): what a console reopens."""
+    principal.require(Permission.WORK_TAKE)
+    async with store.unit_of_work() as uow:
+        return await uow.interactions.held_by(principal.user_id)
 
 
 async def close_interaction(
@@ -52,6 +76,7 @@ async def close_interaction(
         )
     async with store.unit_of_work() as uow:
         interaction = await visible_interaction(uow, principal, interaction_id, lock=True)
+        require_handler(principal, interaction, "close")
         previous = interaction.move_to(InteractionState.CLOSED, now)
         interaction.disposition = disposition.strip() if disposition else None
         if not await uow.interactions.save_state(interaction, previous):

@@ -159,8 +159,23 @@ def test_steps_widen_as_the_work_waits() -> None:
 
 
 def test_declined_agents_and_other_teams_are_not_offered() -> None:
-    assert chosen(item(excluded=frozenset({1})), [agent(1, 60), agent(2, 1)]) == 2
+    assert chosen(item(excluded={1: T0}), [agent(1, 60), agent(2, 1)]) == 2
     assert chosen(item(), [agent(1, teams=frozenset({"sales"}))]) is None
+
+
+def test_an_agent_who_passed_gets_the_work_again_only_when_nobody_else_can() -> None:
+    """TaskRouter-like: work that rang out never waits for good on its one agent."""
+    passed = item(excluded={1: T0 - timedelta(seconds=5)})
+    alone = agent(1, 60, presence_since=T0 - timedelta(minutes=5))
+    assert chosen(passed, [alone]) is None  # declined 5 s ago, still available: not rung again
+    back = replace(alone, presence_since=T0 - timedelta(seconds=1))  # made available since
+    assert chosen(passed, [back]) == 1
+    later = item(excluded={1: T0 - timedelta(seconds=31)})  # reoffer_after_seconds (30) passed
+    assert chosen(later, [alone]) == 1
+    # someone else with room always comes first, even one idle for less time
+    assert chosen(later, [alone, agent(2, 1)]) == 2
+    busy = agent(2, 1, load={Channel.SMS: 3})
+    assert chosen(later, [alone, busy]) == 1
 
 
 def test_sticky_work_waits_for_its_last_agent_then_falls_back() -> None:

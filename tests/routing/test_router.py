@@ -86,6 +86,9 @@ class Recorder:
     async def gave_up(self, item: WorkItem, reason: str) -> None:
         self.log.append(("gave_up", item.interaction_id, reason))
 
+    async def presence_changed(self, agent: AgentState, reason: str) -> None:
+        self.log.append(("presence", agent.agent_id, agent.presence.value))
+
     def of(self, kind: str) -> list[tuple[int, object]]:
         return [(i, x) for k, i, x in self.log if k == kind]
 
@@ -165,6 +168,44 @@ async def test_decline_and_ring_out_go_to_the_next_agent(
     await router.set_presence(3, Presence.AVAILABLE)
     await router.tick()
     assert effects.of("offered")[-1] == (10, 3)
+
+
+async def test_a_ring_out_makes_the_agent_missed_and_the_work_comes_back_to_them(
+    setup: tuple[Router, Recorder], clock: FrozenClock
+) -> None:
+    """One agent, as in the demo: a missed offer must not keep the work from them for good."""
+    router, effects = setup
+    await add_agent(router, 1, clock)
+    await router.route(work(10, clock))
+    await router.route(work(11, clock))  # SMS capacity 3: both ring at once
+    assert effects.of("offered") == [(10, 1), (11, 1)]
+    clock.advance(16)
+    await router.tick()
+    assert effects.of("presence") == [(1, "missed")]
+    agent = await router.state.agent(1)
+    assert agent is not None
+    assert agent.presence is Presence.MISSED
+    assert agent.load == {}  # both offers moved on: whoever missed one is not there
+    await router.tick()
+    assert effects.of("offered") == [(10, 1), (11, 1)]  # nothing offered to a missed agent
+    clock.advance(2)
+    await router.set_presence(1, Presence.AVAILABLE)
+    assert effects.of("offered")[2:] == [(10, 1), (11, 1)]  # back: offered it again
+
+
+async def test_a_declined_offer_comes_back_after_a_while_when_nobody_else_can_take_it(
+    setup: tuple[Router, Recorder], clock: FrozenClock
+) -> None:
+    router, effects = setup
+    await add_agent(router, 1, clock)
+    await router.route(work(10, clock))
+    await router.decline(1, 10)
+    await router.tick()
+    assert effects.of("offered") == [(10, 1)]  # not rung again at once
+    clock.advance(POLICY.reoffer_after_seconds)
+    await router.tick()
+    assert effects.of("offered") == [(10, 1), (10, 1)]
+    assert ("presence", 1, "missed") not in effects.log  # declining is not missing
 
 
 async def test_leaving_returns_ringing_offers(

@@ -111,16 +111,19 @@ async def test_decline_returns_the_work_and_excludes_the_agent(state: RoutingSta
     await state.put_agent(agent(2))
     await state.add_item(item(1))
     await state.reserve(1, 1, EXPIRES, LIMITS, T0)
-    assert await state.release_offer(1, 2, exclude=True) is None  # not theirs
-    back = await state.release_offer(1, 1, exclude=True)
+    assert await state.release_offer(1, 2, exclude=True, now=T0) is None  # not theirs
+    back = await state.release_offer(1, 1, exclude=True, now=T0)
     assert back is not None
-    assert back.excluded == frozenset({1})
+    assert back.excluded == {1: T0}
     assert [i.interaction_id for i in await state.waiting()] == [1]
     first = await state.agent(1)
     assert first is not None
     assert first.load.get(Channel.SMS, 0) == 0
     assert not await state.reserve(1, 1, EXPIRES, LIMITS, T0)
     assert await state.reserve(1, 2, EXPIRES, LIMITS, T0)
+    await state.release_offer(1, 2, exclude=True, now=T0)
+    # the engine decided nobody else can take it: the agent who passed may get it again
+    assert await state.reserve(1, 1, EXPIRES, LIMITS, T0, again=True)
 
 
 async def test_accept_assigns_once_to_the_offered_agent_only(state: RoutingState) -> None:
@@ -213,3 +216,12 @@ async def test_racing_processes_never_double_offer_or_overfill(make_state: Facto
     assert first.offered_to is not None
     accepts = await asyncio.gather(*(p.accept(1, first.offered_to) for p in processes))
     assert sum(a is not None for a in accepts) == 1
+
+
+async def test_agents_not_seen_are_handed_out_once(state: RoutingState) -> None:
+    """Which agents lost every console: one caller (one hub process) gets each."""
+    await state.seen([1, 2], T0)
+    await state.seen([2], T0 + timedelta(seconds=20))
+    assert await state.take_unseen(T0 + timedelta(seconds=10)) == [1]
+    assert await state.take_unseen(T0 + timedelta(seconds=10)) == []
+    assert await state.take_unseen(T0 + timedelta(seconds=30)) == [2]

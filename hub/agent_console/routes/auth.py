@@ -17,6 +17,7 @@ from hub.http import (
     TOKEN_ID,
     authenticated,
     json_response,
+    path_id,
     principal_of,
     public,
     read_json,
@@ -223,7 +224,7 @@ async def delete_team(request: web.Request) -> web.Response:
     routed = set() if hub.routing is None else {q.team for q in hub.routing.policy.queues.values()}
     await accounts.delete_team(
         hub.store,
-        team_id=int(request.match_info["team_id"]),
+        team_id=path_id(request, "team_id"),
         routed_by=routed,
         actor=principal_of(request),
         now=hub.clock(),

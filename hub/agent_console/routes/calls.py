@@ -15,7 +15,7 @@ from hub.channels.voice.control import CallControl
 from hub.domain.calls import CallLeg, MonitorMode
 from hub.domain.users import Permission
 from hub.errors import ChannelNotReady
-from hub.http import HUB, json_response, principal_of, read_json, requires
+from hub.http import HUB, Id, json_response, path_id, principal_of, read_json, requires
 
 routes = web.RouteTableDef()
 CALL = r"/api/v1/interactions/{interaction_id:\d+}/call"
@@ -38,7 +38,7 @@ class TransferBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     queue: str | None = Field(default=None, min_length=1, max_length=100)
-    agent_id: int | None = None
+    agent_id: Id | None = None
     number: str | None = Field(default=None, min_length=1, max_length=40)
     mode: Literal["cold", "warm"] = "cold"
 
@@ -65,7 +65,7 @@ def _calls(request: web.Request) -> CallControl:
 
 
 def _interaction(request: web.Request) -> int:
-    return int(request.match_info["interaction_id"])
+    return path_id(request, "interaction_id")
 
 
 def leg_json(leg: CallLeg) -> dict[str, Any]:
@@ -193,7 +193,7 @@ async def place_call(request: web.Request) -> web.Response:
     body = await read_json(request, PlaceBody)
     interaction_id = await _calls(request).place_call(
         principal_of(request),
-        int(request.match_info["customer_id"]),
+        path_id(request, "customer_id"),
         number=body.number,
         to=body.to,
     )

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hub.domain.users import Permission
 from hub.errors import NotFound
-from hub.http import HUB, json_response, principal_of, read_json, requires
+from hub.http import HUB, Version, json_response, principal_of, read_json, requires
 from hub.services.channel_settings import ChannelSettings
 
 routes = web.RouteTableDef()
@@ -19,7 +19,7 @@ class SettingsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     overrides: dict[str, Any]
-    base_version: int | None = None
+    base_version: Version | None = None
 
 
 def _live(request: web.Request) -> ChannelSettings:

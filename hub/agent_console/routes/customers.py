@@ -23,7 +23,9 @@ from hub.errors import ValidationError
 from hub.http import (
     HUB,
     MAX_REPLY_BYTES,
+    Id,
     json_response,
+    path_id,
     principal_of,
     query_int,
     read_json,
@@ -54,7 +56,7 @@ class CreateCustomerBody(BaseModel):
     identities: list[IdentityBody] = Field(default_factory=list, max_length=50)
     custom_fields: dict[FieldKey, FieldValue] = Field(default_factory=dict, max_length=100)
     tags: list[Tag] = Field(default_factory=list, max_length=50)
-    team_id: int | None = None
+    team_id: Id | None = None
 
 
 class UpdateCustomerBody(BaseModel):
@@ -63,21 +65,21 @@ class UpdateCustomerBody(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     custom_fields: dict[FieldKey, FieldValue] | None = Field(default=None, max_length=100)
     tags: list[Tag] | None = Field(default=None, max_length=50)
-    owner_id: int | None = None
-    team_id: int | None = None
+    owner_id: Id | None = None
+    team_id: Id | None = None
 
 
 class NoteBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: str = Field(min_length=1, max_length=20_000)
-    interaction_id: int | None = None
+    interaction_id: Id | None = None
 
 
 class MergeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    merge_from: int = Field(description="the customer absorbed into the one in the path")
+    merge_from: Id = Field(description="the customer absorbed into the one in the path")
 
 
 class ReplyFile(BaseModel):
@@ -161,7 +163,7 @@ async def record(request: web.Request) -> web.Response:
     found = await customers.unified_record(
         hub.store,
         principal_of(request),
-        int(request.match_info["customer_id"]),
+        path_id(request, "customer_id"),
         events=hub.settings.record_events,
     )
     return json_response(record_json(found))
@@ -193,7 +195,7 @@ async def update(request: web.Request) -> web.Response:
     customer = await customers.update_customer(
         hub.store,
         principal_of(request),
-        int(request.match_info["customer_id"]),
+        path_id(request, "customer_id"),
         changes,
         hub.clock(),
     )
@@ -209,7 +211,7 @@ async def add_identity(request: web.Request) -> web.Response:
     attached = await customers.add_identity(
         hub.store,
         principal_of(request),
-        int(request.match_info["customer_id"]),
+        path_id(request, "customer_id"),
         _claim(body, hub.settings.default_region),
         hub.clock(),
     )
@@ -238,7 +240,7 @@ async def timeline(request: web.Request) -> web.Response:
     events = await customers.timeline_page(
         hub.store,
         principal_of(request),
-        int(request.match_info["customer_id"]),
+        path_id(request, "customer_id"),
         limit=limit,
         before=decode_cursor(cursor) if cursor else None,
     )
@@ -254,8 +256,8 @@ async def attachment(request: web.Request) -> web.StreamResponse:
     found = await customers.attachment_file(
         hub.store,
         principal_of(request),
-        int(request.match_info["event_id"]),
-        int(request.match_info["index"]),
+        path_id(request, "event_id"),
+        path_id(request, "index", low=0),
         data_dir=hub.settings.data_dir,
     )
     response = web.FileResponse(found.path)
@@ -273,7 +275,7 @@ async def notes(request: web.Request) -> web.Response:
     found = await customers.list_notes(
         hub.store,
         principal_of(request),
-        int(request.match_info["customer_id"]),
+        path_id(request, "customer_id"),
         limit=query_int(request, "limit", 100, low=1, high=500),
     )
     return json_response({"notes": [note_json(n) for n in found]})
@@ -288,7 +290,7 @@ async def add_note(request: web.Request) -> web.Response:
     note = await customers.add_note(
         hub.store,
         principal_of(request),
-        int(request.match_info["customer_id"]),
+        path_id(request, "customer_id"),
         body=body.body,
         interaction_id=body.interaction_id,
         now=hub.clock(),
@@ -305,7 +307,7 @@ async def merge(request: web.Request) -> web.Response:
     record = await customers.merge_customers(
         hub.store,
         principal_of(request),
-        int(request.match_info["customer_id"]),
+        path_id(request, "customer_id"),
         body.merge_from,
         hub.clock(),
     )
@@ -318,7 +320,7 @@ async def unmerge(request: web.Request) -> web.Response:
     """Undo a merge."""
     hub = request.app[HUB]
     record = await customers.unmerge_customers(
-        hub.store, principal_of(request), int(request.match_info["merge_id"]), hub.clock()
+        hub.store, principal_of(request), path_id(request, "merge_id"), hub.clock()
     )
     return json_response(merge_json(record))
 
@@ -329,7 +331,7 @@ async def dismiss(request: web.Request) -> web.Response:
     """Say a suggested pair are different people."""
     hub = request.app[HUB]
     await customers.dismiss_suggestion(
-        hub.store, principal_of(request), int(request.match_info["suggestion_id"]), hub.clock()
+        hub.store, principal_of(request), path_id(request, "suggestion_id"), hub.clock()
     )
     return web.Response(status=204)
 
@@ -339,7 +341,7 @@ async def dismiss(request: web.Request) -> web.Response:
 async def interaction(request: web.Request) -> web.Response:
     """One interaction."""
     found = await interactions.get_interaction(
-        request.app[HUB].store, principal_of(request), int(request.match_info["interaction_id"])
+        request.app[HUB].store, principal_of(request), path_id(request, "interaction_id")
     )
     return json_response(interaction_json(found))
 
@@ -354,7 +356,7 @@ async def reply(request: web.Request) -> web.Response:
         hub.store,
         {c.channel: c for c in hub.channels},
         principal_of(request),
-        int(request.match_info["interaction_id"]),
+        path_id(request, "interaction_id"),
         body=body.body,
         html=body.html,
         files=tuple(
@@ -376,7 +378,7 @@ async def close(request: web.Request) -> web.Response:
     found = await interactions.close_interaction(
         hub.store,
         principal_of(request),
-        int(request.match_info["interaction_id"]),
+        path_id(request, "interaction_id"),
         disposition=body.disposition,
         now=hub.clock(),
     )

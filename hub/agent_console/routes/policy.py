@@ -16,7 +16,7 @@ from hub.agent_console.routes.routing import routing_of
 from hub.crm_store.config_versions import ConfigVersion
 from hub.domain.users import Permission
 from hub.errors import NotFound, ValidationError
-from hub.http import json_response, principal_of, read_json, requires
+from hub.http import Version, json_response, path_id, principal_of, read_json, requires
 from hub.routing.policy import policy_toml
 from hub.routing.service import RoutingService
 
@@ -27,7 +27,7 @@ class PolicyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     document: dict[str, Any]
-    base_version: int | None = None
+    base_version: Version | None = None
 
 
 class EntryBody(BaseModel):
@@ -36,7 +36,7 @@ class EntryBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     entry: dict[str, Any]
-    base_version: int | None = None
+    base_version: Version | None = None
 
 
 class ReloadBody(BaseModel):
@@ -169,7 +169,7 @@ async def versions(request: web.Request) -> web.Response:
 @requires(Permission.AGENTS_READ)
 async def version(request: web.Request) -> web.Response:
     """One version of the policy, with its document."""
-    found = await routing_of(request).policy_version(int(request.match_info["version"]))
+    found = await routing_of(request).policy_version(path_id(request, "version"))
     return json_response(version_json(found, document=True))
 
 
@@ -178,7 +178,7 @@ async def version(request: web.Request) -> web.Response:
 async def restore(request: web.Request) -> web.Response:
     """Put an earlier version back in force, as a new version (admins)."""
     routing = routing_of(request)
-    number = int(request.match_info["version"])
+    number = path_id(request, "version")
     found = await routing.policy_version(number)
     if number == routing.version.version:
         raise ValidationError(f"version {number} is the one in force")

@@ -7,16 +7,17 @@ import io
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from hub.agent_console.presenters import interaction_json
 from hub.channels.voice.agents import voice_token
 from hub.crm_store.accounts import User
 from hub.crm_store.unit_of_work import UnitOfWork
 from hub.domain.interaction import Channel
 from hub.domain.users import Permission, Principal
 from hub.errors import NotFound, ValidationError
-from hub.http import HUB, json_response, principal_of, query_int, read_json, requires
-from hub.routing.model import AgentState, Presence, WorkItem
+from hub.http import HUB, Id, json_response, path_id, principal_of, query_int, read_json, requires
+from hub.routing.model import CHOSEN_PRESENCES, AgentState, Presence, WorkItem
 from hub.routing.service import RoutingService, queue_report
 from hub.services import interactions
 
@@ -25,10 +26,20 @@ routes = web.RouteTableDef()
 Skill = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
+def _chosen(presence: Presence) -> Presence:
+    if presence not in CHOSEN_PRESENCES:
+        raise ValueError(
+            "routing sets missed when an offer rings out: choose available, away or offline"
+        )
+    return presence
+
+
 class StateBody(BaseModel):
+    """A presence an agent (or their supervisor) chooses, on the API and the /agent socket."""
+
     model_config = ConfigDict(extra="forbid")
 
-    state: Presence
+    state: Annotated[Presence, AfterValidator(_chosen)]
     reason: str | None = Field(default=None, max_length=100)
 
 
@@ -36,7 +47,7 @@ class TransferBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     queue: str | None = Field(default=None, min_length=1, max_length=100)
-    agent_id: int | None = None
+    agent_id: Id | None = None
 
 
 class ProfileBody(BaseModel):
@@ -105,10 +116,18 @@ async def my_offers(request: web.Request) -> web.Response:
     return json_response({"offers": [offer_json(o) for o in offers]})
 
 
+@routes.get("/api/v1/me/interactions")
+@requires(Permission.WORK_TAKE)
+async def my_interactions(request: web.Request) -> web.Response:
+    """My open work (assigned to me, or in my wrap-up): what the console reopens after a reload."""
+    held = await interactions.my_work(request.app[HUB].store, principal_of(request))
+    return json_response({"interactions": [interaction_json(i) for i in held]})
+
+
 async def _act(request: web.Request, action: str) -> web.Response:
     routing = routing_of(request)
     principal = principal_of(request)
-    interaction_id = int(request.match_info["interaction_id"])
+    interaction_id = path_id(request, "interaction_id")
     if action == "accept":
         await routing.accept(principal, interaction_id)
     elif action == "decline":
@@ -146,7 +165,7 @@ async def transfer(request: web.Request) -> web.Response:
     body = await read_json(request, TransferBody)
     await routing_of(request).transfer(
         principal_of(request),
-        int(request.match_info["interaction_id"]),
+        path_id(request, "interaction_id"),
         queue=body.queue,
         agent_id=body.agent_id,
     )
@@ -165,7 +184,7 @@ async def move(request: web.Request) -> web.Response:
     """Supervisors: move waiting work to another queue; it keeps its place in line."""
     hub = request.app[HUB]
     body = await read_json(request, MoveBody)
-    interaction_id = int(request.match_info["interaction_id"])
+    interaction_id = path_id(request, "interaction_id")
     await interactions.get_interaction(hub.store, principal_of(request), interaction_id)
     item = await routing_of(request).move(principal_of(request), interaction_id, body.queue)
     return json_response({"interaction_id": interaction_id, "queue": item.queue})
@@ -226,7 +245,7 @@ async def queue_stats(request: web.Request) -> web.Response:
     ?format=csv gives the intervals as CSV.
     """
     routing = routing_of(request)
-    name = routing.queue_name(int(request.match_info["queue_id"]))
+    name = routing.queue_name(path_id(request, "queue_id"))
     policy = routing.policy
     if name is None or name not in policy.queues:
         raise NotFound(f"no queue {request.match_info['queue_id']}")
@@ -306,7 +325,7 @@ async def set_agent_state(request: web.Request) -> web.Response:
     """A supervisor sets an agent of their teams away or offline (or available); audited."""
     hub = request.app[HUB]
     body = await read_json(request, StateBody)
-    user_id = int(request.match_info["user_id"])
+    user_id = path_id(request, "user_id")
     principal = principal_of(request)
     async with hub.store.unit_of_work() as uow:
         user = await _team_user(uow, principal, user_id)
@@ -330,7 +349,7 @@ async def set_profile(request: web.Request) -> web.Response:
     """Set an agent's skills (1-5), languages and capacity per channel."""
     hub = request.app[HUB]
     body = await read_json(request, ProfileBody)
-    user_id = int(request.match_info["user_id"])
+    user_id = path_id(request, "user_id")
     principal = principal_of(request)
     async with hub.store.unit_of_work() as uow:
         await _team_user(uow, principal, user_id)

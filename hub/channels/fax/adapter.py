@@ -46,7 +46,7 @@ from hub.errors import (
     NotFound,
     ValidationError,
 )
-from hub.http import public
+from hub.http import path_id, public
 from hub.keys import key_file
 from hub.services.receive import Received
 
@@ -388,7 +388,7 @@ class FaxChannel(ChannelAdapter):
     @public  # the link's signature and expiry authenticate it (the provider fetches it)
     async def serve_document(self, request: web.Request) -> web.StreamResponse:
         """An outbound fax's document, for the provider that sends it."""
-        event_id = int(request.match_info["event_id"])
+        event_id = path_id(request, "event_id")
         try:
             expires = int(request.query.get("expires", ""))
         except ValueError as err:

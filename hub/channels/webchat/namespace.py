@@ -30,7 +30,7 @@ from hub.channels.webchat.visitors import signed_user
 from hub.domain.identity import IdentityClaim, IdentityKind, IdentityRef, normalize_identity
 from hub.domain.interaction import Channel, Interaction, InteractionState
 from hub.errors import AuthError, HubError, InvalidIdentity, TooManyRequests, ValidationError
-from hub.http import failure, validate
+from hub.http import Id, failure, validate
 
 if TYPE_CHECKING:
     from hub.channels.webchat.adapter import WebchatChannel
@@ -48,14 +48,14 @@ class Typing(BaseModel):
 class Seen(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    event_id: int
+    event_id: Id
     read: bool = False
 
 
 class Rating(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    interaction_id: int
+    interaction_id: Id
     score: int = Field(ge=1, le=5)
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
 

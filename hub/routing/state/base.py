@@ -8,7 +8,7 @@ Redis from offering or assigning one interaction twice, or overfilling an agent.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -99,14 +99,24 @@ class RoutingState(abc.ABC):
         expires_at: datetime,
         limits: Limits,
         now: datetime,
+        *,
+        again: bool = False,
     ) -> bool:
-        """Offer work to an agent if it is still waiting and the agent still has room."""
+        """Offer work to an agent if it is still waiting and the agent still has room.
+
+        An agent the work was taken from before (``excluded``) is refused unless ``again``:
+        the engine decided nobody else can take it.
+        """
 
     @abc.abstractmethod
     async def release_offer(
-        self, interaction_id: int, agent_id: int, *, exclude: bool
+        self, interaction_id: int, agent_id: int, *, exclude: bool, now: datetime
     ) -> WorkItem | None:
-        """Withdraw an offer (declined, rang out, agent left); the work waits again."""
+        """Withdraw an offer (declined, rang out, agent left); the work waits again.
+
+        exclude: the agent passed on it (declined, rang out); noted with the time, so it goes
+        to others first.
+        """
 
     @abc.abstractmethod
     async def accept(self, interaction_id: int, agent_id: int) -> WorkItem | None:
@@ -115,6 +125,19 @@ class RoutingState(abc.ABC):
     @abc.abstractmethod
     async def expired_offers(self, now: datetime) -> list[WorkItem]:
         """Offers that have rung out."""
+
+    # -- agents' connections -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def seen(self, agent_ids: Collection[int], now: datetime) -> None:
+        """These agents hold a console connection now (on some hub process)."""
+
+    @abc.abstractmethod
+    async def take_unseen(self, before: datetime) -> list[int]:
+        """Agents last seen connected before ``before``, forgotten as they are returned.
+
+        Each is returned to one caller only, so one hub process acts on a lost agent.
+        """
 
     async def start(self) -> None:  # noqa: B027  (optional hook)
         """Connect (no-op in memory)."""

@@ -6,6 +6,7 @@ Reads return copies, as Redis does, so no caller's snapshot changes under it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 
@@ -21,6 +22,7 @@ class MemoryRoutingState(RoutingState):
     def __init__(self) -> None:
         self._agents: dict[int, AgentState] = {}
         self._items: dict[int, WorkItem] = {}
+        self._seen: dict[int, datetime] = {}
 
     async def put_agent(self, agent: AgentState) -> None:
         known = self._agents.get(agent.agent_id)
@@ -116,12 +118,14 @@ class MemoryRoutingState(RoutingState):
         expires_at: datetime,
         limits: Limits,
         now: datetime,
+        *,
+        again: bool = False,
     ) -> bool:
         item = self._items.get(interaction_id)
         agent = self._agents.get(agent_id)
         if item is None or agent is None or item.offered_to is not None:
             return False
-        if agent_id in item.excluded:
+        if agent_id in item.excluded and not again:
             return False
         if not has_room(agent, item.channel, limits.capacity, limits.voice_exclusive, now):
             return False
@@ -130,14 +134,14 @@ class MemoryRoutingState(RoutingState):
         return True
 
     async def release_offer(
-        self, interaction_id: int, agent_id: int, *, exclude: bool
+        self, interaction_id: int, agent_id: int, *, exclude: bool, now: datetime
     ) -> WorkItem | None:
         item = self._items.get(interaction_id)
         if item is None or item.offered_to != agent_id:
             return None
         item.offered_to = item.offer_expires = None
         if exclude:
-            item.excluded = item.excluded | {agent_id}
+            item.excluded = {**item.excluded, agent_id: now}  # a new dict: copies share the old
         self._unload(agent_id, item.channel)
         return replace(item)
 
@@ -154,6 +158,16 @@ class MemoryRoutingState(RoutingState):
             for i in self._items.values()
             if i.offer_expires is not None and i.offer_expires <= now
         ]
+
+    async def seen(self, agent_ids: Collection[int], now: datetime) -> None:
+        for agent_id in agent_ids:
+            self._seen[agent_id] = now
+
+    async def take_unseen(self, before: datetime) -> list[int]:
+        lost = [agent_id for agent_id, at in self._seen.items() if at < before]
+        for agent_id in lost:
+            del self._seen[agent_id]
+        return lost
 
     def _unload(self, agent_id: int, channel: Channel) -> None:
         agent = self._agents.get(agent_id)

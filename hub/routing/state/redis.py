@@ -10,11 +10,13 @@ Layout under the prefix (default ``hub:routing:``)::
                           profile (JSON: teams, skills, languages), cap:{channel}, load:{channel}
     agents          set   every agent id;  team:{name}  set  the team's agent ids
     item:{id}       hash  data (JSON), channel, queue, priority, score, enqueued_at,
-                          queue_entered_at, excluded (",1,5,"), offered_to, offer_expires,
+                          queue_entered_at, excluded (",1:ts,5:ts,": who passed on it, when),
+                          offered_to, offer_expires,
                           closed_told
     waiting:{queue} zset  interaction ids not being offered, by score (priority, then place)
     offers          zset  interaction ids being offered, by expiry
     queues          set   queue names seen;  qsize  hash  queue -> items (waiting + offered)
+    seen            zset  agent ids by when a hub process last held a console socket of theirs
 
 Keys are built inside the scripts from the prefix, so this needs one Redis server (not a
 cluster).
@@ -23,7 +25,7 @@ cluster).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -60,13 +62,13 @@ return 1
 
 _RESERVE = """
 local item, agent = KEYS[1], KEYS[2]
-local p, iid, aid, expires, now, default_cap, exclusive =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local p, iid, aid, expires, now, default_cap, exclusive, again =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]
 if redis.call('EXISTS', item) == 0 or redis.call('HEXISTS', item, 'offered_to') == 1 then
   return 0
 end
 local excluded = redis.call('HGET', item, 'excluded') or ','
-if string.find(excluded, ',' .. aid .. ',', 1, true) then return 0 end
+if again ~= '1' and string.find(excluded, ',' .. aid .. ':', 1, true) then return 0 end
 local a = redis.call('HMGET', agent, 'presence', 'wrap_until')
 if a[1] ~= 'available' then return 0 end
 if a[2] and a[2] ~= '' and tonumber(a[2]) > now then return 0 end
@@ -97,12 +99,12 @@ return 1
 
 _RELEASE = """
 local item, agent = KEYS[1], KEYS[2]
-local p, iid, aid, exclude = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local p, iid, aid, exclude, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('HGET', item, 'offered_to') ~= aid then return {} end
 redis.call('HDEL', item, 'offered_to', 'offer_expires')
 if exclude == '1' then
   local ex = redis.call('HGET', item, 'excluded') or ','
-  redis.call('HSET', item, 'excluded', ex .. aid .. ',')
+  redis.call('HSET', item, 'excluded', ex .. aid .. ':' .. now .. ',')
 end
 redis.call('ZREM', p .. 'offers', iid)
 local q = redis.call('HGET', item, 'queue')
@@ -201,6 +203,12 @@ end
 return out
 """
 
+_TAKE_UNSEEN = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 1000)
+if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
+return ids
+"""
+
 _PRESENCE = """
 local agent = KEYS[1]
 local presence, reason, now = ARGV[1], ARGV[2], ARGV[3]
@@ -253,6 +261,7 @@ class RedisRoutingState(RoutingState):
                 "presence": _PRESENCE,
                 "team": _TEAM,
                 "waiting": _WAITING,
+                "take_unseen": _TAKE_UNSEEN,
             }.items()
         }
 
@@ -396,7 +405,7 @@ class RedisRoutingState(RoutingState):
             }
         )
         score = _score(item.priority, item.enqueued_at)
-        excluded = "," + "".join(f"{a}," for a in sorted(item.excluded))
+        excluded = "," + "".join(f"{a}:{_ts(at)}," for a, at in sorted(item.excluded.items()))
         fields = [
             "id", item.interaction_id, "data", data, "channel", item.channel.value,
             "queue", item.queue, "priority", item.priority, "score", repr(score),
@@ -431,7 +440,7 @@ class RedisRoutingState(RoutingState):
             tier=data["tier"],
             tags=frozenset(data["tags"]),
             last_agent_id=data["last_agent_id"],
-            excluded=frozenset(int(a) for a in raw.get("excluded", ",").split(",") if a),
+            excluded=_excluded(raw.get("excluded", ",")),
             offered_to=int(raw["offered_to"]) if raw.get("offered_to") else None,
             offer_expires=_dt(raw.get("offer_expires")),
             closed_told=raw.get("closed_told") == "1",
@@ -500,6 +509,8 @@ class RedisRoutingState(RoutingState):
         expires_at: datetime,
         limits: Limits,
         now: datetime,
+        *,
+        again: bool = False,
     ) -> bool:
         item = await self._redis.hget(self._item_key(interaction_id), "channel")
         if item is None:
@@ -516,17 +527,18 @@ class RedisRoutingState(RoutingState):
                 _ts(now),
                 default_cap,
                 "1" if limits.voice_exclusive else "0",
+                "1" if again else "0",
             ],
         )
         return bool(reserved)
 
     async def release_offer(
-        self, interaction_id: int, agent_id: int, *, exclude: bool
+        self, interaction_id: int, agent_id: int, *, exclude: bool, now: datetime
     ) -> WorkItem | None:
         raw = await self._run(
             "release",
             [self._item_key(interaction_id), self._agent_key(agent_id)],
-            [self._p, interaction_id, agent_id, "1" if exclude else "0"],
+            [self._p, interaction_id, agent_id, "1" if exclude else "0", _ts(now)],
         )
         return self._parse_item(raw)
 
@@ -539,3 +551,28 @@ class RedisRoutingState(RoutingState):
     async def expired_offers(self, now: datetime) -> list[WorkItem]:
         ids = await self._redis.zrangebyscore(f"{self._p}offers", "-inf", now.timestamp())
         return await self._items([str(i) for i in ids])
+
+    # -- agents' connections -----------------------------------------------------------------
+
+    async def seen(self, agent_ids: Collection[int], now: datetime) -> None:
+        if agent_ids:
+            stamp = now.timestamp()
+            await self._redis.zadd(f"{self._p}seen", dict.fromkeys(map(str, agent_ids), stamp))
+
+    async def take_unseen(self, before: datetime) -> list[int]:
+        lost: list[int] = []
+        while True:
+            ids = await self._run("take_unseen", [f"{self._p}seen"], [repr(before.timestamp())])
+            lost += [int(i) for i in ids]
+            if len(ids) < 1000:
+                return lost
+
+
+def _excluded(raw: str) -> dict[int, datetime]:
+    """ ",1:ts,5:ts," as {1: when, 5: when} (the latest time where one agent passed twice)."""
+    found: dict[int, datetime] = {}
+    for part in raw.split(","):
+        agent, _, stamp = part.partition(":")
+        if agent:
+            found[int(agent)] = _dt(stamp) or datetime.fromtimestamp(0, tz=UTC)
+    return found

@@ -56,7 +56,7 @@ const CANNED = [
   "I have passed this on to the team; you will hear from us within one working day.",
 ];
 
-export function agentWorkspace(root: HTMLElement, session: Session, onLogout: () => void): void {
+export function agentWorkspace(root: HTMLElement, session: Session, onLogout: (message?: string) => void): void {
   const socket: Socket = io("/agent", { auth: { token: session.token }, transports: ["websocket"] });
   const status = h("span", { class: "presence", id: "presence" }, "connecting…");
   const offers = h("section", { class: "offers", "aria-label": "Offers" });
@@ -79,7 +79,9 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
   }
 
   function setPresence(presence: string, reason: string | null): void {
-    status.textContent = reason ? `${presence} (${reason})` : presence;
+    // "missed": an offer rang out; nothing more is offered until the agent is available again.
+    const shown = presence === "missed" ? "missed an offer: press Available to get work" : presence;
+    status.textContent = reason && presence !== "missed" ? `${shown} (${reason})` : shown;
     status.dataset.presence = presence;
   }
 
@@ -510,10 +512,22 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: ()
     });
   };
 
-  socket.on("hello", (hello: { agent: { presence: string; reason: string | null } | null; offers: Offer[]; browser_calls: boolean }) => {
+  // hello comes on every (re)connect: the agent's state, offers ringing now, and the work they
+  // hold (assigned or in wrap-up), which is reopened, so a reload or a new login loses nothing.
+  socket.on("hello", (hello: { agent: { presence: string; reason: string | null } | null; offers: Offer[]; work: { id: number }[]; browser_calls: boolean }) => {
     if (hello.browser_calls) startPhone();
     setPresence(hello.agent?.presence ?? "offline", hello.agent?.reason ?? null);
     hello.offers.forEach(showOffer);
+    for (const work of hello.work ?? []) {
+      void openInteraction(work.id).catch((err) => {
+        notice.textContent = err instanceof ApiError ? err.message : String(err);
+      });
+    }
+  });
+  // The hub ended this session (logged out elsewhere, expired, deactivated, role changed).
+  socket.on("session_ended", (ended: { reason: string }) => {
+    socket.disconnect();
+    onLogout(`Your session ended: ${ended.reason}.`);
   });
   socket.on("state", (state: { presence: string; reason: string | null }) => setPresence(state.presence, state.reason));
   socket.on("offer", showOffer);

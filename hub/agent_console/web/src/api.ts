@@ -22,15 +22,28 @@ export class ApiError extends Error {
   }
 }
 
+// Kept in localStorage, so a second tab of the console is logged in too; logging out in one
+// tab logs out all of them (the "storage" event, see main.ts).
 const KEY = "hub.session";
 
 export function savedSession(): Session | null {
-  const raw = sessionStorage.getItem(KEY);
-  return raw ? (JSON.parse(raw) as Session) : null;
+  const raw = localStorage.getItem(KEY);
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw) as Session;
+  } catch {
+    return null;
+  }
 }
 
 export function forget(): void {
-  sessionStorage.removeItem(KEY);
+  localStorage.removeItem(KEY);
+}
+
+export function onSessionChange(listener: (session: Session | null) => void): void {
+  window.addEventListener("storage", (event) => {
+    if (event.key === KEY) listener(savedSession());
+  });
 }
 
 export async function login(username: string, password: string): Promise<Session> {
@@ -39,7 +52,7 @@ export async function login(username: string, password: string): Promise<Session
     password,
   });
   const session = { token: answer.token, user: answer.user };
-  sessionStorage.setItem(KEY, JSON.stringify(session));
+  localStorage.setItem(KEY, JSON.stringify(session));
   return session;
 }
 

@@ -1,7 +1,7 @@
 // The console: log in, then the agent's workspace or the supervisor's board.
 
 import "./style.css";
-import { ApiError, forget, login, savedSession, Session } from "./api";
+import { ApiError, forget, login, onSessionChange, request, savedSession, Session } from "./api";
 import { adminScreen } from "./admin";
 import { agentWorkspace } from "./agent";
 import { clear, h } from "./dom";
@@ -10,9 +10,11 @@ import { supervisorBoard } from "./supervisor";
 const root = document.getElementById("app") as HTMLElement;
 
 function start(session: Session): void {
-  const logout = () => {
+  // Logging out revokes the token on the hub (its open sockets end too), then forgets it.
+  const logout = (message = "") => {
+    void request("POST", "/api/v1/auth/logout", session.token).catch(() => undefined);
     forget();
-    showLogin();
+    showLogin(message);
   };
   const role = session.user.role;
   if (location.hash === "#admin" && role === "admin") {
@@ -53,6 +55,12 @@ function showLogin(message = ""): void {
   root.append(form);
   username.focus();
 }
+
+// Another tab logged in or out: follow it (the old token is no longer good after a logout).
+onSessionChange((session) => {
+  if (session) location.reload();
+  else showLogin("You logged out in another tab.");
+});
 
 window.addEventListener("hashchange", () => {
   const session = savedSession();

@@ -110,8 +110,12 @@ function chart(intervals: Interval[]): SVGSVGElement {
   return svg;
 }
 
-export function supervisorBoard(root: HTMLElement, session: Session, onLogout: () => void): void {
+export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (message?: string) => void): void {
   const socket = io("/supervisor", { auth: { token: session.token }, transports: ["websocket"] });
+  socket.on("session_ended", (ended: { reason: string }) => {
+    socket.disconnect();
+    onLogout(`Your session ended: ${ended.reason}.`);
+  });
   const queues = h("section", { id: "queues", "aria-live": "polite" });
   const agents = h("section", { id: "agents" });
   const notice = h("p", { class: "notice", role: "status" });
