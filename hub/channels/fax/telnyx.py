@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +36,7 @@ from hub.errors import (
     ChannelNotReady,
     MalformedRequest,
 )
+from hub.http import loads_json
 
 NAME = "telnyx"
 SIGNATURE = "telnyx-signature-ed25519"
@@ -91,12 +91,12 @@ class TelnyxFax:
     @staticmethod
     def parse(body: bytes) -> FaxEvent | None:
         """The fax event a webhook carries; None for events that are not about faxes."""
+        document = loads_json(body)
         try:
-            document = json.loads(body)
             data = document["data"]
             event_type = str(data["event_type"])
             payload = data["payload"]
-        except (ValueError, KeyError, TypeError) as err:
+        except (KeyError, TypeError) as err:
             raise MalformedRequest(
                 "not a Telnyx webhook: data.event_type and data.payload"
             ) from err

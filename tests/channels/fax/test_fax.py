@@ -159,6 +159,9 @@ async def test_forged_stale_and_malformed_webhooks_store_nothing(
     answer = await client.post("/webhooks/fax/telnyx", data=junk, headers=telnyx.signed(junk))
     assert answer.status == 400
     assert "lacks from, to" in (await answer.json())["error"]["message"]
+    deep = b"[" * 50_000  # signed, yet no JSON the hub reads: 400, never a 500
+    answer = await client.post("/webhooks/fax/telnyx", data=deep, headers=telnyx.signed(deep))
+    assert answer.status == 400
     other = (FIXTURES / "call.initiated.json").read_bytes()
     ignored = await client.post("/webhooks/fax/telnyx", data=other, headers=telnyx.signed(other))
     assert ignored.status == 200

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
@@ -127,3 +128,35 @@ async def test_a_number_we_do_not_know_still_lands_in_the_default_queue(
     timeline = await events(sms_hub)
     assert timeline[0][2]["unmapped_number"] is True
     assert timeline[1][1] == "Queued in support"
+
+
+def twilio_routes(hub: Hub) -> list[str]:
+    """Every Twilio webhook the hub serves (SMS and voice: twelve of them)."""
+    return sorted(
+        route.path for channel in hub.channels for route in channel.routes()
+        if isinstance(route, web.RouteDef) and route.path.startswith("/webhooks/twilio/")
+    )  # fmt: skip
+
+
+async def test_unreadable_bodies_on_every_twilio_route_get_a_4xx_never_a_500(
+    sms_hub: Hub, client: Client
+) -> None:
+    routes = twilio_routes(sms_hub)
+    assert len(routes) == 12
+    bodies = [
+        ("application/x-www-form-urlencoded", b"From=%2B1415&Body=Fr\xf6sche"),  # not UTF-8
+        ("application/x-www-form-urlencoded", b"Body=%FF%FE"),  # escapes of non-UTF-8 bytes
+        ("multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-dat"),
+        ("multipart/form-data", b"no boundary at all"),
+        ("application/json", b"[" * 50_000),
+    ]
+    for path in routes:
+        for content_type, body in bodies:
+            response = await client.post(
+                path,
+                data=body,
+                headers={"Content-Type": content_type, "X-Twilio-Signature": "c2lnbmVk"},
+            )
+            assert response.status in (400, 403, 415), (path, content_type, response.status)
+            assert "Traceback" not in await response.text()
+    assert await count(sms_hub, TimelineEventRow) == 0
