@@ -12,8 +12,8 @@ CONSOLE := hub/agent_console/static/index.html
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-run: $(STAMP) $(CONSOLE) ## Start the hub (SQLite, no other server) with a demo organisation to log in to
-	$(BIN)/hub serve --demo
+run: $(STAMP) $(CONSOLE) ## Start the hub (SQLite, no other server) with a demo organisation (PORT=9000 for another port)
+	$(BIN)/hub serve --demo $(if $(PORT),--port $(PORT))
 
 test: check pytest ## Lint, type-check and run the whole test suite (SQLite and PostgreSQL)
 

@@ -27,6 +27,8 @@ from hub.errors import HubError
 from hub.observability import configure_logging
 
 T = TypeVar("T")
+# On SIGTERM requests in flight get this long before the hub stops (it exits within 10 s).
+SHUTDOWN_SECONDS = 5.0
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -75,34 +77,66 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 def serve(settings: Settings, host: str | None, port: int | None, demo: bool) -> None:
     """Run the hub (migrates the store first)."""
     from hub.agent_console.app import build_app
-    from hub.demo import DEMO_CHAT_SITE, seed_demo
+    from hub.demo import DEMO_CHAT_SITE, demo_twilio, seed_demo
 
     if demo and not settings.webchat.sites:
         # A chat site for trying the widget on the hub's own page (/webchat/sites/demo/demo).
         settings.webchat.sites = [DEMO_CHAT_SITE]
 
     async def make_app() -> web.Application:
+        simulator = None
+        if demo and settings.twilio.auth_token is None:
+            simulator = await demo_twilio(
+                settings, lambda m: click.echo(f"[twilio] SMS to {m.to}: {m.body}")
+            )
+            click.echo(
+                f"no Twilio account set: SMS and calls go to the bundled simulator on "
+                f"{settings.twilio.api_base_url}; text the hub with\n  "
+                f"HUB_TWILIO__ACCOUNT_SID={settings.twilio.account_sid} "
+                "HUB_TWILIO__AUTH_TOKEN=demo-token "
+                f"HUB_PORT={settings.port} .venv/bin/hub dev sms --from +14155550177 "
+                f"--to {next(iter(settings.twilio.numbers))} 'Hello'"
+            )
         try:
             hub = await build_hub(settings)
             if demo:
                 organisation = await seed_demo(hub.store, now=hub.clock())
-                _print_demo(organisation.usernames, organisation.password, organisation.created)
+                _print_demo(
+                    settings.local_url,
+                    organisation.usernames,
+                    organisation.password,
+                    organisation.created,
+                )
         except HubError as err:
             raise click.ClickException(err.message) from err
-        return build_app(hub)
+        app = build_app(hub)
+        if simulator is not None:
 
-    listen_host, listen_port = host or settings.host, port or settings.port
-    click.echo(f"hub listening on http://{listen_host}:{listen_port}")
+            async def stop_simulator(_: web.Application) -> None:
+                await simulator.stop()
+
+            app.on_cleanup.append(stop_simulator)
+        return app
+
+    settings.serve_on(host, port)
+    click.echo(f"hub listening on http://{settings.host}:{settings.port}")
+    click.echo(f"console: {settings.local_url}/console/")
     click.echo(f"public URL (what providers call): {settings.public_url}")
-    web.run_app(make_app(), host=listen_host, port=listen_port, print=None)
+    web.run_app(
+        make_app(),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+    )
 
 
-def _print_demo(usernames: tuple[str, ...], password: str, created: bool) -> None:
+def _print_demo(url: str, usernames: tuple[str, ...], password: str, created: bool) -> None:
     state = "created" if created else "already present"
     click.echo(f"demo organisation {state}; users {', '.join(usernames)}; password {password!r}")
-    click.echo("  chat as a visitor: http://127.0.0.1:8080/webchat/sites/demo/demo")
+    click.echo(f"  chat as a visitor: {url}/webchat/sites/demo/demo")
     click.echo(
-        "  try: curl -s -XPOST localhost:8080/api/v1/auth/login "
+        f"  try: curl -s -XPOST {url}/api/v1/auth/login -H 'Content-Type: application/json' "
         f'-d \'{{"username": "agent", "password": "{password}"}}\''
     )
 
@@ -130,7 +164,9 @@ def demo(settings: Settings) -> None:
     from hub.demo import seed_demo
 
     organisation = run(_with_hub(settings, lambda hub: seed_demo(hub.store, now=utc_now())))
-    _print_demo(organisation.usernames, organisation.password, organisation.created)
+    _print_demo(
+        settings.local_url, organisation.usernames, organisation.password, organisation.created
+    )
 
 
 @main.group()
@@ -442,6 +478,11 @@ def staffing(
         click.echo(f"curve written to {plot}")
 
 
+HUB_URL_HELP = (
+    "Where the hub listens (default: from its settings, HUB_HOST and HUB_PORT or config/hub.toml)."
+)
+
+
 @main.group()
 def dev() -> None:
     """Try the hub without real providers."""
@@ -466,9 +507,9 @@ def _twilio_credentials(settings: Settings) -> tuple[str, str]:
 
 @dev.command(name="twilio-sim")
 @click.option("--port", default=8089, show_default=True, help="Where the simulator listens.")
-@click.option("--hub-url", default="http://127.0.0.1:8080", show_default=True)
+@click.option("--hub-url", help=HUB_URL_HELP)
 @with_settings
-def twilio_sim(settings: Settings, port: int, hub_url: str) -> None:
+def twilio_sim(settings: Settings, port: int, hub_url: str | None) -> None:
     """Run a local Twilio (REST API + signed callbacks); start the hub with
     HUB_TWILIO__API_BASE_URL=http://127.0.0.1:PORT to send through it."""
     from hub.dev.twilio_sim import SimMessage, TwilioSimulator
@@ -482,7 +523,7 @@ def twilio_sim(settings: Settings, port: int, hub_url: str) -> None:
         simulator = TwilioSimulator(
             account_sid=sid,
             auth_token=token,
-            hub_url=hub_url,
+            hub_url=hub_url or settings.local_url,
             public_url=settings.public_url,
             on_message=show,
         )
@@ -497,16 +538,19 @@ def twilio_sim(settings: Settings, port: int, hub_url: str) -> None:
 @dev.command(name="sms")
 @click.option("--from", "sender", required=True, help="The customer's number.")
 @click.option("--to", required=True, help="Your Twilio number (see twilio.numbers).")
-@click.option("--hub-url", default="http://127.0.0.1:8080", show_default=True)
+@click.option("--hub-url", help=HUB_URL_HELP)
 @click.argument("body")
 @with_settings
-def dev_sms(settings: Settings, sender: str, to: str, hub_url: str, body: str) -> None:
+def dev_sms(settings: Settings, sender: str, to: str, hub_url: str | None, body: str) -> None:
     """Text the hub as a customer, with a webhook signed as Twilio signs it."""
     from hub.dev.twilio_sim import TwilioSimulator
 
     sid, token = _twilio_credentials(settings)
     simulator = TwilioSimulator(
-        account_sid=sid, auth_token=token, hub_url=hub_url, public_url=settings.public_url
+        account_sid=sid,
+        auth_token=token,
+        hub_url=hub_url or settings.local_url,
+        public_url=settings.public_url,
     )
     status, answer = asyncio.run(simulator.send_sms(sender=sender, to=to, body=body))
     click.echo(f"hub answered {status}: {answer.strip()}")
@@ -516,9 +560,9 @@ def dev_sms(settings: Settings, sender: str, to: str, hub_url: str, body: str) -
 
 @dev.command(name="telnyx-sim")
 @click.option("--port", default=8090, show_default=True, help="Where the simulator listens.")
-@click.option("--hub-url", default="http://127.0.0.1:8080", show_default=True)
+@click.option("--hub-url", help=HUB_URL_HELP)
 @with_settings
-def telnyx_sim(settings: Settings, port: int, hub_url: str) -> None:
+def telnyx_sim(settings: Settings, port: int, hub_url: str | None) -> None:
     """Run a local Telnyx fax API (REST, expiring media links, Ed25519-signed webhooks)."""
     from hub.dev.telnyx_sim import SentFax, TelnyxSimulator
     from hub.keys import key_file
@@ -534,7 +578,9 @@ def telnyx_sim(settings: Settings, port: int, hub_url: str) -> None:
 
     async def go() -> None:
         api_key = settings.fax.api_key.get_secret_value() if settings.fax.api_key else "dev"
-        simulator = TelnyxSimulator(api_key=api_key, hub_url=hub_url, private_key=key, on_fax=show)
+        simulator = TelnyxSimulator(
+            api_key=api_key, hub_url=hub_url or settings.local_url, private_key=key, on_fax=show
+        )
         url = await simulator.start(port=port)
         click.echo(f"Telnyx simulator on {url}; start the hub with")
         click.echo(

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -202,6 +210,7 @@ class Settings(BaseSettings):
         extra="forbid",
         validate_default=True,
     )
+    _public_url_derived: bool = PrivateAttr(default=False)
 
     # What providers and browsers call; unset: http://{host}:{port} (127.0.0.1 for 0.0.0.0)
     public_url: str = ""
@@ -256,11 +265,24 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:
         if not self.public_url:
-            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
-            if ":" in host:
-                host = f"[{host}]"
-            self.public_url = f"http://{host}:{self.port}"
+            self._public_url_derived = True
+            self.public_url = self.local_url
         return self
+
+    @property
+    def local_url(self) -> str:
+        """Where this machine reaches the hub: http://{host}:{port} (any-address: loopback)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def serve_on(self, host: str | None, port: int | None) -> None:
+        """Listen elsewhere than the settings say (``hub serve --port``); an unset public_url
+        follows, so webhook signatures and links name the port really served."""
+        self.host, self.port = host or self.host, port or self.port
+        if self._public_url_derived:
+            self.public_url = self.local_url
 
     @classmethod
     def settings_customise_sources(

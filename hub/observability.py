@@ -48,6 +48,8 @@ def configure_logging(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # we log requests ourselves
+    # The twilio library logs every request's headers at INFO: what it says is in our logs.
+    logging.getLogger("twilio").setLevel(max(logging.WARNING, root.level))
 
 
 class Metrics:

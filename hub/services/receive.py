@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -94,7 +95,7 @@ async def _receive_once(
         attachments=message.attachments,
         provider=provider,
         provider_ref=message.provider_ref,
-        data=dict(message.data, subject=message.subject) if message.subject else message.data,
+        data=_event_data(message),
     )
     if interaction is None:
         return Received(customer_id, None, event.id, False, False, created)  # no work created
@@ -110,6 +111,15 @@ async def _receive_once(
         )
     )
     return Received(customer_id, interaction.id, event.id, False, opened, created)
+
+
+def _event_data(message: InboundMessage) -> dict[str, Any]:
+    """What the event keeps beside its body: the channel's data, the sender (where a reply
+    goes, unless the channel recorded its own ``from``) and the subject."""
+    data = {"from": message.sender.value, **message.data}
+    if message.subject:
+        data["subject"] = message.subject
+    return data
 
 
 async def _queue_and_team(

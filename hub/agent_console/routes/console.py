@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import io
 from pathlib import Path
 
 from aiohttp import web
+from PIL import Image, ImageDraw
 
 from hub.errors import ChannelNotReady, NotFound
 from hub.http import public
@@ -25,6 +28,38 @@ def _built() -> Path:
 async def root(request: web.Request) -> web.Response:
     """The console lives at /console/."""
     raise web.HTTPFound("/console/")
+
+
+@routes.get("/console")
+@public
+async def console_without_slash(request: web.Request) -> web.Response:
+    """A link typed without the slash still opens the console."""
+    raise web.HTTPMovedPermanently("/console/")
+
+
+@routes.get("/favicon.ico")
+@public
+async def favicon(request: web.Request) -> web.Response:
+    """The hub's icon, which browsers ask for on every page."""
+    return web.Response(
+        body=_icon(),
+        content_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@functools.cache
+def _icon() -> bytes:
+    """A speech bubble in the console's blue, drawn once (16, 32 and 48 pixels)."""
+    image = Image.new("RGBA", (48, 48), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((3, 5, 45, 35), radius=9, fill=(47, 111, 214, 255))
+    draw.polygon([(12, 34), (24, 34), (10, 45)], fill=(47, 111, 214, 255))
+    for x in (14, 24, 34):
+        draw.ellipse((x - 3, 17, x + 3, 23), fill=(255, 255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, format="ICO", sizes=[(16, 16), (32, 32), (48, 48)])
+    return out.getvalue()
 
 
 @routes.get("/console/")

@@ -186,6 +186,28 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: (m
     );
   }
 
+  // Work pushed in by another system (a web form) has no way back: call the customer instead.
+  function callBack(record: CustomerRecord): HTMLElement {
+    const phone = record.identities.find((i) => i.kind === "phone");
+    return h(
+      "p",
+      { class: "reply api" },
+      "This came in through another system, which cannot carry a reply. ",
+      phone
+        ? h("button", {
+            onclick: async () => {
+              try {
+                await request("POST", `/api/v1/customers/${record.id}/call`, session.token, {});
+                notice.textContent = `Calling ${phone.value}…`;
+              } catch (err) {
+                notice.textContent = err instanceof ApiError ? err.message : String(err);
+              }
+            },
+          }, `Call ${phone.value}`)
+        : "Answer the customer on another channel, then wrap up.",
+    );
+  }
+
   // A kept file, fetched with the session's token (an <img src> could not send it).
   async function fileUrl(eventId: number, index: number): Promise<string> {
     const response = await fetch(`/api/v1/events/${eventId}/attachments/${index}`, { headers: { Authorization: `Bearer ${session.token}` } });
@@ -420,7 +442,9 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: (m
       typingLine,
       interaction.channel === "voice"
         ? null
-        : interaction.channel === "email"
+        : interaction.channel === "api"
+          ? callBack(record)
+          : interaction.channel === "email"
           ? emailComposer(async (draft) => {
               try {
                 const sent = await request<TimelineEvent>("POST", `/api/v1/interactions/${id}/reply`, session.token, draft);
