@@ -25,6 +25,7 @@ from hub.crm_store.unit_of_work import Store
 from hub.domain.messages import InboundMessage
 from hub.errors import ConfigError, HubError
 from hub.observability import Metrics
+from hub.rate_limits import MemoryRateLimits, RateLimits, RedisRateLimits
 from hub.routing.service import RoutingService
 from hub.routing.state import MemoryRoutingState, RoutingState
 from hub.routing.state.redis import RedisRoutingState
@@ -54,6 +55,7 @@ class Hub:
     routing: RoutingService | None = None
     calls: CallControl | None = None  # phone calls' controls, when Twilio is set up
     channel_settings: ChannelSettings | None = None  # what admins change while it runs
+    limits: RateLimits = field(default_factory=MemoryRateLimits)  # abuse limits' counts
 
     async def receive(self, message: InboundMessage) -> Received:
         """The core path for a message a channel took in (counted in the metrics)."""
@@ -95,6 +97,7 @@ class Hub:
             await self.routing.stop()
         if self.channel_settings is not None:
             await self.channel_settings.stop()
+        await self.limits.close()
         await self.store.close()
 
 
@@ -123,6 +126,11 @@ async def build_hub(
         else MemoryRoutingState()
     )
     routing = RoutingService(store, bus, state, settings, clock)
+    limits: RateLimits = (
+        RedisRateLimits(settings.redis_url, prefix=f"{settings.redis_prefix}limits:")
+        if settings.redis_url
+        else MemoryRateLimits()
+    )
     channels: list[ChannelAdapter] = [ApiChannel(settings.default_region)]
     calls = None
     if settings.twilio.auth_token is not None:
@@ -137,6 +145,6 @@ async def build_hub(
         email = EmailChannel(settings, store, clock, fax=fax)
         channels.append(email)
     if settings.webchat.sites:
-        channels.append(WebchatChannel(settings, store, routing, clock, email))
+        channels.append(WebchatChannel(settings, store, routing, clock, email, limits))
     live = ChannelSettings(settings, store, clock)
-    return Hub(settings, store, bus, Metrics(), clock, channels, routing, calls, live)
+    return Hub(settings, store, bus, Metrics(), clock, channels, routing, calls, live, limits)

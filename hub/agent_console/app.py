@@ -31,7 +31,7 @@ def build_app(hub: Hub) -> web.Application:
     )
     app[HUB] = hub
     app.on_response_prepare.append(security_headers)
-    app[auth.THROTTLE] = LoginThrottle(hub.clock)
+    app[auth.THROTTLE] = LoginThrottle(hub.limits, hub.clock)
     tables = (
         system,
         auth,

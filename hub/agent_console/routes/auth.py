@@ -44,7 +44,7 @@ async def login(request: web.Request) -> web.Response:
     throttle = request.app[THROTTLE]
     body = await read_json(request, LoginBody)
     address = request.remote or "unknown"
-    throttle.check(body.username, address)
+    await throttle.check(body.username, address)
     try:
         session = await accounts.login(
             hub.store,
@@ -54,9 +54,9 @@ async def login(request: web.Request) -> web.Response:
             now=hub.clock(),
         )
     except AuthError:
-        throttle.failed(body.username, address)
+        await throttle.failed(body.username, address)
         raise
-    throttle.succeeded(body.username)
+    await throttle.succeeded(body.username)
     return json_response(
         {"token": session.token, "expires_at": session.expires_at, "user": user_json(session.user)}
     )

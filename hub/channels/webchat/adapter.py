@@ -45,7 +45,8 @@ from hub.services.receive import Received
 if TYPE_CHECKING:
     from hub.channels.email.adapter import EmailChannel
     from hub.channels.webchat.namespace import ChatNamespace
-    from hub.routing.service import RoutingService
+    from hub.rate_limits import MemoryRateLimits, RateLimits
+from hub.routing.service import RoutingService
 
 log = structlog.get_logger(__name__)
 
@@ -86,6 +87,7 @@ class WebchatChannel(ChannelAdapter):
         routing: RoutingService | None,
         clock: Callable[[], datetime],
         email: EmailChannel | None = None,
+        limits: RateLimits | None = None,
     ) -> None:
         if not settings.webchat.sites:
             raise ChannelConfigError("the web chat needs at least one webchat.sites entry")
@@ -96,6 +98,7 @@ class WebchatChannel(ChannelAdapter):
         self.routing = routing
         self.clock = clock
         self.email = email
+        self.limits = limits or MemoryRateLimits()
         self.sites = {site.id: site for site in settings.webchat.sites}
         data = Path(settings.data_dir)
         self.visitors = VisitorIds.from_file(data / "webchat-visitor.key")
@@ -436,6 +439,10 @@ class WebchatChannel(ChannelAdapter):
         origin = origin.rstrip("/").lower()
         own = self.settings.public_url.lower()
         return origin in site.origins or origin == own
+
+    def epoch_seconds(self) -> float:
+        """The hub's clock as the rate limits count it."""
+        return self.clock().timestamp()
 
     def routes(self) -> list[web.RouteDef]:
         return chat_routes(self)

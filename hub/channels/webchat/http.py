@@ -88,7 +88,7 @@ def routes(channel: WebchatChannel) -> list[web.RouteDef]:
         visitor = channel.visitors.check(request.headers.get("X-Visitor"))
         if visitor is None:
             raise AuthError("X-Visitor must be the visitor id the chat gave")
-        if not channel.namespace.per_visitor.allow(visitor):
+        if not await channel.namespace.per_visitor.allow(visitor):
             raise TooFast("you are sending too fast; wait a moment")
         limit = channel.settings.webchat.max_file_bytes
         if request.content_length is not None and request.content_length > limit + 4096:

@@ -11,7 +11,6 @@ resend (same ``client_id``) is harmless.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import socketio
@@ -79,11 +78,12 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         super().__init__("/chat")
         self.channel = channel
         limits = channel.settings.webchat
-        now = time.monotonic
-        self.per_visitor = RateLimit(limits.messages_per_minute, now)
-        self.per_address = RateLimit(limits.ip_messages_per_minute, now)
-        self.sessions_per_address = RateLimit(limits.ip_sessions_per_minute, now)
-        self.transcripts = RateLimit(2, now)
+        counts, now = channel.limits, channel.epoch_seconds
+        self.per_visitor = RateLimit(counts, "visitor", limits.messages_per_minute, now)
+        self.per_address = RateLimit(counts, "ip", limits.ip_messages_per_minute, now)
+        sessions = limits.ip_sessions_per_minute
+        self.sessions_per_address = RateLimit(counts, "sessions", sessions, now)
+        self.transcripts = RateLimit(counts, "transcripts", 2, now)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
         try:
@@ -117,7 +117,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if not channel.origin_allowed(site, environ.get("HTTP_ORIGIN")):
             raise AuthError(f"this page may not open chats for site {site.id!r}")
         address = _address(environ)
-        if not self.sessions_per_address.allow(address):
+        if not await self.sessions_per_address.allow(address):
             raise TooFast("too many new chats from this address; wait a minute")
         token = given.get("visitor")
         visitor = channel.visitors.check(token)
@@ -163,10 +163,10 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 return None
             return await uow.interactions.open_for(customer_id, Channel.WEBCHAT, None)
 
-    def _limit(self, session: dict[str, Any]) -> None:
-        if not self.per_visitor.allow(session["visitor"]):
+    async def _limit(self, session: dict[str, Any]) -> None:
+        if not await self.per_visitor.allow(session["visitor"]):
             raise TooFast("you are sending messages too fast; wait a moment")
-        if not self.per_address.allow(session["address"]):
+        if not await self.per_address.allow(session["address"]):
             raise TooFast("too many messages from this address; wait a moment")
 
     async def on_message(self, sid: str, data: object) -> dict[str, Any]:
@@ -181,7 +181,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 raise ValidationError(f"a message is at most {limit} characters", field="text")
             if not text and not message.uploads:
                 raise ValidationError("an empty message", field="text")
-            self._limit(session)
+            await self._limit(session)
             site = channel.sites[session["site"]]
             # Required pre-chat fields are asked on a chat's first message: only then look.
             asks = "required" in (site.prechat_name, site.prechat_email, site.prechat_phone)
@@ -283,7 +283,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 address = normalize_identity(IdentityKind.EMAIL, asked.email, "US").value
             except InvalidIdentity as err:
                 raise ValidationError(f"{asked.email!r} is not an email address") from err
-            if not self.transcripts.allow(session["visitor"]):
+            if not await self.transcripts.allow(session["visitor"]):
                 raise TooFast("a transcript was sent a moment ago")
             await self.channel.send_transcript(session["visitor"], session["site"], address)
         except HubError as err:
@@ -295,7 +295,7 @@ class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         try:
             session = await self.get_session(sid)
             left = validate(LeftMessage, data)
-            self._limit(session)
+            await self._limit(session)
             received = await self.channel.leave_message(session, left)
         except HubError as err:
             return failure(err)
