@@ -135,7 +135,10 @@ async def build_hub(
     calls = None
     if settings.twilio.auth_token is not None:
         calls = CallControl(settings, store, routing, clock)
-        channels += [SmsChannel(settings, store), VoiceChannel(settings, store, routing, calls)]
+        channels += [
+            SmsChannel(settings, store, clock),
+            VoiceChannel(settings, store, routing, calls),
+        ]
     fax = None
     if settings.fax.provider or settings.fax.gateways:
         fax = FaxChannel(settings, store, clock)

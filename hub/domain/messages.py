@@ -21,6 +21,9 @@ class InboundMessage:
     ``provider`` + ``provider_ref`` name the message at its source, so a retry is a no-op.
     ``creates_work`` False (an SMS STOP, an auto-reply, a bounce) keeps the message on the
     customer's timeline without opening an interaction or offering anything to an agent.
+    ``opt_out`` True (STOP) or False (START) changes the sender's consent to the channel's
+    messages, in the same transaction as the message: a crash can lose neither without the
+    other, and the provider's retry brings both.
     """
 
     channel: Channel
@@ -37,4 +40,5 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
     creates_work: bool = True
+    opt_out: bool | None = None
     event_kind: EventKind = EventKind.MESSAGE  # CALL for an incoming phone call

@@ -11,7 +11,7 @@ import structlog
 from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.events import CustomerCreated, InteractionReceived
 from hub.domain.messages import InboundMessage
-from hub.domain.timeline import Direction
+from hub.domain.timeline import Direction, EventKind
 from hub.errors import StoreConflict, ValidationError
 from hub.services.identities import attach_identity
 
@@ -97,6 +97,8 @@ async def _receive_once(
         provider_ref=message.provider_ref,
         data=_event_data(message),
     )
+    if message.opt_out is not None:
+        await _consent(uow, message, customer_id, opted_out=message.opt_out, now=now)
     if interaction is None:
         return Received(customer_id, None, event.id, False, False, created)  # no work created
     await uow.customers.touch(customer_id, now)
@@ -111,6 +113,24 @@ async def _receive_once(
         )
     )
     return Received(customer_id, interaction.id, event.id, False, opened, created)
+
+
+async def _consent(
+    uow: UnitOfWork, message: InboundMessage, customer_id: int, *, opted_out: bool, now: datetime
+) -> None:
+    """The sender withdrew (or gave back) consent to the channel's messages: note it."""
+    sender = message.sender
+    await uow.customers.set_opt_out(sender, now if opted_out else None)
+    channel = message.channel.value.upper()
+    await uow.timeline.append(
+        customer_id=customer_id,
+        kind=EventKind.STATUS_CHANGE,
+        direction=Direction.INTERNAL,
+        occurred_at=now,
+        channel=message.channel,
+        body=f"{sender.value} {'opted out of' if opted_out else 'opted back in to'} {channel}",
+        data={f"{message.channel.value}_opt_out": opted_out},
+    )
 
 
 def _event_data(message: InboundMessage) -> dict[str, Any]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+import structlog
 from aiohttp import web
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
@@ -13,22 +15,25 @@ from hub.channels.base import (
     Capability,
     ChannelAdapter,
     DeliveryReceipt,
+    InboundSink,
     OutboundMessage,
 )
-from hub.channels.sms.inbound import Keyword, parse_webhook, to_inbound_message
+from hub.channels.sms.inbound import parse_webhook, to_inbound_message
 from hub.channels.sms.outbound import send_sms
 from hub.channels.twilio.account import TwilioAccount
 from hub.channels.twilio.client import HubTwilioHttpClient, twilio_client
 from hub.channels.twilio.media import keep_media
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
-from hub.domain.identity import IdentityKind, IdentityRef
 from hub.domain.interaction import Channel
-from hub.domain.timeline import Direction, EventKind
+from hub.domain.timeline import Attachment
 from hub.errors import ChannelConfigError, Conflict, MalformedRequest
-from hub.http import HUB, public
+from hub.http import public
+
+log = structlog.get_logger(__name__)
 
 STATUS_PATH = "/webhooks/twilio/sms/status"
+RESUME_DAYS = 7  # at start, MMS this recent whose media was not fetched yet is fetched
 # Twilio's message statuses in the order they happen; the last three are final.
 _ORDER = ("accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed")
 
@@ -44,14 +49,39 @@ class SmsChannel(ChannelAdapter):
     capabilities: ClassVar[Capability] = Capability.OUTBOUND | Capability.ATTACHMENTS
     max_body: ClassVar[int | None] = 1600  # Twilio's limit for one message's body
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, clock: Callable[[], datetime]) -> None:
         self._account = TwilioAccount.from_settings(settings, "SMS")
         self._region = settings.default_region
         self._store = store
+        self._clock = clock
         self._settings = settings
         self._client: Client | None = None
         self._http: HubTwilioHttpClient | None = None
         self.backoff_seconds = 0.5
+
+    async def start(self, sink: InboundSink) -> None:
+        await super().start(sink)
+        await self._resume_media()
+
+    async def _resume_media(self) -> None:
+        """Fetch the MMS media a stopped hub had not fetched yet (Twilio keeps it for us).
+
+        The event records each attachment's URL when the message commits; a file kept, or a
+        fetch that gave up, records its path or error. Anything with neither is still owed.
+        """
+        since = self._clock() - timedelta(days=RESUME_DAYS)
+        async with self._store.unit_of_work() as uow:
+            recent = await uow.timeline.recent_messages(Channel.SMS, since=since, limit=1000)
+        owed = [e for e in recent if any(_owed(a) for a in e.attachments)]
+        for event in owed:
+            self.spawn(self._keep(event.id, event.attachments))
+        if owed:
+            log.info("fetching MMS media a stopped hub had not fetched", messages=len(owed))
+
+    def _keep(self, event_id: int, media: tuple[Attachment, ...]) -> Coroutine[Any, Any, None]:
+        return keep_media(
+            self._store, self._settings, event_id, media, backoff_seconds=self.backoff_seconds
+        )
 
     async def stop(self) -> None:
         await super().stop()
@@ -111,42 +141,17 @@ class SmsChannel(ChannelAdapter):
         """Store an inbound SMS (once per MessageSid), then answer Twilio with empty TwiML."""
         params = await self._account.verified_form(request)
         webhook = parse_webhook(params, self._region)
-        now = request.app[HUB].clock()
+        now = self._clock()
         received = await self.sink()(
             to_inbound_message(webhook, queues=self._account.queues, now=now)
         )
         if webhook.media and not received.duplicate:
-            self.spawn(
-                keep_media(
-                    self._store,
-                    self._settings,
-                    received.event_id,
-                    webhook.media,
-                    backoff_seconds=self.backoff_seconds,
-                )
-            )
-        if webhook.keyword in (Keyword.OPT_OUT, Keyword.OPT_IN) and not received.duplicate:
-            await self._consent(
-                IdentityRef(IdentityKind.PHONE, webhook.sender),
-                received.customer_id,
-                opted_out=webhook.keyword is Keyword.OPT_OUT,
-                now=now,
-            )
+            # After commit; owed until done: a hub that stops first fetches it at its next start.
+            self.spawn(self._keep(received.event_id, webhook.media))
         # Answered only now, after commit: a lost answer makes Twilio retry, harmlessly.
         return web.Response(text=str(MessagingResponse()), content_type="application/xml")
 
-    async def _consent(
-        self, sender: IdentityRef, customer_id: int, *, opted_out: bool, now: datetime
-    ) -> None:
-        async with self._store.unit_of_work() as uow:
-            await uow.customers.set_opt_out(sender, now if opted_out else None)
-            await uow.timeline.append(
-                customer_id=customer_id,
-                kind=EventKind.STATUS_CHANGE,
-                direction=Direction.INTERNAL,
-                occurred_at=now,
-                channel=Channel.SMS,
-                body=f"{sender.value} {'opted out of' if opted_out else 'opted back in to'} SMS",
-                data={"sms_opt_out": opted_out},
-            )
-            await uow.commit()
+
+def _owed(attachment: Attachment) -> bool:
+    """Media still to fetch: a link, and neither a kept file nor a reason it could not be."""
+    return attachment.url is not None and attachment.path is None and attachment.error is None

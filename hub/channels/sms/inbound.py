@@ -104,4 +104,6 @@ def to_inbound_message(
             **({} if webhook.to in queues else {"unmapped_number": True}),
         },
         creates_work=keyword is None or keyword is Keyword.HELP,
+        # recorded in the message's own transaction: an opt-out is never lost (TCPA)
+        opt_out={Keyword.OPT_OUT: True, Keyword.OPT_IN: False}.get(keyword) if keyword else None,
     )

@@ -12,9 +12,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from hub.bootstrap import Hub
+from hub.crm_store.customers import CustomerRepository
 from hub.crm_store.tables import CustomerRow, TimelineEventRow
 from hub.dev.twilio_sim import TwilioSimulator
 from hub.domain.identity import IdentityKind, IdentityRef
+from hub.errors import StoreError
 from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -102,6 +104,31 @@ async def test_stop_and_start_change_consent_and_create_no_work(
     await twilio.send_sms(sender=CUSTOMER, to=OUR_NUMBER, body="START")
     async with sms_hub.store.unit_of_work() as uow:
         assert not await uow.customers.is_opted_out(IdentityRef(IdentityKind.PHONE, CUSTOMER))
+
+
+async def test_a_stop_is_never_lost_when_the_hub_fails_while_storing_it(
+    sms_hub: Hub, twilio: TwilioSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault between storing the message and its consent, then Twilio's retry (TCPA)."""
+    real = CustomerRepository.set_opt_out
+    faults = [StoreError("the database went away (injected)")]
+
+    async def failing_once(self: CustomerRepository, ref: IdentityRef, at: Any) -> None:
+        if faults:
+            raise faults.pop()
+        await real(self, ref, at)
+
+    monkeypatch.setattr(CustomerRepository, "set_opt_out", failing_once)
+    status, _ = await twilio.send_sms(sender=CUSTOMER, to=OUR_NUMBER, body="STOP", sid="SMstop")
+    assert status == 503  # not answered 200: Twilio retries
+    status, _ = await twilio.send_sms(sender=CUSTOMER, to=OUR_NUMBER, body="STOP", sid="SMstop")
+    assert status == 200
+    async with sms_hub.store.unit_of_work() as uow:
+        assert await uow.customers.is_opted_out(IdentityRef(IdentityKind.PHONE, CUSTOMER))
+    assert [body for _, body, _, _ in await events(sms_hub)] == [
+        "STOP",
+        f"{CUSTOMER} opted out of SMS",
+    ]  # once each
 
 
 async def test_a_recorded_mms_is_replayed_with_its_media(

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from hub.bootstrap import Hub
+from hub.bootstrap import Hub, build_hub
+from hub.channels.sms import SmsChannel
+from hub.config import Settings
 from hub.dev.twilio_sim import TwilioSimulator
 from tests.channels.sms.conftest import OUR_NUMBER, kept
-from tests.conftest import make_team
+from tests.conftest import FrozenClock, make_team
 
 Client = TestClient[Any, Any]
 PICTURE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
@@ -96,3 +98,33 @@ async def test_a_dead_media_link_is_reported_and_the_message_kept(
     )
     assert response.status == 404
     assert "not kept" in (await response.json())["error"]["message"]
+
+
+async def test_media_not_fetched_when_the_hub_died_is_fetched_at_its_next_start(
+    sms_hub: Hub,
+    twilio: TwilioSimulator,
+    settings: Settings,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (sms,) = [c for c in sms_hub.channels if isinstance(c, SmsChannel)]
+    # The process dies right after the webhook's commit: the fetch it owed never runs.
+    monkeypatch.setattr(sms, "spawn", lambda work: work.close())
+    url = twilio.host_media("late", PICTURE, "image/png")
+    status, _ = await twilio.send_sms(
+        sender="+14155550123", to=OUR_NUMBER, body="photo", media=[(url, "image/png")], sid="MM9"
+    )
+    assert status == 200
+    async with sms_hub.store.unit_of_work() as uow:
+        event = await uow.timeline.by_provider_ref("twilio", "MM9")
+    assert event is not None
+    assert event.attachments[0].path is None
+    assert event.attachments[0].error is None  # owed
+
+    restarted = await build_hub(settings, run_migrations=False, clock=clock)
+    await restarted.start()
+    try:
+        _, attachments = await kept(restarted, "MM9")
+        assert attachments[0].size == len(PICTURE)
+    finally:
+        await restarted.stop()
