@@ -142,15 +142,20 @@ class TimelineRepository:
         await self._change(event_id, attachments=[asdict(a) for a in attachments])
 
     async def recent_messages(
-        self, channel: Channel, *, since: datetime, limit: int
+        self,
+        channel: Channel,
+        *,
+        since: datetime,
+        limit: int,
+        direction: Direction = Direction.INBOUND,
     ) -> list[TimelineEvent]:
-        """A channel's inbound messages since a time, newest first."""
+        """A channel's messages (inbound unless told) since a time, newest first."""
         query = (
             select(TimelineEventRow.__table__)
             .where(
                 TimelineEventRow.channel == channel.value,
                 TimelineEventRow.kind == EventKind.MESSAGE.value,
-                TimelineEventRow.direction == Direction.INBOUND.value,
+                TimelineEventRow.direction == direction.value,
                 TimelineEventRow.occurred_at >= since,
             )
             .order_by(TimelineEventRow.occurred_at.desc(), TimelineEventRow.id.desc())

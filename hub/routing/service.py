@@ -285,11 +285,13 @@ class RoutingService:
                 "load it again and redo the change"
             )
         removed = set(self.policy.queues) - set(policy.queues)
-        waiting = await self.state.waiting(frozenset(removed))
-        if waiting:
-            names = ", ".join(sorted({item.queue for item in waiting}))
+        # Work ringing at an agent is in its queue too: it goes back there if not taken.
+        held = {q: n for q, n in (await self.state.queue_sizes()).items() if q in removed}
+        if held:
+            names = ", ".join(sorted(held))
             raise Conflict(
-                f"{len(waiting)} interaction(s) wait in {names}: move them before removing it"
+                f"{sum(held.values())} interaction(s) wait or ring in {names}: "
+                "move them before removing it"
             )
         clean = PolicyFile.model_validate(document).model_dump(mode="json", exclude_none=True)
         self._version = await self._save(

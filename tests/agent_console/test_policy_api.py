@@ -78,7 +78,7 @@ async def test_an_admin_adds_business_hours_and_a_queue_that_routes_at_once(
     waiting = await call(
         client, team, "admin", "DELETE", "/api/v1/routing/policy/queues/billing", 409
     )
-    assert "wait in billing" in waiting["error"]["message"]
+    assert "wait or ring in billing" in waiting["error"]["message"]
     await call(
         client,
         team,
@@ -175,3 +175,22 @@ async def test_a_changed_policy_file_is_imported_and_an_unchanged_one_keeps_admi
     changed = await restarted()
     assert changed["version"] == kept["version"] + 1
     assert changed["document"]["queues"][0]["sla_seconds"] == 45
+
+
+async def test_a_queue_whose_work_is_ringing_at_an_agent_cannot_be_removed(
+    client: Client, team: Team
+) -> None:
+    billing = {"team": "support", "channels": ["api"]}
+    await call(
+        client, team, "admin", "PUT", "/api/v1/routing/policy/queues/billing", 201, entry=billing
+    )
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    created = await push(
+        client, team, **{"from": "+14155550101", "body": "invoice", "queue": "billing"}
+    )
+    offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+    assert [o["interaction_id"] for o in offers] == [created["interaction_id"]]  # ringing
+    refused = await call(
+        client, team, "admin", "DELETE", "/api/v1/routing/policy/queues/billing", 409
+    )
+    assert "1 interaction(s) wait or ring in billing" in refused["error"]["message"]

@@ -37,7 +37,7 @@ from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import IdentityKind, IdentityRef, normalize_phone, try_normalize_phone
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
-from hub.domain.timeline import Attachment
+from hub.domain.timeline import Attachment, Direction
 from hub.errors import (
     ChannelConfigError,
     HubError,
@@ -97,10 +97,18 @@ class FaxChannel(ChannelAdapter):
         await self._resume()
 
     async def _resume(self) -> None:
-        """Pick up the faxes a stopped hub had not finished: fetch or read them now."""
+        """Pick up the faxes a stopped hub had not finished: fetch or read them, send again."""
         since = self.clock() - timedelta(days=RESUME_DAYS)
         async with self.store.unit_of_work() as uow:
             recent = await uow.timeline.recent_messages(Channel.FAX, since=since, limit=500)
+            sent = await uow.timeline.recent_messages(
+                Channel.FAX, since=since, limit=500, direction=Direction.OUTBOUND
+            )
+        for event in sent:
+            if event.data.get("status") == "retrying" and self.provider is not None:
+                due = _instant(event.data.get("retry_at")) or self.clock()
+                wait = max(0.0, (due - self.clock()).total_seconds())
+                self._retry_later(event.id, event.data, int(event.data.get("attempts") or 1), wait)
         for event in recent:
             if "ocr" in event.data or not event.attachments:
                 continue
@@ -461,15 +469,22 @@ class FaxChannel(ChannelAdapter):
             changes["failure_reason"] = event.failure_reason
             attempts = int(stored.data.get("attempts") or 1)
             if event.failure_reason in RETRYABLE and attempts <= self.settings.fax.retries:
-                changes |= {"status": "retrying", "fax_status": "sending"}
-                self._retry_later(stored.id, stored.data, attempts)
+                wait = self.settings.fax.retry_seconds
+                due = self.clock() + timedelta(seconds=wait)
+                # when it is due is kept: a hub restarted meanwhile sends it then
+                changes |= {
+                    "status": "retrying",
+                    "fax_status": "sending",
+                    "retry_at": due.isoformat(),
+                }
+                self._retry_later(stored.id, stored.data, attempts, wait)
         async with self.store.unit_of_work() as uow:
             await uow.timeline.update_delivery(stored.id, **changes)
             await uow.commit()
 
-    def _retry_later(self, event_id: int, data: dict[str, Any], attempts: int) -> None:
+    def _retry_later(self, event_id: int, data: dict[str, Any], attempts: int, wait: float) -> None:
         async def again() -> None:
-            await asyncio.sleep(self.settings.fax.retry_seconds)
+            await asyncio.sleep(wait)
             to, ours = str(data.get("to")), str(data.get("sent_from"))
             try:
                 fax_id = await self._send(to, ours, event_id)
@@ -492,6 +507,16 @@ class FaxChannel(ChannelAdapter):
         task = asyncio.create_task(again(), name=f"fax retry {event_id}")
         self._later.add(task)
         task.add_done_callback(self._later.discard)
+
+
+def _instant(value: object) -> datetime | None:
+    """A time kept in an event's data (ISO 8601), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -27,6 +27,7 @@ from hub.errors import MalformedRequest
 from tests.channels.fax.conftest import (
     CUSTOMER_FAX,
     OUR_FAX,
+    channel,
     needs_tesseract,
     page,
     pdf_of,
@@ -292,6 +293,43 @@ async def test_a_busy_line_is_tried_again_and_an_agent_can_send_a_pdf(
         event = await uow.timeline.event(reply["id"])
     assert (event.data["attempts"], event.data["pages_sent"]) == (2, 2)
     assert event.provider_ref == second.fax_id
+
+
+async def test_a_retry_waiting_when_the_hub_stops_is_sent_by_the_next_hub(
+    fax_hub: Hub,
+    client: Client,
+    telnyx: TelnyxSimulator,
+    settings: Settings,
+    clock: FrozenClock,
+) -> None:
+    settings.fax.retry_seconds = 30
+    team = await make_team(fax_hub, "support")
+    interaction = await taken(client, team, telnyx, fax_hub)
+    telnyx.outcomes[CUSTOMER_FAX] = ["user_busy"]
+    response = await client.post(
+        f"/api/v1/interactions/{interaction}/reply",
+        json={"body": "Your invoice"},
+        headers=team.headers("agent"),
+    )
+    reply = await response.json()
+
+    async def status_is(hub: Hub, wanted: str) -> bool:
+        async with hub.store.unit_of_work() as uow:
+            found = await uow.timeline.event(reply["id"])
+        return found is not None and found.data.get("status") == wanted
+
+    await eventually(lambda: status_is(fax_hub, "retrying"))
+    for task in channel(fax_hub)._later:  # the hub dies with its retry waiting
+        task.cancel()
+    clock.advance(31)  # the retry is due by the time a hub runs again
+
+    restarted = await build_hub(settings, run_migrations=False, clock=clock)
+    async with TestClient(TestServer(build_app(restarted))) as again:
+        base = str(again.make_url("")).rstrip("/")
+        telnyx.hub_url = settings.public_url = base
+        await eventually(lambda: status_is(restarted, "delivered"))
+    await telnyx.settle()
+    assert [f.events[-1] for f in telnyx.sent.values()] == ["fax.failed", "fax.delivered"]
 
 
 @needs_tesseract
