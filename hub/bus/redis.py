@@ -106,9 +106,13 @@ class RedisStreamsEventBus(EventBus):
                 )
             await pipe.execute()
 
+    async def _ensure_group(self, start_at: str) -> None:
+        """Create the stream and its consumer group unless another process did (BUSYGROUP)."""
+        with contextlib.suppress(ResponseError):
+            await self._redis.xgroup_create(self._stream, self._group, id=start_at, mkstream=True)
+
     async def start(self) -> None:
-        with contextlib.suppress(ResponseError):  # BUSYGROUP: another process made it
-            await self._redis.xgroup_create(self._stream, self._group, id="$", mkstream=True)
+        await self._ensure_group("$")
         self._running = True
         self._task = asyncio.create_task(self._consume(), name=f"bus-{self._consumer}")
 
@@ -148,6 +152,15 @@ class RedisStreamsEventBus(EventBus):
                         await self._handle(entry_id, fields)
             except asyncio.CancelledError:
                 raise
+            except ResponseError as err:
+                if "NOGROUP" not in str(err):
+                    log.exception("event bus read failed")
+                    await asyncio.sleep(1)
+                    continue
+                # Redis came back without its data: make the stream and group again, from the
+                # start of the new stream (what was published meanwhile is delivered).
+                log.warning("event bus: the stream or its group is gone; making them again")
+                await self._ensure_group("0")
             except (aioredis.ConnectionError, OSError) as err:
                 log.warning("event bus lost Redis; retrying", error=str(err))
                 await asyncio.sleep(1)

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.crm_store.tables import (
+    AgentPresenceRow,
     AgentProfileRow,
     ApiTokenRow,
     CustomerRow,
@@ -64,6 +65,15 @@ class AgentProfile:
     skills: dict[str, int]
     languages: frozenset[str]
     capacity: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPresence:
+    """An agent's presence as the store keeps it."""
+
+    presence: str
+    reason: str | None
+    since: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +378,19 @@ class AccountRepository:
         """Note that a token was used."""
         await self._session.execute(
             update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_at=now)
+        )
+
+    async def presences(self) -> dict[int, StoredPresence]:
+        """Every agent's last known presence (routing rebuilds from it)."""
+        rows = await self._session.execute(select(AgentPresenceRow.__table__))
+        return {r.user_id: StoredPresence(r.presence, r.reason, r.since) for r in rows}
+
+    async def keep_presence(
+        self, user_id: int, presence: str, reason: str | None, since: datetime
+    ) -> None:
+        """Remember an agent's presence (one row per agent, replaced)."""
+        await self._session.merge(
+            AgentPresenceRow(user_id=user_id, presence=presence, reason=reason, since=since)
         )
 
     async def live_tokens(self, token_ids: Collection[int], now: datetime) -> dict[int, Role]:

@@ -92,6 +92,20 @@ class UserTeamRow(Base):
     )
 
 
+class AgentPresenceRow(Base):
+    """What each agent last said they are doing (or routing set: missed, offline when gone),
+    so routing state rebuilt after a restart or a Redis that lost its data keeps it."""
+
+    __tablename__ = "agent_presence"
+
+    user_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    presence: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(100))
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ApiTokenRow(Base):
     __tablename__ = "api_tokens"
 

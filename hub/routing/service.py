@@ -24,7 +24,7 @@ import structlog
 
 from hub.bus.base import EventBus
 from hub.config import Settings
-from hub.crm_store.accounts import AgentProfile
+from hub.crm_store.accounts import AgentProfile, StoredPresence
 from hub.crm_store.config_versions import ConfigVersion
 from hub.crm_store.unit_of_work import Store
 from hub.domain.events import (
@@ -114,6 +114,7 @@ class RoutingService:
         # rebuild reads it, or its event comes after (a repeat finds it queued and is ignored).
         self.bus.subscribe(InteractionReceived, self._on_received)
         self.bus.subscribe(InteractionClosed, self._on_closed)
+        await self.state.claim_rebuild()  # every process rebuilds what it may at start
         await self.rebuild()
         self._task = asyncio.create_task(self._ticker(), name="routing-ticker")
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -355,6 +356,9 @@ class RoutingService:
             try:
                 if self.settings.redis_url:
                     await self._follow()
+                if await self.state.claim_rebuild():
+                    log.warning("routing state was empty (Redis lost its data?): rebuilding it")
+                    await self.rebuild()
                 await self._sign_out_lost_agents()
                 await self._router().tick()
             except Exception:
@@ -372,7 +376,9 @@ class RoutingService:
             agent = await self.state.agent(agent_id)
             if agent is None or agent.presence is Presence.OFFLINE:
                 continue
-            await self._router().set_presence(agent_id, Presence.OFFLINE, None)
+            await self.keep_presence(
+                await self._router().set_presence(agent_id, Presence.OFFLINE, None)
+            )
             reason = "console disconnected"
             await self.bus.publish([AgentStateChanged(agent_id, Presence.OFFLINE.value, reason)])
             log.info("agent signed out: console gone", agent_id=agent_id)
@@ -380,9 +386,15 @@ class RoutingService:
     # -- rebuilding from the store -----------------------------------------------------------
 
     async def rebuild(self) -> None:
-        """Bring the routing state in line with the store (the store is the source of truth)."""
+        """Bring the routing state in line with the store (the store is the source of truth).
+
+        Agents come back with the presence the store kept for them; those not offline count
+        as seen now, so an agent whose console does not come back is signed out after the
+        grace period, as if it had just gone.
+        """
         async with self.store.unit_of_work() as uow:
             profiles = await uow.accounts.agent_profiles()
+            stored = await uow.accounts.presences()
             open_work = await uow.interactions.in_states(
                 frozenset({S.NEW, S.QUEUED, S.OFFERED, S.ASSIGNED})
             )
@@ -391,7 +403,11 @@ class RoutingService:
             known = await self.state.agent(profile.user.id)
             if known is None:
                 fresh.add(profile.user.id)
-            await self.state.put_agent(self.agent_state(profile, known))
+            await self.state.put_agent(
+                self.agent_state(profile, known, stored.get(profile.user.id))
+            )
+        present = [i for i in fresh if i in stored and stored[i].presence != Presence.OFFLINE.value]
+        await self.state.seen(present, self.clock())
         for interaction in open_work:
             if interaction.state is S.ASSIGNED:
                 if interaction.assigned_user_id in fresh:
@@ -400,30 +416,47 @@ class RoutingService:
             if await self.state.item(interaction.id) is not None:
                 continue  # another hub process routes it already
             if interaction.state is S.OFFERED:
-                # The offer died with the process that made it: back in line.
+                # The offer died with the process (or the Redis) that made it: back in line.
                 await self._transition(interaction.id, S.QUEUED, expected=S.OFFERED)
             await self._route(interaction)
 
-    def agent_state(self, profile: AgentProfile, known: AgentState | None) -> AgentState:
-        """Routing's view of an agent: the stored profile with live presence and load if known."""
+    def agent_state(
+        self, profile: AgentProfile, known: AgentState | None, stored: StoredPresence | None = None
+    ) -> AgentState:
+        """Routing's view of an agent: the stored profile with live presence and load if known
+        (else the presence the store kept)."""
         now = self.clock()
         capacity = {}
         for channel, count in profile.capacity.items():
             with contextlib.suppress(ValueError):
                 capacity[Channel(channel)] = count
+        presence, since, reason = Presence.OFFLINE, now, None
+        if known is not None:
+            presence, since, reason = known.presence, known.presence_since, known.away_reason
+        elif stored is not None:
+            with contextlib.suppress(ValueError):
+                presence, since, reason = Presence(stored.presence), stored.since, stored.reason
         return AgentState(
             agent_id=profile.user.id,
             teams=profile.team_names,
-            presence=known.presence if known else Presence.OFFLINE,
-            presence_since=known.presence_since if known else now,
-            idle_since=known.idle_since if known else now,
+            presence=presence,
+            presence_since=since,
+            idle_since=known.idle_since if known else since,
             skills=profile.skills,
             languages=profile.languages,
             capacity=capacity,
-            away_reason=known.away_reason if known else None,
+            away_reason=reason,
             wrap_up_until=known.wrap_up_until if known else None,
             load=dict(known.load) if known else {},
         )
+
+    async def keep_presence(self, agent: AgentState) -> None:
+        """Write an agent's presence to the store, so a rebuilt routing state has it."""
+        async with self.store.unit_of_work() as uow:
+            await uow.accounts.keep_presence(
+                agent.agent_id, agent.presence.value, agent.away_reason, agent.presence_since
+            )
+            await uow.commit()
 
     async def refresh_agent(self, user_id: int) -> None:
         """Re-read one agent's profile (teams, skills, capacity) after an admin changed it."""
@@ -506,6 +539,7 @@ class RoutingService:
         if await self.state.agent(principal.user_id) is None:
             raise Conflict(f"a {principal.role} does not take work")
         agent = await self._router().set_presence(principal.user_id, presence, reason)
+        await self.keep_presence(agent)
         await self.bus.publish([AgentStateChanged(principal.user_id, presence.value, reason)])
         return agent
 
@@ -842,6 +876,7 @@ class _StoreEffects:
         )
 
     async def presence_changed(self, agent: AgentState, reason: str) -> None:
+        await self._service.keep_presence(agent)
         event = AgentStateChanged(agent.agent_id, agent.presence.value, reason)
         await self._service.bus.publish([event])
 

@@ -169,3 +169,27 @@ async def test_unacknowledged_events_are_redelivered_to_a_live_consumer() -> Non
         client = aioredis.Redis.from_url(REDIS_URL)
         await client.delete(stream)
         await client.aclose()
+
+
+async def test_a_stream_lost_with_its_group_is_made_again_and_delivers(
+    make_bus: MakeBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis restarted without its data: NOGROUP must not stop the hub's events for good."""
+    bus = make_bus()
+    first, after = Collector(1), Collector(2)
+    bus.subscribe(CustomerCreated, first)
+    bus.subscribe(CustomerCreated, after)
+    await bus.start()
+    await bus.publish([CustomerCreated(1)])
+    await first.wait()
+    if isinstance(bus, RedisStreamsEventBus):
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(REDIS_URL)
+        await client.delete(bus._stream)  # the stream and its consumer group are gone
+        await client.aclose()
+        await asyncio.sleep(0.2)  # the reader meets NOGROUP
+    with caplog.at_level(logging.WARNING):
+        await bus.publish([CustomerCreated(2)])
+        await after.wait()  # within 10 s
+    assert after.seen == [CustomerCreated(1), CustomerCreated(2)]

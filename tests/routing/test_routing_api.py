@@ -175,20 +175,25 @@ async def test_a_restarted_hub_rebuilds_the_lines_from_the_store(
 
     restarted = await build_hub(settings, run_migrations=False, clock=clock)
     async with TestClient(TestServer(build_app(restarted))) as again:
-        offered = await call(
+        item = await restarted.routing.state.item(ringing["interaction_id"])  # type: ignore[union-attr]
+        assert item is not None  # the offer died with the old process; back in line
+        shown = await call(
             again, team, "agent", "GET", f"/api/v1/interactions/{ringing['interaction_id']}"
         )
-        assert offered["state"] == "queued"  # the offer died with the old process
-        item = await restarted.routing.state.item(ringing["interaction_id"])  # type: ignore[union-attr]
-        assert item is not None
-        assert item.enqueued_at.isoformat() == offered["queued_at"]
+        assert item.enqueued_at.isoformat() == shown["queued_at"]  # at its place in line
         agent = await restarted.routing.state.agent(team.user_ids["agent"])  # type: ignore[union-attr]
         assert agent is not None
-        assert agent.presence.value == "offline"  # until the agent comes back
-        assert agent.load == {"api": 1}  # the accepted work is still theirs
-        await call(again, team, "agent", "POST", "/api/v1/me/state", state="available")
+        assert agent.presence.value == "available"  # kept by the store: consoles reconnect
+        # the accepted work is still theirs, and the lost offer rings at them again
+        assert agent.load == {"api": 2}
         offers = (await call(again, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
         assert [o["interaction_id"] for o in offers] == [ringing["interaction_id"]]
+        # an agent whose console never comes back is signed out after the grace period
+        clock.advance(restarted.settings.agent_disconnect_grace_seconds + 1)
+        await restarted.routing._sign_out_lost_agents()  # type: ignore[union-attr]
+        gone = await restarted.routing.state.agent(team.user_ids["agent"])  # type: ignore[union-attr]
+        assert gone is not None
+        assert gone.presence.value == "offline"
 
 
 async def test_policy_reload_refuses_a_bad_file_and_keeps_the_old_one(

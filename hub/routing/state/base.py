@@ -139,6 +139,14 @@ class RoutingState(abc.ABC):
         Each is returned to one caller only, so one hub process acts on a lost agent.
         """
 
+    @abc.abstractmethod
+    async def claim_rebuild(self) -> bool:
+        """True once for a state that holds nothing yet: the caller rebuilds it from the store.
+
+        A fresh state (a first start, or a Redis restarted without its data) answers True to
+        one caller only, so one hub process rebuilds while the others go on.
+        """
+
     async def start(self) -> None:  # noqa: B027  (optional hook)
         """Connect (no-op in memory)."""
 

@@ -23,6 +23,7 @@ class MemoryRoutingState(RoutingState):
         self._agents: dict[int, AgentState] = {}
         self._items: dict[int, WorkItem] = {}
         self._seen: dict[int, datetime] = {}
+        self._claimed = False
 
     async def put_agent(self, agent: AgentState) -> None:
         known = self._agents.get(agent.agent_id)
@@ -168,6 +169,10 @@ class MemoryRoutingState(RoutingState):
         for agent_id in lost:
             del self._seen[agent_id]
         return lost
+
+    async def claim_rebuild(self) -> bool:
+        claimed, self._claimed = self._claimed, True
+        return not claimed
 
     def _unload(self, agent_id: int, channel: Channel) -> None:
         agent = self._agents.get(agent_id)

@@ -17,6 +17,7 @@ Layout under the prefix (default ``hub:routing:``)::
     offers          zset  interaction ids being offered, by expiry
     queues          set   queue names seen;  qsize  hash  queue -> items (waiting + offered)
     seen            zset  agent ids by when a hub process last held a console socket of theirs
+    built           string  there while the state holds what the store says (gone: rebuild)
 
 Keys are built inside the scripts from the prefix, so this needs one Redis server (not a
 cluster).
@@ -551,6 +552,9 @@ class RedisRoutingState(RoutingState):
     async def expired_offers(self, now: datetime) -> list[WorkItem]:
         ids = await self._redis.zrangebyscore(f"{self._p}offers", "-inf", now.timestamp())
         return await self._items([str(i) for i in ids])
+
+    async def claim_rebuild(self) -> bool:
+        return bool(await self._redis.set(f"{self._p}built", self._url, nx=True))
 
     # -- agents' connections -----------------------------------------------------------------
 
