@@ -289,11 +289,15 @@ class Realtime:
         if agent is None:
             return
         payload = await self.offer_payload(agent, event.interaction_id)
-        if payload is not None:
-            payload |= _ring(event.expires_at, self.hub.clock())
-            await self.sio.emit(
-                "offer", payload, room=f"agent:{event.agent_id}", namespace="/agent"
-            )
+        if payload is None:
+            return
+        # The ring counts from now, when the agent is told, however late the event came.
+        routing = self.hub.routing
+        until = await routing.rang(event.interaction_id, event.agent_id) if routing else None
+        if routing is not None and until is None:
+            return  # withdrawn or taken meanwhile: nothing to ring
+        payload |= _ring(until or event.expires_at, self.hub.clock())
+        await self.sio.emit("offer", payload, room=f"agent:{event.agent_id}", namespace="/agent")
 
     async def _on_withdrawn(self, event: Event) -> None:
         assert isinstance(event, OfferWithdrawn)
@@ -362,20 +366,33 @@ class Realtime:
         self._board_due.set()
 
     async def _board_loop(self) -> None:
+        """Send the board to this process's supervisors, at most once a second.
+
+        In one process it goes out when something changed. Scaled out, the events that change
+        it are handled by whichever process reads them, so each process with supervisors
+        connected sends its own a fresh board every second (to its own sockets only: the
+        others do the same for theirs), and a process without any computes nothing.
+        """
+        scaled_out = bool(self.hub.settings.redis_url)
         while True:
-            await self._board_due.wait()
-            self._board_due.clear()
-            if not self.supervisors and not self.hub.settings.redis_url:
-                continue  # nobody watching here (scaled out, they may be on another process)
-            try:
-                await self.sio.emit(
-                    "queues", await self.board(), room=SUPERVISORS, namespace="/supervisor"
-                )
-                await self.sio.emit(
-                    "agents", await self.agents(), room=SUPERVISORS, namespace="/supervisor"
-                )
-            except HubError:
-                log.exception("could not send the supervisor board")
+            if not scaled_out:
+                await self._board_due.wait()
+                self._board_due.clear()
+            if self.supervisors:
+                try:
+                    for event, data in (
+                        ("queues", await self.board()),
+                        ("agents", await self.agents()),
+                    ):
+                        await self.sio.emit(
+                            event,
+                            data,
+                            room=SUPERVISORS,
+                            namespace="/supervisor",
+                            ignore_queue=True,
+                        )
+                except HubError:
+                    log.exception("could not send the supervisor board")
             await asyncio.sleep(BOARD_SECONDS)
 
     async def board(self) -> list[dict[str, Any]]:

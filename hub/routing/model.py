@@ -116,6 +116,9 @@ class WorkItem:
     excluded: dict[int, datetime] = field(default_factory=dict)
     offered_to: int | None = None
     offer_expires: datetime | None = None
+    # the agent's console was told of the offer (its ring counts from then): an offer that
+    # rings out untold is the hub's fault, never the agent's
+    rung: bool = False
     closed_told: bool = False  # the channel has been told the queue is closed
     attributes: dict[str, Any] = field(default_factory=dict)
 

@@ -30,6 +30,8 @@ from hub.routing.policy import Policy, QueuePolicy
 from hub.routing.state.base import Limits, RoutingState
 
 RESERVE_ATTEMPTS = 3  # a lost race re-reads and tries again, then leaves it to the next tick
+HEAD = 10  # a freed agent looks at this many of each of its queues first
+FULL_PASS_EVERY = 10  # ticks: in between, a tick without time rules reads only the heads
 
 
 class RouterEffects(Protocol):
@@ -94,6 +96,7 @@ class Router:
         self.effects = effects
         self.clock = clock
         self._policy = policy
+        self._ticks = 0
 
     @property
     def policy(self) -> Policy:
@@ -171,8 +174,13 @@ class Router:
         return False
 
     async def offer_agent(self, agent_id: int) -> int:
-        """Offer a newly free agent the work they should take next; how many offers were made."""
+        """Offer a newly free agent the work they should take next; how many offers were made.
+
+        It reads the heads of the agent's queues once and offers from them until the agent is
+        full; the whole line is read only when none of the heads fits the agent.
+        """
         made = 0
+        heads: list[WorkItem] | None = None
         for _ in range(32):  # bounded: no agent holds more than this at once
             agent = await self.state.agent(agent_id)
             if agent is None or agent.presence is not Presence.AVAILABLE:
@@ -183,12 +191,20 @@ class Router:
             if not queues:
                 return made
             now = self.clock()
-            work = choose_work(agent, await self.state.waiting(queues), self._policy, now)
+            if heads is None:
+                heads = await self.state.waiting(queues, limit=HEAD)
+            work = choose_work(agent, heads, self._policy, now)
+            if work is None and len(heads) >= HEAD:
+                heads = await self.state.waiting(queues)
+                work = choose_work(agent, heads, self._policy, now)
             if work is None:
                 return made
+            heads = [h for h in heads if h.interaction_id != work.interaction_id]
             queue = self._policy.queues[work.queue]
             if await self._reserve(work, agent_id, queue, now, again=agent_id in work.excluded):
                 made += 1
+            else:
+                heads = None  # someone else changed the line: read it again
         return made
 
     async def _reserve(
@@ -260,6 +276,18 @@ class Router:
                 await self.effects.requeued(released, agent_id, "agent_left")
                 await self.offer_item(item.interaction_id)
         return await self.state.agent(agent_id) or agent
+
+    async def rang(self, interaction_id: int, agent_id: int) -> datetime | None:
+        """The agent's console was told of the offer: it rings the queue's full time from now.
+
+        None when it is not (or no longer) ringing at them.
+        """
+        item = await self.state.item(interaction_id)
+        if item is None or item.offered_to != agent_id:
+            return None
+        queue = self._policy.queues.get(item.queue)
+        until = self.clock() + timedelta(seconds=queue.ring_seconds if queue else 20)
+        return until if await self.state.ring(interaction_id, agent_id, until) else None
 
     async def missed(self, agent_id: int) -> None:
         """An offer rang out at an available agent: they are offered nothing until they are back.
@@ -349,22 +377,59 @@ class Router:
         now = self.clock()
         missed: set[int] = set()
         for item in await self.state.expired_offers(now):
-            if item.offered_to is not None:
-                released = await self.state.release_offer(
-                    item.interaction_id, item.offered_to, exclude=True, now=now
-                )
-                if released is not None:
-                    await self.effects.requeued(released, item.offered_to, "timeout")
+            if item.offered_to is None:
+                continue
+            # Rang out at the agent, or expired before the agent was even told (the hub fell
+            # behind): that is not the agent's doing, so nothing counts against them.
+            released = await self.state.release_offer(
+                item.interaction_id, item.offered_to, exclude=item.rung, now=now
+            )
+            if released is not None:
+                reason = "timeout" if item.rung else "not_delivered"
+                await self.effects.requeued(released, item.offered_to, reason)
+                if item.rung:
                     missed.add(item.offered_to)
         if self._policy.missed_on_ring_out:
             for agent_id in sorted(missed):
                 await self.missed(agent_id)
-        waiting = await self.state.waiting()
-        if not waiting:
-            return
         agents = await self.state.agents()
+        limit = await self._pass_limit(agents, now)
+        if limit == 0:
+            return
+        waiting = await self.state.waiting(limit=limit)
         for decision in plan(waiting, agents, self._policy, now):
             await self._apply(decision, now)
+
+    async def _pass_limit(self, agents: list[AgentState], now: datetime) -> int | None:
+        """How much of each queue a tick must read: all, its heads, or nothing at all.
+
+        Overflow steps, waiting limits, business hours and removed queues are about every
+        item's time, so the whole line is read. Without them a tick only offers work, and
+        only free agents take it: the heads of the queues are enough, and nothing at all when
+        nobody is free. A full pass every ``FULL_PASS_EVERY`` ticks still looks at everything
+        (work deep in line that only some agent's skills fit).
+        """
+        self._ticks += 1
+        policy = self._policy
+        timed = any(
+            q.calendar is not None
+            or q.max_wait_seconds is not None
+            or any(step.overflow is not None for step in q.steps)
+            for q in policy.queues.values()
+        )
+        if timed or self._ticks % FULL_PASS_EVERY == 0:
+            return None
+        if any(name not in policy.queues for name in await self.state.queue_sizes()):
+            return None  # work in a removed queue moves to its channel's queue
+        free = [
+            a
+            for a in agents
+            if a.presence is Presence.AVAILABLE
+            and (a.wrap_up_until is None or a.wrap_up_until <= now)
+        ]
+        if not free:
+            return 0
+        return max(HEAD, 4 * len(free))
 
     async def _apply(self, decision: Offer | Overflow | Closed | GiveUp, now: datetime) -> None:
         if isinstance(decision, Offer):

@@ -543,6 +543,10 @@ class RoutingService:
         await self.bus.publish([AgentStateChanged(principal.user_id, presence.value, reason)])
         return agent
 
+    async def rang(self, interaction_id: int, agent_id: int) -> datetime | None:
+        """The agent's console is being told of the offer: until when it rings (None: gone)."""
+        return await self._router().rang(interaction_id, agent_id)
+
     async def offers_for(self, agent_id: int) -> list[WorkItem]:
         """The work ringing at an agent now."""
         return await self._router().offers_of(agent_id)

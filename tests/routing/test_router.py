@@ -64,9 +64,12 @@ class Recorder:
 
     def __init__(self) -> None:
         self.log: list[tuple[str, int, object]] = []
+        self.router: Router | None = None  # set: each offer is told to its agent at once
 
     async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None:
         self.log.append(("offered", item.interaction_id, agent_id))
+        if self.router is not None:
+            await self.router.rang(item.interaction_id, agent_id)  # as the console would
 
     async def assigned(self, item: WorkItem, agent_id: int) -> None:
         self.log.append(("assigned", item.interaction_id, agent_id))
@@ -101,7 +104,9 @@ def clock() -> FrozenClock:
 @pytest.fixture
 async def setup(state: RoutingState, clock: FrozenClock) -> tuple[Router, Recorder]:
     effects = Recorder()
-    return Router(state, POLICY, effects, clock), effects
+    router = Router(state, POLICY, effects, clock)
+    effects.router = router
+    return router, effects
 
 
 async def add_agent(
@@ -191,6 +196,21 @@ async def test_a_ring_out_makes_the_agent_missed_and_the_work_comes_back_to_them
     clock.advance(2)
     await router.set_presence(1, Presence.AVAILABLE)
     assert effects.of("offered")[2:] == [(10, 1), (11, 1)]  # back: offered it again
+
+
+async def test_an_offer_that_expires_before_its_agent_was_told_counts_nothing_against_them(
+    setup: tuple[Router, Recorder], clock: FrozenClock
+) -> None:
+    """The hub fell behind (its events late): the agent is not missed, the work not theirs."""
+    router, effects = setup
+    effects.router = None  # no console is told
+    await add_agent(router, 1, clock)
+    await router.route(work(10, clock))
+    clock.advance(16)
+    await router.tick()
+    assert ("requeued", 10, "not_delivered") in effects.log
+    assert effects.of("presence") == []
+    assert effects.of("offered") == [(10, 1), (10, 1)]  # offered again at once
 
 
 async def test_a_declined_offer_comes_back_after_a_while_when_nobody_else_can_take_it(

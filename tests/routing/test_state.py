@@ -225,3 +225,15 @@ async def test_agents_not_seen_are_handed_out_once(state: RoutingState) -> None:
     assert await state.take_unseen(T0 + timedelta(seconds=10)) == [1]
     assert await state.take_unseen(T0 + timedelta(seconds=10)) == []
     assert await state.take_unseen(T0 + timedelta(seconds=30)) == [2]
+
+
+async def test_the_heads_of_the_queues_can_be_read_without_the_whole_line(
+    state: RoutingState,
+) -> None:
+    for n in range(1, 8):
+        await state.add_item(item(n, queue="a" if n % 2 else "b"))
+    heads = await state.waiting(limit=2)
+    assert sorted((i.queue, i.interaction_id) for i in heads) == [
+        ("a", 1), ("a", 3), ("b", 2), ("b", 4)
+    ]  # fmt: skip
+    assert len(await state.waiting()) == 7

@@ -68,8 +68,14 @@ class RoutingState(abc.ABC):
         """Waiting or offered work, or None."""
 
     @abc.abstractmethod
-    async def waiting(self, queues: frozenset[str] | None = None) -> list[WorkItem]:
-        """Work not being offered, in these queues (or all), by priority and place in line."""
+    async def waiting(
+        self, queues: frozenset[str] | None = None, *, limit: int | None = None
+    ) -> list[WorkItem]:
+        """Work not being offered, in these queues (or all), by priority and place in line.
+
+        limit: at most that many of each queue, its first in line (a freed agent looks at the
+        heads of its queues, not at the whole backlog).
+        """
 
     @abc.abstractmethod
     async def queue_sizes(self) -> dict[str, int]:
@@ -117,6 +123,10 @@ class RoutingState(abc.ABC):
         exclude: the agent passed on it (declined, rang out); noted with the time, so it goes
         to others first.
         """
+
+    @abc.abstractmethod
+    async def ring(self, interaction_id: int, agent_id: int, until: datetime) -> bool:
+        """The agent has been told of the offer: it rings until ``until`` (False: not theirs)."""
 
     @abc.abstractmethod
     async def accept(self, interaction_id: int, agent_id: int) -> WorkItem | None:

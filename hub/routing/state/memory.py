@@ -77,13 +77,26 @@ class MemoryRoutingState(RoutingState):
         item = self._items.get(interaction_id)
         return None if item is None else replace(item)
 
-    async def waiting(self, queues: frozenset[str] | None = None) -> list[WorkItem]:
-        found = [
-            replace(i)
-            for i in self._items.values()
-            if i.offered_to is None and (queues is None or i.queue in queues)
-        ]
-        return sorted(found, key=WorkItem.sort_key)
+    async def waiting(
+        self, queues: frozenset[str] | None = None, *, limit: int | None = None
+    ) -> list[WorkItem]:
+        found = sorted(
+            (
+                i
+                for i in self._items.values()
+                if i.offered_to is None and (queues is None or i.queue in queues)
+            ),
+            key=WorkItem.sort_key,
+        )
+        if limit is not None:
+            taken: dict[str, int] = {}
+            heads = []
+            for item in found:
+                if taken.get(item.queue, 0) < limit:
+                    taken[item.queue] = taken.get(item.queue, 0) + 1
+                    heads.append(item)
+            found = heads
+        return [replace(i) for i in found]
 
     async def queue_sizes(self) -> dict[str, int]:
         sizes: dict[str, int] = {}
@@ -141,10 +154,18 @@ class MemoryRoutingState(RoutingState):
         if item is None or item.offered_to != agent_id:
             return None
         item.offered_to = item.offer_expires = None
+        item.rung = False
         if exclude:
             item.excluded = {**item.excluded, agent_id: now}  # a new dict: copies share the old
         self._unload(agent_id, item.channel)
         return replace(item)
+
+    async def ring(self, interaction_id: int, agent_id: int, until: datetime) -> bool:
+        item = self._items.get(interaction_id)
+        if item is None or item.offered_to != agent_id:
+            return False
+        item.offer_expires, item.rung = until, True
+        return True
 
     async def accept(self, interaction_id: int, agent_id: int) -> WorkItem | None:
         item = self._items.get(interaction_id)

@@ -11,7 +11,7 @@ Layout under the prefix (default ``hub:routing:``)::
     agents          set   every agent id;  team:{name}  set  the team's agent ids
     item:{id}       hash  data (JSON), channel, queue, priority, score, enqueued_at,
                           queue_entered_at, excluded (",1:ts,5:ts,": who passed on it, when),
-                          offered_to, offer_expires,
+                          offered_to, offer_expires, rung (the agent was told),
                           closed_told
     waiting:{queue} zset  interaction ids not being offered, by score (priority, then place)
     offers          zset  interaction ids being offered, by expiry
@@ -102,7 +102,7 @@ _RELEASE = """
 local item, agent = KEYS[1], KEYS[2]
 local p, iid, aid, exclude, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('HGET', item, 'offered_to') ~= aid then return {} end
-redis.call('HDEL', item, 'offered_to', 'offer_expires')
+redis.call('HDEL', item, 'offered_to', 'offer_expires', 'rung')
 if exclude == '1' then
   local ex = redis.call('HGET', item, 'excluded') or ','
   redis.call('HSET', item, 'excluded', ex .. aid .. ':' .. now .. ',')
@@ -196,12 +196,22 @@ return out
 
 _WAITING = """
 local out = {}
-for i = 2, #ARGV do
-  for _, id in ipairs(redis.call('ZRANGE', ARGV[1] .. 'waiting:' .. ARGV[i], 0, -1)) do
+local last = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  for _, id in ipairs(redis.call('ZRANGE', ARGV[1] .. 'waiting:' .. ARGV[i], 0, last)) do
     out[#out + 1] = redis.call('HGETALL', ARGV[1] .. 'item:' .. id)
   end
 end
 return out
+"""
+
+_RING = """
+local item = KEYS[1]
+local p, iid, aid, expires = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HGET', item, 'offered_to') ~= aid then return 0 end
+redis.call('HSET', item, 'offer_expires', expires, 'rung', '1')
+redis.call('ZADD', p .. 'offers', expires, iid)
+return 1
 """
 
 _TAKE_UNSEEN = """
@@ -263,6 +273,7 @@ class RedisRoutingState(RoutingState):
                 "team": _TEAM,
                 "waiting": _WAITING,
                 "take_unseen": _TAKE_UNSEEN,
+                "ring": _RING,
             }.items()
         }
 
@@ -445,6 +456,7 @@ class RedisRoutingState(RoutingState):
             offered_to=int(raw["offered_to"]) if raw.get("offered_to") else None,
             offer_expires=_dt(raw.get("offer_expires")),
             closed_told=raw.get("closed_told") == "1",
+            rung=raw.get("rung") == "1",
             attributes=dict(data["attributes"]),
         )
 
@@ -459,7 +471,9 @@ class RedisRoutingState(RoutingState):
             raws = await pipe.execute()
         return [i for i in (self._parse_item(r) for r in raws) if i is not None]
 
-    async def waiting(self, queues: frozenset[str] | None = None) -> list[WorkItem]:
+    async def waiting(
+        self, queues: frozenset[str] | None = None, *, limit: int | None = None
+    ) -> list[WorkItem]:
         if queues is None:
             queues = frozenset(
                 await cast(Awaitable[set[str]], self._redis.smembers(f"{self._p}queues"))
@@ -468,7 +482,8 @@ class RedisRoutingState(RoutingState):
         names = sorted(queues)
         raws: list[Any] = []
         for start in range(0, len(names), 50):
-            raws += await self._run("waiting", [], [self._p, *names[start : start + 50]])
+            last = -1 if limit is None else limit - 1
+            raws += await self._run("waiting", [], [self._p, last, *names[start : start + 50]])
         items = [self._parse_item(raw) for raw in raws]
         return sorted(
             (i for i in items if i is not None and i.offered_to is None), key=WorkItem.sort_key
@@ -542,6 +557,14 @@ class RedisRoutingState(RoutingState):
             [self._p, interaction_id, agent_id, "1" if exclude else "0", _ts(now)],
         )
         return self._parse_item(raw)
+
+    async def ring(self, interaction_id: int, agent_id: int, until: datetime) -> bool:
+        rung = await self._run(
+            "ring",
+            [self._item_key(interaction_id)],
+            [self._p, interaction_id, agent_id, repr(until.timestamp())],
+        )
+        return bool(rung)
 
     async def accept(self, interaction_id: int, agent_id: int) -> WorkItem | None:
         raw = await self._run(
