@@ -63,32 +63,37 @@ class MailRepository:
         mailbox: str,
         uidvalidity: int,
         uid: int,
+        digest: str,
         reason: str,
         raw_path: str | None,
         size: int,
         now: datetime,
-    ) -> None:
-        """Keep a message that could not be taken in (once per mailbox, UIDVALIDITY and UID)."""
+    ) -> bool:
+        """Keep a message that could not be taken in, once per mailbox and content (its
+        SHA-256), however often it is delivered; False when it was kept before."""
         found = await self._session.scalar(
             select(QuarantineRow.id).where(
                 QuarantineRow.mailbox == mailbox,
-                QuarantineRow.uidvalidity == uidvalidity,
-                QuarantineRow.uid == uid,
+                (QuarantineRow.digest == digest)
+                | ((QuarantineRow.uidvalidity == uidvalidity) & (QuarantineRow.uid == uid)),
             )
         )
-        if found is None:
-            self._session.add(
-                QuarantineRow(
-                    mailbox=mailbox,
-                    uidvalidity=uidvalidity,
-                    uid=uid,
-                    reason=reason,
-                    raw_path=raw_path,
-                    size=size,
-                    created_at=now,
-                )
+        if found is not None:
+            return False
+        self._session.add(
+            QuarantineRow(
+                mailbox=mailbox,
+                uidvalidity=uidvalidity,
+                uid=uid,
+                digest=digest,
+                reason=reason,
+                raw_path=raw_path,
+                size=size,
+                created_at=now,
             )
-            await self._session.flush()
+        )
+        await self._session.flush()
+        return True
 
     async def quarantined(self, *, limit: int, before_id: int | None = None) -> list[Quarantined]:
         """The newest quarantined messages first."""

@@ -280,12 +280,14 @@ class QuarantineRow(Base):
     __tablename__ = "email_quarantine"
     __table_args__ = (
         UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_email_quarantine_uid"),
+        UniqueConstraint("mailbox", "digest", name="uq_email_quarantine_digest"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     mailbox: Mapped[str] = mapped_column(String(64))
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     uid: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the raw message
     reason: Mapped[str] = mapped_column(Text)
     raw_path: Mapped[str | None] = mapped_column(String(500))
     size: Mapped[int] = mapped_column(BigInteger)

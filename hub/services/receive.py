@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +11,7 @@ import structlog
 from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.events import CustomerCreated, InteractionReceived
 from hub.domain.messages import InboundMessage
+from hub.domain.text import clean_text
 from hub.domain.timeline import Direction, EventKind
 from hub.errors import StoreConflict, ValidationError
 from hub.services.identities import attach_identity
@@ -40,6 +41,7 @@ async def receive(
     Resolves the customer from the sender's identity, drops a provider's retry, continues the
     open interaction on the channel (and thread) or opens one, and appends the timeline event.
     """
+    message = clean_message(message)
     for attempt in range(1, ATTEMPTS + 1):
         try:
             async with store.unit_of_work() as uow:
@@ -113,6 +115,28 @@ async def _receive_once(
         )
     )
     return Received(customer_id, interaction.id, event.id, False, opened, created)
+
+
+def clean_message(message: InboundMessage) -> InboundMessage:
+    """The message with only clean text in it (``hub.domain.text``), whatever the channel read."""
+    return replace(
+        message,
+        body=clean_text(message.body),
+        name=clean_text(message.name) if message.name is not None else None,
+        subject=clean_text(message.subject) if message.subject is not None else None,
+        attachments=tuple(replace(a, filename=clean_text(a.filename)) for a in message.attachments),
+        data=_clean_data(message.data),
+    )
+
+
+def _clean_data(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _clean_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_data(v) for v in value]
+    return value
 
 
 async def _consent(

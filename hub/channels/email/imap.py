@@ -31,6 +31,7 @@ import structlog
 from hub.channels.email.inbound import Fetched, Outcome
 from hub.config import MailboxSettings
 from hub.crm_store.unit_of_work import Store
+from hub.errors import HubError
 
 log = structlog.get_logger(__name__)
 
@@ -102,6 +103,17 @@ class MailboxReader:
                     "mailbox connection failed; retrying",
                     mailbox=self.mailbox.name,
                     error=str(err) or type(err).__name__,
+                    retry_in=backoff,
+                )
+            except HubError as err:
+                # The store failed under a batch (the database went away, a race lost): the
+                # cursor did not move, so the batch is read again, and storing is idempotent.
+                # Never let it end the reader: the mailbox would stop being read for good.
+                self.failures += 1
+                log.error(
+                    "mailbox batch not stored; reading it again",
+                    mailbox=self.mailbox.name,
+                    error=err.message,
                     retry_in=backoff,
                 )
             finally:

@@ -19,14 +19,20 @@ from typing import TYPE_CHECKING
 import structlog
 
 from hub.channels.base import InboundSink
-from hub.channels.email.parse import Bounce, ParsedEmail, UnreadableEmail, parse_email
+from hub.channels.email.parse import (
+    Bounce,
+    ParsedEmail,
+    UnreadableEmail,
+    content_digest,
+    parse_email,
+)
 from hub.channels.email.threading import PROVIDER, ReplyTokens, decide
 from hub.config import MailboxSettings, Settings
-from hub.crm_store.unit_of_work import Store
-from hub.domain.identity import IdentityKind, normalize_identity
+from hub.crm_store.unit_of_work import Store, UnitOfWork
+from hub.domain.identity import IdentityKind, IdentityRef, normalize_identity
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
-from hub.errors import InvalidIdentity
+from hub.errors import InvalidIdentity, StoreConflict
 from hub.services.files import keep_files
 
 if TYPE_CHECKING:
@@ -113,6 +119,10 @@ class MailIngest:
         async with self._store.unit_of_work() as uow:
             if await uow.timeline.by_provider_ref(PROVIDER, parsed.message_id) is not None:
                 return Outcome.DUPLICATE
+            bounced = await self._bounced_reply(uow, parsed)
+            if bounced is not None:
+                # A bounce of one of our replies goes on that customer's timeline, beside it.
+                sender = bounced
             thread = await decide(
                 uow,
                 parsed,
@@ -167,6 +177,9 @@ class MailIngest:
                     "threading": thread.as_data(),
                     "noise": parsed.noise.value if parsed.noise else None,
                     "noise_reason": parsed.noise_reason,
+                    **({"sender_note": parsed.sender_note} if parsed.sender_note else {}),
+                    **({"repairs": list(parsed.repairs)} if parsed.repairs else {}),
+                    **({"bounced_from": parsed.sender.email} if bounced is not None else {}),
                 },
             )
         )
@@ -175,6 +188,20 @@ class MailIngest:
         if parsed.bounce is not None:
             await self._mark_bounced(parsed.bounce)
         return Outcome.NOISE if parsed.noise is not None else Outcome.STORED
+
+    @staticmethod
+    async def _bounced_reply(uow: UnitOfWork, parsed: ParsedEmail) -> IdentityRef | None:
+        """The address of ours a bounce is about (the reply it bounces was sent to it)."""
+        if parsed.bounce is None or parsed.bounce.original_message_id is None:
+            return None
+        sent = await uow.timeline.by_provider_ref(PROVIDER, parsed.bounce.original_message_id)
+        to = sent.data.get("to") if sent is not None else None
+        if not isinstance(to, str) or "@" not in to:
+            return None
+        try:
+            return normalize_identity(IdentityKind.EMAIL, to, "US")
+        except InvalidIdentity:
+            return None
 
     async def _mark_bounced(self, bounce: Bounce) -> None:
         if bounce.original_message_id is None:
@@ -193,28 +220,37 @@ class MailIngest:
             await uow.commit()
 
     async def _quarantine(self, fetched: Fetched, reason: str) -> None:
+        """Keep the message for an admin, once by its content: delivered again, it is known."""
+        digest = content_digest(fetched.raw)
         folder = self._folder / "quarantine" / fetched.mailbox.name
-        path = folder / f"{fetched.uidvalidity}-{fetched.uid}.eml"
+        path = folder / f"{digest}.eml"
 
         def keep() -> None:
             folder.mkdir(parents=True, exist_ok=True)
             path.write_bytes(fetched.raw)
 
         await asyncio.to_thread(keep)
+        try:
+            async with self._store.unit_of_work() as uow:
+                added = await uow.mail.quarantine(
+                    mailbox=fetched.mailbox.name,
+                    uidvalidity=fetched.uidvalidity,
+                    uid=fetched.uid,
+                    digest=digest,
+                    reason=reason,
+                    raw_path=str(path),
+                    size=len(fetched.raw),
+                    now=self._clock(),
+                )
+                await uow.commit()
+        except StoreConflict:
+            added = False  # the same message, quarantined meanwhile from another copy
         log.warning(
-            "email quarantined", mailbox=fetched.mailbox.name, uid=fetched.uid, reason=reason
+            "email quarantined" if added else "email quarantined before, delivered again",
+            mailbox=fetched.mailbox.name,
+            uid=fetched.uid,
+            reason=reason,
         )
-        async with self._store.unit_of_work() as uow:
-            await uow.mail.quarantine(
-                mailbox=fetched.mailbox.name,
-                uidvalidity=fetched.uidvalidity,
-                uid=fetched.uid,
-                reason=reason,
-                raw_path=str(path),
-                size=len(fetched.raw),
-                now=self._clock(),
-            )
-            await uow.commit()
 
 
 def _parse(fetched: Fetched) -> ParsedEmail | str:

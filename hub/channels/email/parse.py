@@ -20,13 +20,15 @@ What real mail does that a naive reader gets wrong, and what this does about it:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email import policy
-from email.header import decode_header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
@@ -129,6 +131,8 @@ class ParsedEmail:
     noise_reason: str | None = None
     bounce: Bounce | None = None
     charsets: tuple[str, ...] = field(default_factory=tuple)
+    sender_note: str | None = None  # how the sender was found when From did not say it plainly
+    repairs: tuple[str, ...] = ()  # what had to be mended to read it at all
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -143,13 +147,14 @@ class UnreadableEmail(Exception):
 
 def parse_email(raw: bytes) -> ParsedEmail:
     """Read one RFC 5322 message; UnreadableEmail if it has no sender to answer."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    readable, dropped = _repaired(raw)
+    message = BytesParser(policy=policy.default).parsebytes(readable)
     assert isinstance(message, EmailMessage)
-    sender = _first_address(message, "From") or _first_address(message, "Sender")
-    if sender is None:
-        return_path = MESSAGE_ID.findall(str(message.get("Return-Path", "")))
-        if return_path and "@" in return_path[0]:
-            sender = Address("", return_path[0][1:-1])
+    null_path = _null_reverse_path(message)
+    sender, sender_note = _sender(message, raw)
+    if sender is None and null_path:
+        sender = Address("MAILER-DAEMON", f"mailer-daemon@{_notifying_domain(message)}")
+        sender_note = "no sender address: a notification from the null reverse path"
     if sender is None:
         raise UnreadableEmail("no From, Sender or Return-Path address")
     charsets: list[str] = []
@@ -176,14 +181,142 @@ def parse_email(raw: bytes) -> ParsedEmail:
             for v in message.get_all(name, [])
         ),
         charsets=tuple(dict.fromkeys(charsets)),
+        sender_note=sender_note,
+        repairs=(f"{dropped} header line(s) that were not headers were left out",)
+        if dropped
+        else (),
     )
     bounce = _bounce(message)
     if bounce is not None:
         return _with(parsed, Noise.BOUNCE, "a delivery status report", bounce)
+    if null_path:
+        # RFC 5321 section 4.5.5: mail from the null reverse path is a notification; it is
+        # never answered and never work (a bounce of a bounce would loop).
+        reason = "from the null reverse path (RFC 5321 section 4.5.5)"
+        return _with(parsed, Noise.BOUNCE, reason, _plain_bounce(message, text))
     noise = _noise(message, subject, sender)
     if noise is not None:
-        return _with(parsed, *noise, None)
+        found = _plain_bounce(message, text) if noise[0] is Noise.BOUNCE else None
+        return _with(parsed, *noise, found)
     return parsed
+
+
+# -- the sender, recovered where real mail gets it wrong --------------------------------------
+
+ADDRESS = re.compile(r"[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+")
+BRACKETED = re.compile(r"<\s*([^<>\s@]+@[^<>\s]+?)\s*>")
+BARE = re.compile(r"[^\s<>()\[\],;:\"'@]+@[^\s<>()\[\],;:\"'@]*[A-Za-z0-9]")
+HEADER_LINE = re.compile(
+    rb"^(From|Sender):[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE
+)
+
+
+def _sender(message: Message, raw: bytes) -> tuple[Address | None, str | None]:
+    """Who the message is from, and a note when it took more than reading From.
+
+    Real mail has From headers a strict reader rejects: a display name that looks like an
+    address before the real one in brackets, two addresses without a comma, a name and an
+    address without brackets, a header the parser lost after a broken line. The address is
+    taken, in turn, from From (as written, then inside its brackets, then its first address),
+    Sender, and Return-Path; what was done is said, so an agent can see it.
+    """
+    found = _first_address(message, "From")
+    written = _raw_header(message, "From")
+    if found is not None and written is not None:
+        inside = BRACKETED.findall(_decode_words(written))
+        if len(inside) == 1 and _lower_domain(inside[0]) != found.email:
+            # "ann@example.com <ann@example.org>": a name that looks like an address
+            return Address("", _lower_domain(inside[0])), "From: the address in <> was taken"
+    if found is not None:
+        return found, None
+    for name in ("From", "Sender"):
+        if name == "Sender":
+            strict = _first_address(message, "Sender")
+            if strict is not None:
+                return strict, "no usable From address: the Sender header's address was used"
+        headers = [str(v) for k, v in message.raw_items() if k.lower() == name.lower()]
+        lost = _lost_header(raw, name)
+        for text in [*headers, *([lost] if lost is not None else [])]:
+            recovered = _recover(_decode_words(text))
+            if recovered is not None:
+                address, how = recovered
+                return address, f"{name} could not be read as written: {how}"
+    return_path = BRACKETED.findall(str(message.get("Return-Path", "")))
+    if return_path:
+        return Address("", _lower_domain(return_path[0])), "no usable From: Return-Path was used"
+    return None, None
+
+
+def _recover(text: str) -> tuple[Address, str] | None:
+    bracketed = BRACKETED.findall(text)
+    if bracketed:
+        name = BRACKETED.sub("", text).strip().strip('"').strip()
+        if BARE.fullmatch(name):
+            name = ""  # the "name" was an address too
+        return Address(name, _lower_domain(bracketed[0])), "the address in <> was taken"
+    bare = BARE.findall(text)
+    if bare:
+        name = text.split(bare[0], 1)[0].strip().strip('"').strip()
+        how = (
+            "the first of several addresses was taken"
+            if len(bare) > 1
+            else ("the address was taken from a name without <>")
+        )
+        return Address(name if not BARE.search(name) else "", _lower_domain(bare[0])), how
+    return None
+
+
+def _lost_header(raw: bytes, name: str) -> str | None:
+    """A header in the raw header block that the parser lost (after a line it could not read)."""
+    block = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
+    for found in HEADER_LINE.finditer(block):
+        if found.group(1).lower() == name.lower().encode():
+            return found.group(2).decode("utf-8", "surrogateescape")
+    return None
+
+
+def _lower_domain(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def _null_reverse_path(message: Message) -> bool:
+    """Whether the message came from the null reverse path (``Return-Path: <>``)."""
+    paths = [str(v).strip() for v in message.get_all("Return-Path", [])]
+    if any(path.replace(" ", "") == "<>" for path in paths):
+        return True
+    raw_from = " ".join(str(v) for v in message.get_all("From", []))
+    return bool(re.search(r"mailer-daemon", raw_from, re.IGNORECASE)) and "@" not in raw_from
+
+
+def _notifying_domain(message: Message) -> str:
+    """The domain a notification without an address came from, as well as it can be told."""
+    for value in (message.get("Message-ID"), message.get("Reporting-MTA")):
+        found = re.search(r"@([A-Za-z0-9.-]+\.[A-Za-z]{2,})", str(value or ""))
+        if found:
+            return found.group(1).lower()
+    return "localhost"
+
+
+FIELD = re.compile(rb"^[!-9;-~]+:")  # RFC 5322 section 2.2: printable ASCII but the colon
+
+
+def _repaired(raw: bytes) -> tuple[bytes, int]:
+    """The message without header lines that are not headers (an mbox "From " line, a line a
+    broken client wrote): the parser would take the first of them for the start of the body
+    and lose every header after it."""
+    head, newline, body = raw.partition(b"\r\n\r\n")
+    if not newline:
+        head, newline, body = raw.partition(b"\n\n")
+    lines = head.splitlines(keepends=True)
+    kept = [
+        line
+        for n, line in enumerate(lines)
+        if FIELD.match(line) or (n and line[:1] in (b" ", b"\t"))
+    ]
+    if len(kept) == len(lines) or not any(FIELD.match(line) for line in lines):
+        return raw, 0
+    return b"".join(kept) + newline + body, len(lines) - len(kept)
 
 
 def _with(parsed: ParsedEmail, noise: Noise, reason: str, bounce: Bounce | None) -> ParsedEmail:
@@ -191,8 +324,13 @@ def _with(parsed: ParsedEmail, noise: Noise, reason: str, bounce: Bounce | None)
 
 
 def _stable_id(raw: bytes) -> str:
-    """A Message-ID for a message without one: the same bytes, the same id."""
-    return f"<sha256-{hashlib.sha256(raw).hexdigest()[:40]}@hub.invalid>"
+    """A Message-ID for a message without one: the same message, the same id."""
+    return f"<sha256-{content_digest(raw)[:40]}@hub.invalid>"
+
+
+def content_digest(raw: bytes) -> str:
+    """A message's SHA-256, whatever line endings the server that kept it gave it."""
+    return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
 
 
 # -- text in any charset ---------------------------------------------------------------------
@@ -202,6 +340,9 @@ def decode_text(data: bytes, declared: str | None) -> str:
     """Bytes in a declared charset -> text, reading the charset as senders really use it."""
     tried: list[str] = []
     name = (declared or "").strip().strip('"').lower()
+    with contextlib.suppress(LookupError):
+        if codecs.lookup(name).name in ("latin-1", "iso8859-1", "ascii"):
+            name = "iso-8859-1"  # any spelling of Latin-1 or ASCII: really Windows-1252
     for candidate in (SUPERSETS.get(name), name, "utf-8", "gb18030" if _looks_cjk(data) else None):
         if not candidate or candidate in tried:
             continue
@@ -234,13 +375,45 @@ def _raw_header(message: Message, name: str) -> str | None:
     return None
 
 
+ENCODED_WORD = re.compile(rb"=\?([^?\s]+)\?([QqBb])\?([^?]*?)\?=")
+
+
 def _decode_words(raw: str) -> str:
-    """RFC 2047 words and raw bytes (kept by the parser as surrogate escapes) -> text."""
+    """RFC 2047 encoded words and raw 8-bit bytes -> text.
+
+    Read here on the header's bytes (the parser keeps raw bytes as surrogate escapes) rather
+    than by ``email.header.decode_header``, which turns a raw byte inside an encoded word
+    (``=?iso-8859-1?Q?Fr<0xF6>sche?=``, seen in real mail) into the text ``\\udcf6``. Each
+    word is decoded with its declared charset, read as senders use it; whitespace between
+    two encoded words is not text (RFC 2047 section 6.2).
+    """
+    data = raw.encode("utf-8", "surrogateescape")
     pieces: list[str] = []
-    for chunk, charset in decode_header(raw):
-        data = chunk.encode("utf-8", "surrogateescape") if isinstance(chunk, str) else chunk
-        pieces.append(decode_text(data, charset or ("utf-8" if _has_8bit(data) else "ascii")))
+    position, after_word = 0, False
+    for word in ENCODED_WORD.finditer(data):
+        between = data[position : word.start()]
+        if not (after_word and not between.strip()):
+            pieces.append(_raw_text(between))
+        charset = word.group(1).split(b"*", 1)[0].decode("ascii", "replace")  # RFC 2231 *lang
+        pieces.append(decode_text(_word_bytes(word.group(2), word.group(3)), charset))
+        position, after_word = word.end(), True
+    pieces.append(_raw_text(data[position:]))
     return "".join(pieces)
+
+
+def _word_bytes(encoding: bytes, payload: bytes) -> bytes:
+    """An encoded word's bytes: Q (underscores are spaces) or B (padding forgiven)."""
+    if encoding in (b"Q", b"q"):
+        return binascii.a2b_qp(payload, header=True)
+    try:
+        return base64.b64decode(payload + b"=" * (-len(payload) % 4))
+    except binascii.Error:
+        return payload
+
+
+def _raw_text(data: bytes) -> str:
+    """Unencoded header bytes: ASCII, or 8-bit text sent raw (UTF-8 first, as RFC 6532 has it)."""
+    return decode_text(data, "utf-8" if _has_8bit(data) else "ascii")
 
 
 def _has_8bit(data: bytes) -> bool:
@@ -258,8 +431,8 @@ def _addresses(message: Message, name: str) -> tuple[Address, ...]:
     # Split first, decode after: an encoded display name may hide a comma ("Müller, Hans").
     for display, address in getaddresses([raw]):
         display, address = _decode_words(display), _decode_words(address).strip()
-        if "@" not in address:
-            continue
+        if not ADDRESS.fullmatch(address):
+            continue  # "@example.com", "Ann ann@example.com": not an address as written
         local, _, domain = address.rpartition("@")
         found.append(Address(" ".join(display.split()), f"{local}@{domain.lower()}"))
     return tuple(found)
@@ -375,15 +548,79 @@ def _noise(message: Message, subject: str, sender: Address) -> tuple[Noise, str]
         return Noise.BULK, f"Precedence: {precedence}"
     if message.get("List-Id") or message.get("List-Unsubscribe"):
         return Noise.BULK, "mailing-list mail (List-Id)"
+    local = sender.email.partition("@")[0].lower()
+    if str(message.get("X-List-Administrivia", "")).strip().lower() == "yes" or (
+        local in LIST_MANAGERS or local.endswith(LIST_SUFFIXES) or local.startswith("owner-")
+    ):
+        return Noise.BULK, f"a mailing list manager's notice (from {sender.email})"
     if AUTO_SUBJECTS.match(subject):
         return Noise.AUTO_REPLY, f"an automatic reply's subject: {subject[:60]}"
-    local = sender.email.partition("@")[0].lower()
-    if local in ("mailer-daemon", "postmaster"):
+    if local in ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"):
         return Noise.BOUNCE, f"from {sender.email}"
+    # A customer may well write "undeliverable" in a subject: the sender must say it too.
+    if NOTICE_SENDERS.search(sender.name) or (
+        NOTICE_SUBJECTS.search(subject) and (local in NOTICE_LOCALS or local.startswith("bounce"))
+    ):
+        return Noise.BOUNCE, f"a delivery notice: {subject[:60] or sender.name}"
     content_type = message.get_content_type()
     if content_type == "multipart/report":
         return Noise.AUTO_REPLY, "a report (read receipt or notification)"
     return None
+
+
+# Mailing list managers' own addresses (Mailman, Majordomo, LISTSERV, Sympa, ezmlm, Google).
+LIST_MANAGERS = frozenset(
+    {"mailman", "majordomo", "listserv", "sympa", "ezmlm", "listproc", "lyris", "mailman-owner"}
+)
+LIST_SUFFIXES = ("-owner", "-bounces", "-request", "-admin", "-confirm", "+owner")
+# Who writes delivery notices, and what they are called, by the servers and carriers that
+# send most of them (Postfix, Exim, Sendmail, Exchange, Gmail, QQ, 163, NetEase).
+NOTICE_SENDERS = re.compile(
+    r"^(mail delivery (subsystem|system|service)|microsoft outlook|postmaster|"
+    r"mail administrator|系统退信|系统邮件|邮件系统)$",
+    re.IGNORECASE,
+)
+NOTICE_LOCALS = frozenset(
+    {"noreply", "no-reply", "do-not-reply", "donotreply", "mdaemon", "mail", "notify", "system"}
+)
+NOTICE_SUBJECTS = re.compile(
+    r"(undeliver(able|ed)|delivery (status notification|failure|failed|has failed|"
+    r"notification|incomplete|delayed)|returned mail|mail delivery failed|failure notice|"
+    r"non[- ]?delivery|could not (be )?deliver|message not delivered|mailbox (is )?full|"
+    r"quota (exceeded|full)|over quota|warning: could not send|delayed mail|"
+    r"unzustellbar|nicht zustellbar|non remis|no entregado|退信|邮件退回|投递失败|无法投递|"
+    r"配信不能|未送達)",
+    re.IGNORECASE,
+)
+
+
+def _plain_bounce(message: Message, text: str) -> Bounce | None:
+    """A bounce that is not an RFC 3464 report: the Message-ID of ours it quotes, if any.
+
+    Mail servers that write their own bounce text still quote the failed message (attached,
+    or its headers pasted in the text); that is how it is matched to the reply it bounces.
+    """
+    original = None
+    for part in message.walk():
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            original = _original_id(part)
+            if original:
+                break
+    if original is None:
+        quoted = re.findall(r"^\s*Message-ID:\s*(<[^<>\s]+>)", text, re.IGNORECASE | re.MULTILINE)
+        own = _ids(message.get("Message-ID"))
+        original = next((q for q in quoted if q not in own), None)
+    if original is None:
+        return None
+    recipients = re.findall(r"<([^<>\s@]+@[^<>\s]+)>", text)[:5]
+    diagnostic = next((line.strip() for line in text.splitlines() if line.strip()), None)
+    return Bounce(
+        tuple(dict.fromkeys(r.lower() for r in recipients)),
+        "failed",
+        None,
+        diagnostic[:300] if diagnostic else None,
+        original,
+    )
 
 
 def _bounce(message: Message) -> Bounce | None:
