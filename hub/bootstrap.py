@@ -85,6 +85,11 @@ class Hub:
             except HubError:
                 log.exception("channel failed to start", channel=channel.channel.value)
 
+    def stop_intake(self) -> None:
+        """Take no new work (the first thing on SIGTERM); what is in hand finishes."""
+        for channel in self.channels:
+            channel.stop_intake()
+
     async def stop(self) -> None:
         """Stop channels, then the bus, then close the store."""
         for channel in reversed(self.channels):

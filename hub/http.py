@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import pydantic
+import socketio
+import structlog
 from aiohttp import web
 
 from hub.domain.users import Permission, Principal
@@ -19,6 +21,7 @@ from hub.errors import HubError, MalformedRequest, NotFound, UnsupportedMediaTyp
 if TYPE_CHECKING:
     from hub.bootstrap import Hub
 
+log = structlog.get_logger(__name__)
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 TOKEN_ID: web.RequestKey[int] = web.RequestKey("token_id", int)
@@ -168,3 +171,27 @@ def json_default(value: Any) -> Any:
 def failure(err: HubError) -> dict[str, Any]:
     """A socket.io request's refusal: the same code and message the HTTP API would give."""
     return {"ok": False, "error": {"code": err.code, "message": err.message}}
+
+
+class GuardedNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """A socket.io namespace whose every request gets an answer.
+
+    A handler that fails with something unforeseen (a library error nobody translated) would
+    leave the client waiting for its acknowledgement until it times out; here it answers
+    with an error, as the HTTP API answers 500, and the failure is logged.
+    """
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        try:
+            return await super().trigger_event(event, *args)
+        except (socketio.exceptions.ConnectionRefusedError, HubError):
+            raise
+        except Exception:
+            log.exception("socket.io handler failed", namespace=self.namespace, event=event)
+            if event == "connect":
+                raise socketio.exceptions.ConnectionRefusedError(
+                    "something went wrong on our side"
+                ) from None
+            if event == "disconnect":
+                return None
+            return failure(HubError("something went wrong on our side"))

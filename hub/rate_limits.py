@@ -17,6 +17,7 @@ from typing import cast
 import redis.asyncio as aioredis
 
 from hub.errors import StoreError
+from hub.redis_connection import connect
 
 
 class RateLimits(abc.ABC):
@@ -136,7 +137,7 @@ class RedisRateLimits(RateLimits):
     def __init__(self, url: str, *, prefix: str = "hub:limits:") -> None:
         self._url = url
         self._p = prefix
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis: aioredis.Redis = connect(url)
         self._take = self._redis.register_script(_TAKE)
         self._window = self._redis.register_script(_WINDOW)
 

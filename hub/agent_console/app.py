@@ -54,10 +54,14 @@ def build_app(hub: Hub) -> web.Application:
     async def start(_: web.Application) -> None:
         await hub.start()
 
+    async def stop_intake(_: web.Application) -> None:
+        hub.stop_intake()
+
     async def stop(_: web.Application) -> None:
         await hub.stop()
 
     app.on_startup.append(start)
+    app.on_shutdown.append(stop_intake)  # before requests in flight are waited for
     app.on_cleanup.append(stop)
     return app
 

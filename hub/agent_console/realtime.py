@@ -50,7 +50,7 @@ from hub.domain.events import (
 from hub.domain.interaction import InteractionState
 from hub.domain.users import Permission, Principal
 from hub.errors import AuthError, HubError
-from hub.http import Id, failure, json_default, public, validate
+from hub.http import GuardedNamespace, Id, failure, json_default, public, validate
 from hub.routing.service import queue_report
 from hub.services import customers, interactions
 from hub.services.accounts import authenticate
@@ -297,24 +297,27 @@ class Realtime:
         if routing is not None and until is None:
             return  # withdrawn or taken meanwhile: nothing to ring
         payload |= _ring(until or event.expires_at, self.hub.clock())
-        await self.sio.emit("offer", payload, room=f"agent:{event.agent_id}", namespace="/agent")
+        await self.to_agent(event.agent_id, "offer", payload)
+
+    async def to_agent(self, agent_id: int, event: str, data: Any) -> None:
+        """Push to every console of an agent (scaled out, through Redis to the other processes;
+        the sockets this process holds are reached directly, whatever Redis does)."""
+        await self.sio.emit(event, data, room=f"agent:{agent_id}", namespace="/agent")
 
     async def _on_withdrawn(self, event: Event) -> None:
         assert isinstance(event, OfferWithdrawn)
-        await self.sio.emit(
+        await self.to_agent(
+            event.agent_id,
             "offer_withdrawn",
             {"interaction_id": event.interaction_id, "reason": event.reason},
-            room=f"agent:{event.agent_id}",
-            namespace="/agent",
         )
 
     async def _on_assigned(self, event: Event) -> None:
         assert isinstance(event, InteractionAssigned)
-        await self.sio.emit(
+        await self.to_agent(
+            event.agent_id,
             "assigned",
             {"interaction_id": event.interaction_id, "customer_id": event.customer_id},
-            room=f"agent:{event.agent_id}",
-            namespace="/agent",
         )
 
     async def _on_timeline(self, event: Event) -> None:
@@ -344,20 +347,16 @@ class Realtime:
             stored = await uow.timeline.event(event_id)
         if stored is None:
             return
-        await self.sio.emit(
+        await self.to_agent(
+            interaction.assigned_user_id,
             "message",
             {"interaction_id": interaction.id, "event": event_json(stored)},
-            room=f"agent:{interaction.assigned_user_id}",
-            namespace="/agent",
         )
 
     async def _on_agent_state(self, event: Event) -> None:
         assert isinstance(event, AgentStateChanged)
-        await self.sio.emit(
-            "state",
-            {"presence": event.presence, "reason": event.reason},
-            room=f"agent:{event.agent_id}",
-            namespace="/agent",
+        await self.to_agent(
+            event.agent_id, "state", {"presence": event.presence, "reason": event.reason}
         )
 
     # -- the supervisor board -------------------------------------------------------------------
@@ -421,7 +420,7 @@ class Realtime:
         ]
 
 
-class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+class AgentNamespace(GuardedNamespace):
     """What agents send, and their rooms."""
 
     def __init__(self, realtime: Realtime) -> None:
@@ -558,7 +557,7 @@ class AgentNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return routing
 
 
-class SupervisorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+class SupervisorNamespace(GuardedNamespace):
     """The live board for supervisors."""
 
     def __init__(self, realtime: Realtime) -> None:

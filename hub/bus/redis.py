@@ -29,6 +29,7 @@ from redis.exceptions import ResponseError
 from hub.bus.base import EventBus, Handler
 from hub.domain import events as domain_events
 from hub.domain.events import Event
+from hub.redis_connection import connect
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +79,7 @@ class RedisStreamsEventBus(EventBus):
         block: timedelta = timedelta(milliseconds=500),
         max_length: int = 1_000_000,
     ) -> None:
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis: aioredis.Redis = connect(url)
         self._stream = stream
         self._group = group
         self._consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
@@ -122,7 +123,7 @@ class RedisStreamsEventBus(EventBus):
         self._running = False
         if self._task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), self._block.total_seconds() + 10)
+                await asyncio.wait_for(asyncio.shield(self._task), self._block.total_seconds() + 3)
             except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):

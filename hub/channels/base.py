@@ -27,6 +27,9 @@ from hub.services.receive import Received
 InboundSink = Callable[[InboundMessage], Awaitable[Received]]
 # How long a provider's status callback waits for the message it is about (seconds, in turn).
 RECORD_WAITS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
+# How long stopping waits for work a channel started (downloads): what is left is owed and
+# done at the next start. Short enough for the whole hub to stop within 10 s of SIGTERM.
+STOP_SECONDS = 4.0
 
 
 class Capability(Flag):
@@ -78,11 +81,14 @@ class ChannelAdapter(abc.ABC):
         """Begin taking inbound messages and handing them to sink."""
         self._sink = sink
 
+    def stop_intake(self) -> None:  # noqa: B027  (channels that read by themselves stop here)
+        """Take no more new work (SIGTERM): what is in hand finishes, the rest waits."""
+
     async def stop(self) -> None:
         """Stop taking inbound messages, let work after commit finish, release connections."""
         self._sink = None
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=30)
+            await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run work after the answer (media downloads): the stored event is already safe."""

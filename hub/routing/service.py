@@ -68,6 +68,7 @@ from hub.services.interactions import require_handler, visible_interaction
 log = structlog.get_logger(__name__)
 
 DEFAULT_POLICY_FILE = Path("config/routing.toml")
+STOP_SECONDS = 4.0  # how long stopping waits for a routing pass in progress
 POLICY = "routing_policy"  # its kind among the config versions
 FROM_QUEUES = "the queues in the store"  # the source of a policy made without a file
 S = InteractionState
@@ -127,7 +128,7 @@ class RoutingService:
         self._stopping.set()
         if self._task is not None:
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=STOP_SECONDS)
             except TimeoutError:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 import structlog
 
 from hub.channels.base import (
+    STOP_SECONDS,
     Capability,
     ChannelAdapter,
     DeliveryReceipt,
@@ -74,11 +75,14 @@ class EmailChannel(ChannelAdapter):
             for reader in self.readers
         ]
 
-    async def stop(self) -> None:
+    def stop_intake(self) -> None:
         for reader in self.readers:
-            reader.stop()
+            reader.stop()  # each finishes the batch in hand; the rest waits in the mailbox
+
+    async def stop(self) -> None:
+        self.stop_intake()
         if self._running:
-            _, late = await asyncio.wait(self._running, timeout=10)
+            _, late = await asyncio.wait(self._running, timeout=STOP_SECONDS)
             for task in late:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -232,6 +232,8 @@ class MailboxReader:
             raise MailboxError(f"UID SEARCH failed: {_text(response.lines)}")
         uids = sorted(int(n) for n in bytes(response.lines[0]).split() if int(n) > last)
         for batch in _chunks(uids, self.mailbox.batch_size):
+            if self._stopping.is_set():
+                return  # the hub is stopping: the rest is read at the next start
             fetched = await self._call(
                 client.uid("fetch", f"{batch[0]}:{batch[-1]}", "(UID BODY.PEEK[])"),
                 CALL_SECONDS * 5,

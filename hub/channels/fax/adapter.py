@@ -28,7 +28,13 @@ from typing import Any, ClassVar
 import structlog
 from aiohttp import web
 
-from hub.channels.base import Capability, ChannelAdapter, DeliveryReceipt, OutboundMessage
+from hub.channels.base import (
+    STOP_SECONDS,
+    Capability,
+    ChannelAdapter,
+    DeliveryReceipt,
+    OutboundMessage,
+)
 from hub.channels.fax import documents
 from hub.channels.fax.provider import FaxEvent, FaxProvider
 from hub.channels.fax.telnyx import TelnyxFax
@@ -123,9 +129,10 @@ class FaxChannel(ChannelAdapter):
         for task in self._later:
             task.cancel()
         if self._reader is not None:
+            # A document being read gets a moment; unread ones are read at the next start.
             await self._reading.put(None)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reader, 60)
+                await asyncio.wait_for(self._reader, STOP_SECONDS)
             self._reader = None
         if self.provider is not None:
             await self.provider.close()

@@ -29,7 +29,7 @@ from hub.channels.webchat.visitors import signed_user
 from hub.domain.identity import IdentityClaim, IdentityKind, IdentityRef, normalize_identity
 from hub.domain.interaction import Channel, Interaction, InteractionState
 from hub.errors import AuthError, HubError, InvalidIdentity, TooManyRequests, ValidationError
-from hub.http import Id, failure, validate
+from hub.http import GuardedNamespace, Id, failure, validate
 
 if TYPE_CHECKING:
     from hub.channels.webchat.adapter import WebchatChannel
@@ -71,7 +71,7 @@ class TooFast(TooManyRequests):
     code = "rate_limited"
 
 
-class ChatNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+class ChatNamespace(GuardedNamespace):
     """Visitors' widgets."""
 
     def __init__(self, channel: WebchatChannel) -> None:

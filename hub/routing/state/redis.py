@@ -34,6 +34,7 @@ import redis.asyncio as aioredis
 
 from hub.domain.interaction import Channel
 from hub.errors import StoreError
+from hub.redis_connection import connect
 from hub.routing.model import AgentState, Presence, WorkItem
 from hub.routing.state.base import Limits, RoutingState
 
@@ -258,7 +259,7 @@ class RedisRoutingState(RoutingState):
     def __init__(self, url: str, *, prefix: str = "hub:routing:") -> None:
         self._url = url
         self._p = prefix
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._redis: aioredis.Redis = connect(url)
         self._scripts = {
             name: self._redis.register_script(source)
             for name, source in {
