@@ -155,4 +155,6 @@ async def build_hub(
     if settings.webchat.sites:
         channels.append(WebchatChannel(settings, store, routing, clock, email, limits))
     live = ChannelSettings(settings, store, clock)
-    return Hub(settings, store, bus, Metrics(), clock, channels, routing, calls, live, limits)
+    metrics = Metrics()
+    routing.upkeep.on_health.append(lambda health: metrics.routing_health(health.figures()))
+    return Hub(settings, store, bus, metrics, clock, channels, routing, calls, live, limits)

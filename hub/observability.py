@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -75,3 +76,16 @@ class Metrics:
             ["channel", "outcome"],
             registry=self.registry,
         )
+        self.routing = Gauge(
+            "hub_routing",
+            "How routing keeps up, as last checked: bus_backlog (events not yet handled), "
+            "waiting, free_agents, stuck (work a free agent could take, waiting over 30 s), "
+            "behind (1 or 0).",
+            ["figure"],
+            registry=self.registry,
+        )
+
+    def routing_health(self, figures: Mapping[str, float]) -> None:
+        """Record routing's latest health check."""
+        for figure, value in figures.items():
+            self.routing.labels(figure).set(value)

@@ -394,6 +394,12 @@ class Realtime:
                     log.exception("could not send the supervisor board")
             await asyncio.sleep(BOARD_SECONDS)
 
+    def routing_health(self) -> dict[str, Any] | None:
+        """Whether routing keeps up (routing.upkeep), as last checked."""
+        routing = self.hub.routing
+        health = routing.upkeep.health if routing is not None else None
+        return health.as_dict() if health is not None else None
+
     async def board(self) -> list[dict[str, Any]]:
         """Every queue's live figures and rolling windows."""
         routing = self.hub.routing
@@ -574,6 +580,7 @@ class SupervisorNamespace(GuardedNamespace):
         self.realtime.supervisors += 1
         await self.emit("queues", await self.realtime.board(), to=sid)
         await self.emit("agents", await self.realtime.agents(), to=sid)
+        await self.emit("routing", self.realtime.routing_health(), to=sid)
 
     async def on_disconnect(self, sid: str, reason: object = None) -> None:
         self.realtime.supervisors = max(0, self.realtime.supervisors - 1)

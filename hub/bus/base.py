@@ -22,6 +22,10 @@ class EventBus(abc.ABC):
     async def publish(self, events: Sequence[Event]) -> None:
         """Deliver events, in order; call only after the data they describe is committed."""
 
+    async def backlog(self) -> int:
+        """Events published and not yet handled (0 where delivery is immediate)."""
+        return 0
+
     async def start(self) -> None:  # noqa: B027  (optional hook)
         """Begin delivering (no-op where delivery needs no background work)."""
 

@@ -112,6 +112,17 @@ class RedisStreamsEventBus(EventBus):
         with contextlib.suppress(ResponseError):
             await self._redis.xgroup_create(self._stream, self._group, id=start_at, mkstream=True)
 
+    async def backlog(self) -> int:
+        """Entries of the stream the group has not read yet, and those read but not handled."""
+        try:
+            groups = await self._redis.xinfo_groups(self._stream)
+        except ResponseError:
+            return 0  # no stream yet
+        for group in groups:
+            if group.get("name") == self._group:
+                return int(group.get("lag") or 0) + int(group.get("pending") or 0)
+        return 0
+
     async def start(self) -> None:
         await self._ensure_group("$")
         self._running = True

@@ -63,6 +63,7 @@ from hub.routing.policy import (
 from hub.routing.router import Router
 from hub.routing.state.base import RoutingState
 from hub.routing.stats import intervals, live_stats, window_stats
+from hub.routing.upkeep import Upkeep
 from hub.services.interactions import require_handler, visible_interaction
 
 log = structlog.get_logger(__name__)
@@ -96,6 +97,7 @@ class RoutingService:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._version: ConfigVersion | None = None
+        self.upkeep = Upkeep(self)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -362,6 +364,7 @@ class RoutingService:
                     await self.rebuild()
                 await self._sign_out_lost_agents()
                 await self._router().tick()
+                await self.upkeep.due()
             except Exception:
                 log.exception("routing tick failed")
 
@@ -416,10 +419,18 @@ class RoutingService:
                 continue
             if await self.state.item(interaction.id) is not None:
                 continue  # another hub process routes it already
-            if interaction.state is S.OFFERED:
-                # The offer died with the process (or the Redis) that made it: back in line.
-                await self._transition(interaction.id, S.QUEUED, expected=S.OFFERED)
-            await self._route(interaction)
+            # (an offer died with the process, or the Redis, that made it: back in line)
+            await self.requeue_lost(interaction)
+
+    async def requeue_lost(self, interaction: Interaction) -> None:
+        """Work the store says waits that routing lost track of: back in line, routed."""
+        if interaction.state is S.OFFERED:
+            await self._transition(interaction.id, S.QUEUED, expected=S.OFFERED)
+        await self._route(interaction)
+
+    async def offer_lost(self, interaction_id: int) -> None:
+        """The store says offered, routing says waiting: the store follows (it waits)."""
+        await self._transition(interaction_id, S.QUEUED, expected=S.OFFERED)
 
     def agent_state(
         self, profile: AgentProfile, known: AgentState | None, stored: StoredPresence | None = None

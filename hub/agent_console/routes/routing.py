@@ -237,6 +237,16 @@ async def queues(request: web.Request) -> web.Response:
     return json_response({"queues": reports, "overall": totals})
 
 
+@routes.get("/api/v1/routing/health")
+@requires(Permission.QUEUES_READ)
+async def routing_health(request: web.Request) -> web.Response:
+    """Whether routing keeps up: events not yet handled, work a free agent could take waiting
+    long, and what the last reconciliation mended (checked every few seconds)."""
+    upkeep = routing_of(request).upkeep
+    health = upkeep.health or await upkeep.check()
+    return json_response(health.as_dict())
+
+
 @routes.get(r"/api/v1/queues/{queue_id:\d+}/stats")
 @requires(Permission.QUEUES_READ)
 async def queue_stats(request: web.Request) -> web.Response:

@@ -150,6 +150,14 @@ class RoutingState(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def set_load(self, agent_id: int, channel: Channel, count: int) -> None:
+        """Put an agent's load on a channel right (the reconciler, after a leak)."""
+
+    @abc.abstractmethod
+    async def claim_duty(self, name: str, seconds: float) -> bool:
+        """Whether this caller does the named periodic duty now (one process per period)."""
+
+    @abc.abstractmethod
     async def claim_rebuild(self) -> bool:
         """True once for a state that holds nothing yet: the caller rebuilds it from the store.
 

@@ -191,6 +191,17 @@ class MemoryRoutingState(RoutingState):
             del self._seen[agent_id]
         return lost
 
+    async def set_load(self, agent_id: int, channel: Channel, count: int) -> None:
+        agent = self._agents.get(agent_id)
+        if agent is not None:
+            if count > 0:
+                agent.load[channel] = count
+            else:
+                agent.load.pop(channel, None)
+
+    async def claim_duty(self, name: str, seconds: float) -> bool:
+        return True  # one process: always this one
+
     async def claim_rebuild(self) -> bool:
         claimed, self._claimed = self._claimed, True
         return not claimed

@@ -18,6 +18,7 @@ Layout under the prefix (default ``hub:routing:``)::
     queues          set   queue names seen;  qsize  hash  queue -> items (waiting + offered)
     seen            zset  agent ids by when a hub process last held a console socket of theirs
     built           string  there while the state holds what the store says (gone: rebuild)
+    duty:{name}     string  which process does a periodic duty (the reconciler) this period
 
 Keys are built inside the scripts from the prefix, so this needs one Redis server (not a
 cluster).
@@ -576,6 +577,15 @@ class RedisRoutingState(RoutingState):
     async def expired_offers(self, now: datetime) -> list[WorkItem]:
         ids = await self._redis.zrangebyscore(f"{self._p}offers", "-inf", now.timestamp())
         return await self._items([str(i) for i in ids])
+
+    async def set_load(self, agent_id: int, channel: Channel, count: int) -> None:
+        await self._redis.hset(self._agent_key(agent_id), f"load:{channel.value}", max(0, count))
+
+    async def claim_duty(self, name: str, seconds: float) -> bool:
+        claimed = await self._redis.set(
+            f"{self._p}duty:{name}", self._url, nx=True, px=max(1, int(seconds * 1000))
+        )
+        return bool(claimed)
 
     async def claim_rebuild(self) -> bool:
         return bool(await self._redis.set(f"{self._p}built", self._url, nx=True))

@@ -244,6 +244,18 @@ export function supervisorBoard(root: HTMLElement, session: Session, onLogout: (
     );
   }
 
+  // Routing falling behind (events not handled yet, or work a free agent could take waiting):
+  // said at the top of the board, so a supervisor never wonders why nothing moves.
+  const behind = h("p", { class: "notice warning", role: "alert", id: "routing-behind", hidden: "" });
+  queues.before(behind);
+  socket.on("routing", (health: { behind: boolean; bus_backlog: number; stuck: number; oldest_stuck_seconds: number; free_agents: number } | null) => {
+    behind.hidden = !health?.behind;
+    if (!health?.behind) return;
+    const parts = [];
+    if (health.bus_backlog) parts.push(`${health.bus_backlog} events not handled yet`);
+    if (health.stuck) parts.push(`${health.stuck} contact(s) a free agent could take have waited up to ${seconds(health.oldest_stuck_seconds)}`);
+    behind.textContent = `Routing is falling behind: ${parts.join("; ")}. The hub is catching up and mends what it finds; if this stays, check the hub's logs.`;
+  });
   socket.on("queues", (list: Queue[]) => {
     clear(queues);
     queues.append(

@@ -1,0 +1,95 @@
+"""Routing mends what leaked and says when it falls behind, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from hub.bootstrap import Hub
+from hub.config import Settings
+from hub.domain.interaction import Channel
+from hub.routing.model import Presence
+from hub.routing.service import RoutingService
+from tests.agent_console.test_api import push
+from tests.conftest import FrozenClock, Team
+from tests.routing.test_routing_api import call
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    # The ticker waits a minute between passes: the tests run the upkeep themselves.
+    return Settings(database_url=database_url, log_level="WARNING", routing_tick_seconds=60)
+
+
+def routing(hub: Hub) -> RoutingService:
+    assert hub.routing is not None
+    return hub.routing
+
+
+async def test_work_routing_lost_track_of_is_found_and_routed_again(
+    hub: Hub, client: Client, team: Team, clock: FrozenClock
+) -> None:
+    service = routing(hub)
+    created = await push(client, team, **{"from": "+14155550100"})
+    lost = created["interaction_id"]
+    assert await service.state.remove_item(lost) is not None  # the leak: the store says queued
+    clock.advance(10)
+    assert (await service.upkeep.reconcile()).rerouted == 0  # too recent: maybe on its way
+    clock.advance(30)
+    mended = await service.upkeep.reconcile()
+    assert mended.rerouted == 1
+    assert await service.state.item(lost) is not None
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+    assert [o["interaction_id"] for o in offers] == [lost]
+
+
+async def test_an_offer_ringing_nowhere_goes_back_in_line_and_loads_are_put_right(
+    hub: Hub, client: Client, team: Team, clock: FrozenClock
+) -> None:
+    service = routing(hub)
+    agent_id = team.user_ids["agent"]
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    created = await push(client, team, **{"from": "+14155550100"})
+    ringing = created["interaction_id"]
+    shown = await call(client, team, "agent", "GET", f"/api/v1/interactions/{ringing}")
+    assert shown["state"] == "offered"
+    # The leak: the offer is gone from routing (its process died), the store still says so.
+    await service.state.release_offer(ringing, agent_id, exclude=False, now=clock())
+    await service.state.add_load(agent_id, Channel.SMS, 2)  # and a load nobody holds
+    clock.advance(40)
+    first = await service.upkeep.reconcile()
+    assert first.requeued == 1
+    assert first.loads == 0  # seen once: maybe an accept in flight
+    shown = await call(client, team, "agent", "GET", f"/api/v1/interactions/{ringing}")
+    assert shown["state"] == "queued"
+    second = await service.upkeep.reconcile()
+    assert second.loads == 1
+    agent = await service.state.agent(agent_id)
+    assert agent is not None
+    assert agent.load.get(Channel.SMS, 0) == 0
+
+
+async def test_work_a_free_agent_could_take_waiting_long_says_routing_is_behind(
+    hub: Hub, client: Client, team: Team, clock: FrozenClock
+) -> None:
+    service = routing(hub)
+    created = await push(client, team, **{"from": "+14155550100"})
+    calm = await service.upkeep.check()
+    assert not calm.behind
+    assert calm.waiting == 1
+    # An agent is free, the work has waited, and nothing offered it (no pass ran): behind.
+    await service.refresh_agent(team.user_ids["agent"])
+    await service.state.set_presence(team.user_ids["agent"], Presence.AVAILABLE, None, clock())
+    clock.advance(60)
+    health = await service.upkeep.check()
+    assert health.behind
+    assert (health.stuck, health.free_agents) == (1, 1)
+    assert health.oldest_stuck_seconds >= 60
+    shown = await call(client, team, "supervisor", "GET", "/api/v1/routing/health")
+    assert shown["behind"] is True
+    assert created["interaction_id"]
