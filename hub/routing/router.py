@@ -372,8 +372,11 @@ class Router:
 
     # -- the clock ---------------------------------------------------------------------------
 
-    async def tick(self) -> None:
-        """Ring out expired offers, then a full pass: widened steps, overflow, hours, offers."""
+    async def tick(self, *, full: bool = False) -> None:
+        """Ring out expired offers, then a pass: widened steps, overflow, hours, offers.
+
+        The pass reads what ``_pass_limit`` says it needs, or everything when full.
+        """
         now = self.clock()
         missed: set[int] = set()
         for item in await self.state.expired_offers(now):
@@ -393,7 +396,7 @@ class Router:
             for agent_id in sorted(missed):
                 await self.missed(agent_id)
         agents = await self.state.agents()
-        limit = await self._pass_limit(agents, now)
+        limit = None if full else await self._pass_limit(agents, now)
         if limit == 0:
             return
         waiting = await self.state.waiting(limit=limit)

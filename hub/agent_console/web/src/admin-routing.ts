@@ -44,6 +44,8 @@ interface CalendarDoc {
 interface PolicyDoc {
   ring_seconds?: number;
   wrap_up_seconds?: number;
+  missed_on_ring_out?: boolean;
+  reoffer_after_seconds?: number;
   agent_order?: string;
   default_queue?: string | null;
   capacity?: Record<string, number>;
@@ -253,6 +255,8 @@ export async function routingScreen(root: HTMLElement, session: Session, say: (m
   const order = select("Default agent order", ORDERS, doc.agent_order ?? "longest_idle");
   const defaultQueue = select("Default queue", [["", "none"], ...queues.map((n): [string, string] => [n, n])], doc.default_queue);
   const exclusive = checkbox("A call takes the agent's whole attention", doc.voice_exclusive ?? true);
+  const missed = checkbox("An offer that rings out makes the agent missed", doc.missed_on_ring_out ?? true);
+  const reoffer = numberInput("Offer again after (s)", doc.reoffer_after_seconds ?? 30, 0, 3600);
   const capacity = CHANNELS.map((c) => [c, numberInput(`Capacity ${c}`, doc.capacity?.[c] ?? null, 0, 50)] as const);
   capacity.forEach(([c, box]) => (box.placeholder = String(DEFAULT_CAPACITY[c] ?? "")));
   const routes = CHANNELS.map((c) => [c, select(`Route ${c}`, [["", "default queue"], ...queues.map((n): [string, string] => [n, n])], doc.routes?.find((r) => r.channel === c)?.queue)] as const);
@@ -264,6 +268,8 @@ export async function routingScreen(root: HTMLElement, session: Session, say: (m
       agent_order: order.value,
       default_queue: defaultQueue.value || null,
       voice_exclusive: exclusive.checked,
+      missed_on_ring_out: missed.checked,
+      reoffer_after_seconds: optionalNumber(reoffer) ?? 30,
       capacity: Object.fromEntries(capacity.filter(([, box]) => box.value.trim() !== "").map(([c, box]) => [c, Number(box.value)])),
       routes: routes.filter(([, box]) => box.value).map(([c, box]) => ({ channel: c, queue: box.value })),
     };
@@ -357,6 +363,8 @@ export async function routingScreen(root: HTMLElement, session: Session, say: (m
         field("Agent order", order),
         field("Default queue", defaultQueue),
         h("label", { class: "check" }, exclusive, " a call blocks other work"),
+        h("label", { class: "check" }, missed, " a ring-out makes the agent missed (offered nothing until they are available again)"),
+        field("Offer declined or missed work again to the same agent after (s), when nobody else can take it", reoffer),
         h("fieldset", {}, h("legend", {}, "Capacity per agent"), ...capacity.map(([c, box]) => h("label", {}, `${c} `, box))),
         h("fieldset", {}, h("legend", {}, "New work by channel goes to"), ...routes.map(([c, box]) => h("label", {}, `${c} `, box))),
       ),
