@@ -16,6 +16,8 @@ from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
 from hub.config import Settings
 from hub.crm_store.tables import InteractionRow, TimelineEventRow
+from tests.agent_console.test_realtime import Listener
+from tests.agent_console.test_work_and_sessions import _ended
 from tests.conftest import REDIS_URL, FrozenClock, Team, empty_tables, make_team
 
 Client = TestClient[Any, Any]
@@ -126,3 +128,19 @@ async def test_two_processes_never_offer_or_assign_anything_twice(
         agent = await state.agent(team.user_ids[user])
         assert agent is not None
         assert sum(agent.load.values()) == 5
+
+
+async def test_a_logout_through_one_process_ends_the_sockets_on_the_other_within_2_s(
+    two_hubs: tuple[list[Hub], list[Client]],
+) -> None:
+    hubs, clients = two_hubs
+    team = await make_team(hubs[0], "support")
+    far = Listener("/agent")
+    await far.connect(str(clients[1].make_url("")), team.tokens["agent"])
+    await far.next("hello")
+    try:
+        out = await clients[0].post("/api/v1/auth/logout", headers=team.headers("agent"))
+        assert out.status == 204
+        assert await _ended(far) == "logged out"  # the other process saw it by itself
+    finally:
+        await far.client.disconnect()
