@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +35,18 @@ BACKENDS = ["sqlite", "postgresql"]
 
 def pytest_configure(config: pytest.Config) -> None:
     configure_logging("INFO", "console")  # as the running hub does: through stdlib logging
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, seconds: float = 15, what: str = "it"
+) -> float:
+    """Wait until check() is true; the seconds it took (AssertionError after ``seconds``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if await check():
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 class FrozenClock:

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from hub.bootstrap import Hub
 from hub.routing.model import Presence
 from tests.agent_console.test_realtime import Listener, contact, listeners
-from tests.conftest import FrozenClock, Team, make_team
+from tests.conftest import FrozenClock, Team, eventually, make_team
 
 Client = TestClient[Any, Any]
 __all__ = ["listeners"]  # the fixture, shared with the realtime tests
@@ -25,14 +25,6 @@ async def arrive(client: Client, team: Team, sender: str, body: str) -> int:
     )
     assert response.status == 201, await response.text()
     return int((await response.json())["interaction_id"])
-
-
-async def _wait_for(predicate: Any, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("it did not happen in time")
 
 
 async def test_held_work_comes_back_after_a_reload_and_from_the_api(
@@ -172,7 +164,7 @@ async def test_an_agent_whose_console_is_gone_goes_offline_after_the_grace_perio
         seen = await state.agent(user_id)
         return seen is not None and seen.presence is Presence.OFFLINE
 
-    await _wait_for(offline)
+    await eventually(offline, seconds=5, what="the agent offline")
     item = await state.item(interaction)
     assert item is not None
     assert item.offered_to is None  # the offer ringing at nobody moved on

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections import Counter
@@ -26,16 +25,12 @@ import aiohttp
 import socketio
 from twilio.request_validator import RequestValidator
 
+from hub.dev.dovecot import free_port
+
 PUBLIC = "https://hub.fault.test"  # what Twilio would call; both processes sign against it
 TWILIO_TOKEN = "f4ulty0ken0123456789abcdef012345"
 OUR_NUMBER = "+14155550000"
 SMS_PATH = "/webhooks/twilio/sms"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def hub_environment(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -351,13 +346,3 @@ class RedisServer:
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(signal.SIGKILL)
             await self.process.wait()
-
-
-async def wait_until(check: Any, seconds: float, what: str) -> float:
-    """Poll an async check until it holds; the seconds it took (AssertionError after)."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        if await check():
-            return time.monotonic() - started
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {seconds} s")

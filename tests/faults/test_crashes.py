@@ -18,7 +18,7 @@ from hub.crm_store.database import create_engine
 from hub.crm_store.tables import TimelineEventRow
 from hub.crm_store.unit_of_work import Store
 from hub.dev.dovecot import Dovecot
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, eventually
 from tests.faults.conftest import MakeOrganisation
 from tests.faults.harness import (
     SMS_PATH,
@@ -29,7 +29,6 @@ from tests.faults.harness import (
     hub_environment,
     send_sms_load,
     signed_sms,
-    wait_until,
 )
 
 MESSAGES = 2000
@@ -134,13 +133,15 @@ async def test_redis_restarted_without_its_data_routes_again_within_5_s(
             return counts.wrapped >= n
 
         await text(1)
-        await wait_until(lambda: wrapped(1), 10, "the first contact routed")
+        await eventually(lambda: wrapped(1), seconds=10, what="the first contact routed")
         await redis.kill()  # gone, with every key: routing state, the bus, socket.io's channel
         await redis.start()  # back on the same port, empty
         back = time.monotonic()
         await text(2)
         try:
-            await wait_until(lambda: wrapped(2), 15, "a contact routed after Redis came back")
+            await eventually(
+                lambda: wrapped(2), seconds=15, what="a contact routed after Redis came back"
+            )
         except AssertionError:
             print("agent saw:", counts, "\nhub log:\n", hub.tail(60))
             raise
@@ -186,7 +187,7 @@ async def test_sigterm_in_an_email_backlog_exits_within_10_s_and_loses_nothing(
         async def some_stored() -> bool:
             return (await _events(org.database_url, "email"))[0] >= 60
 
-        await wait_until(some_stored, 60, "the backlog being read")
+        await eventually(some_stored, seconds=60, what="the backlog being read")
         at_signal, _ = await _events(org.database_url, "email")
         seconds = await hub.terminate()
         at_exit, _ = await _events(org.database_url, "email")
@@ -195,7 +196,7 @@ async def test_sigterm_in_an_email_backlog_exits_within_10_s_and_loses_nothing(
         async def all_stored() -> bool:
             return (await _events(org.database_url, "email"))[0] >= MAILS
 
-        await wait_until(all_stored, 120, "the whole backlog stored")
+        await eventually(all_stored, seconds=120, what="the whole backlog stored")
         await asyncio.sleep(1)  # anything repeated would show now
         total, distinct = await _events(org.database_url, "email")
         print(

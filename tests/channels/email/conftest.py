@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,11 +18,13 @@ from hub.bootstrap import Hub, build_hub
 from hub.channels.email.adapter import EmailChannel
 from hub.config import EmailSettings, MailboxSettings, Settings
 from hub.dev.dovecot import Dovecot, free_port
-from tests.conftest import FrozenClock
+from tests.conftest import FrozenClock, eventually
 
 ADDRESS = "support@hub.example.com"
 PASSWORD = "imap-secret"
 FIXTURES = Path(__file__).parent / "fixtures"
+
+__all__ = ["eventually"]  # shared with the email tests that import it from here
 
 pytestmark = pytest.mark.skipif(
     not Dovecot.available(), reason="needs Dovecot (scripts/ensure-services installs it)"
@@ -124,18 +124,6 @@ async def client(mail_hub: Hub) -> AsyncIterator[TestClient[Any, Any]]:
 
 def channel(hub: Hub) -> EmailChannel:
     return next(c for c in hub.channels if isinstance(c, EmailChannel))
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, seconds: float = 15, what: str = "it"
-) -> float:
-    """Wait until check() is true; the seconds it took."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        if await check():
-            return time.monotonic() - started
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 def fixture_bytes(name: str) -> bytes:
