@@ -233,7 +233,7 @@ class Realtime:
             await asyncio.sleep(every)
             try:
                 await self.check_sessions()
-            except HubError:
+            except Exception:  # the database or Redis away for a moment: try again next time
                 log.exception("could not check the consoles' sessions")
 
     async def check_sessions(self) -> None:
@@ -390,7 +390,7 @@ class Realtime:
                             namespace="/supervisor",
                             ignore_queue=True,
                         )
-                except HubError:
+                except Exception:  # whatever failed, the loop must live to send the next one
                     log.exception("could not send the supervisor board")
             await asyncio.sleep(BOARD_SECONDS)
 
