@@ -21,6 +21,14 @@ class IdentityKind(StrEnum):
     CHAT_VISITOR = "chat_visitor"
     FAX = "fax"
     EXTERNAL = "external"
+    # A contact whose sender is withheld (a caller hiding their number): unique to that one
+    # contact ("{provider}:{its id}"), so it never matches, or merges, anybody.
+    ANONYMOUS = "anonymous"
+
+
+def anonymous(provider: str, contact_id: str) -> IdentityRef:
+    """The identity of one contact whose sender is withheld."""
+    return IdentityRef(IdentityKind.ANONYMOUS, f"{provider}:{contact_id}")
 
 
 @dataclass(frozen=True, slots=True)

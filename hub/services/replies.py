@@ -75,6 +75,12 @@ async def reply(
         if files and not adapter.sends_files:
             raise ValidationError(f"the {interaction.channel} channel cannot send attachments")
         latest = await uow.timeline.latest_inbound(interaction_id)
+        if latest is not None and latest.data.get("sender_withheld"):
+            raise Conflict(
+                f"the customer withheld their number: interaction {interaction_id} has no way "
+                "back on this channel",
+                code="sender_withheld",
+            )
         kind = ADDRESS_KIND.get(interaction.channel)
         address = latest.data.get("from") if latest is not None else None
         if kind is None or not isinstance(address, str):

@@ -35,19 +35,19 @@ from hub.channels.base import (
     DeliveryReceipt,
     OutboundMessage,
 )
+from hub.channels.caller_id import WITHHELD, caller_number
 from hub.channels.fax import documents
 from hub.channels.fax.provider import FaxEvent, FaxProvider
 from hub.channels.fax.telnyx import TelnyxFax
 from hub.config import FaxGatewaySettings, Settings
 from hub.crm_store.unit_of_work import Store
-from hub.domain.identity import IdentityKind, IdentityRef, normalize_phone, try_normalize_phone
+from hub.domain.identity import IdentityKind, IdentityRef, anonymous, try_normalize_phone
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
 from hub.domain.timeline import Attachment, Direction
 from hub.errors import (
     ChannelConfigError,
     HubError,
-    InvalidIdentity,
     MalformedRequest,
     NotFound,
     ValidationError,
@@ -176,16 +176,17 @@ class FaxChannel(ChannelAdapter):
             await self._status(event)
         return web.json_response({"ok": True})
 
-    def _sender(self, number: str) -> IdentityRef:
-        try:
-            return IdentityRef(
-                IdentityKind.FAX, normalize_phone(number, self.settings.default_region)
-            )
-        except InvalidIdentity as err:
-            raise MalformedRequest(f"{number!r} is not a fax number") from err
+    def _sender(self, event: FaxEvent) -> tuple[IdentityRef, dict[str, Any]]:
+        """Who sent the fax, and what the event keeps of it: a withheld number (``anonymous``,
+        a placeholder) is a sender of its own, never anybody's customer record."""
+        number = caller_number(event.sender, self.settings.default_region)
+        if number is None:
+            sender = anonymous(self.provider.name if self.provider else "fax", event.fax_id)
+            return sender, {"from": WITHHELD, "sender_withheld": True}
+        return IdentityRef(IdentityKind.FAX, number), {"from": number}
 
     async def _received(self, event: FaxEvent) -> None:
-        sender = self._sender(event.sender)
+        sender, who = self._sender(event)
         received = await self.sink()(
             InboundMessage(
                 channel=Channel.FAX,
@@ -197,8 +198,9 @@ class FaxChannel(ChannelAdapter):
                 attachments=(
                     Attachment(f"fax-{event.fax_id}", documents.PDF, url=event.media_url),
                 ),
+                name="Withheld number" if "sender_withheld" in who else None,
                 data={
-                    "from": sender.value,
+                    **who,
                     "to": event.to,
                     "fax_id": event.fax_id,
                     "page_count": event.page_count,
@@ -215,18 +217,18 @@ class FaxChannel(ChannelAdapter):
 
     async def _reception_failed(self, event: FaxEvent) -> None:
         """A fax that did not come through: on the sender's timeline, no work."""
-        sender = self._sender(event.sender)
+        sender, who = self._sender(event)
         await self.sink()(
             InboundMessage(
                 channel=Channel.FAX,
                 sender=sender,
                 received_at=self.clock(),
-                body=f"A fax from {sender.value} did not come through "
+                body=f"A fax from {who['from']} did not come through "
                 f"({event.failure_reason or 'no reason given'}).",
                 provider=self.provider.name if self.provider else None,
                 provider_ref=f"{event.fax_id}:failed",
                 creates_work=False,
-                data={"from": sender.value, "to": event.to, "status": "failed",
+                data={**who, "to": event.to, "status": "failed",
                       "failure_reason": event.failure_reason},
             )
         )  # fmt: skip
@@ -354,10 +356,12 @@ class FaxChannel(ChannelAdapter):
             a for a in attachments if a.path and a.content_type in (documents.PDF, documents.TIFF)
         ]
         number = None
+        region = self.settings.default_region
         for where in (subject, text):
             for found in re.finditer(gateway.number_pattern, where or ""):
-                with contextlib.suppress(MalformedRequest):
-                    number = self._sender(found.group(1) if found.groups() else found.group(0))
+                read = caller_number(found.group(1) if found.groups() else found.group(0), region)
+                if read is not None:
+                    number = IdentityRef(IdentityKind.FAX, read)
                     break
             if number is not None:
                 break

@@ -167,13 +167,16 @@ class VoiceChannel(ChannelAdapter):
             named = self._routing.queue_name(interaction.queue_id or -1)
             queue = self._routing.policy.queue_for(Channel.VOICE, named)
         if queue is not None and queue.calendar is not None and not queue.calendar.is_open(now):
+            # nobody to call back when the number is withheld: a voicemail instead
+            callback = queue.closed_action == "callback" and call.caller is not None
+            voicemail = queue.closed_action == "voicemail" or (
+                queue.closed_action == "callback" and not callback
+            )
             return closed_twiml(
                 queue.closed_message,
-                voicemail_action=public_url + VOICEMAIL_PATH
-                if queue.closed_action == "voicemail"
-                else None,
+                voicemail_action=public_url + VOICEMAIL_PATH if voicemail else None,
                 callback_action=for_interaction(public_url, CALLBACK_PATH, interaction_id)
-                if queue.closed_action == "callback"
+                if callback
                 else None,
                 max_seconds=twilio.voicemail_seconds,
             )

@@ -378,3 +378,32 @@ async def test_a_large_document_arrives_whole_and_a_broken_one_is_marked_unreada
     event = await read_event(fax_hub, broken)
     assert event.data["ocr"]["status"] == "failed"
     assert "cannot be read" in event.data["document_error"]
+
+
+async def test_a_fax_from_a_withheld_number_is_kept_as_its_own_sender_and_not_answered(
+    fax_hub: Hub, client: Client, telnyx: TelnyxSimulator
+) -> None:
+    _, fax_id = await telnyx.receive_fax(
+        sender="anonymous", to=OUR_FAX, document=pdf_of(page(["No number on this one"]))
+    )
+    event = await fax_event(fax_hub, fax_id)
+    assert event is not None
+    assert event.data["from"] == "withheld"
+    assert event.interaction_id is not None  # work like any fax
+    team = await make_team(fax_hub, "support")
+    record = await (
+        await client.get(f"/api/v1/customers/{event.customer_id}", headers=team.headers("agent"))
+    ).json()
+    assert record["name"] == "Withheld number"
+    assert [i["kind"] for i in record["identities"]] == ["anonymous"]
+    agent = team.headers("agent")
+    await client.post("/api/v1/me/state", json={"state": "available"}, headers=agent)
+    accepted = await client.post(
+        f"/api/v1/interactions/{event.interaction_id}/accept", headers=agent
+    )
+    assert accepted.status == 204
+    answer = await client.post(
+        f"/api/v1/interactions/{event.interaction_id}/reply", json={"body": "?"}, headers=agent
+    )
+    assert answer.status == 409
+    assert (await answer.json())["error"]["code"] == "sender_withheld"

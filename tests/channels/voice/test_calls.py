@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from hub.bootstrap import Hub
@@ -144,7 +145,6 @@ async def test_malformed_call_webhooks_get_a_reason_not_a_crash(
 ) -> None:
     for path, params in (
         ("/webhooks/twilio/voice", {"CallSid": "CA9", "From": CALLER}),
-        ("/webhooks/twilio/voice", {"CallSid": "CA9", "From": "not a number", "To": OUR_NUMBER}),
         ("/webhooks/twilio/voice/status", {"CallSid": "CA9"}),
         ("/webhooks/twilio/voice/wait", {"CallSid": "CA9"}),  # no ?interaction=
         ("/webhooks/twilio/voice/recording?interaction=1", {"RecordingStatus": "completed"}),
@@ -153,3 +153,31 @@ async def test_malformed_call_webhooks_get_a_reason_not_a_crash(
         status, answer = await twilio.post_to_hub(path, params)
         assert status == 400, (path, answer)
         assert "error" in answer
+
+
+@pytest.mark.parametrize(
+    "withheld", ["anonymous", "Restricted", "+266696687", "+7378742833", "+2562533"]
+)
+async def test_a_caller_who_withholds_their_number_is_answered_and_queued(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator, withheld: str
+) -> None:
+    """Twilio's placeholders for withheld caller ids: answered, queued, never merged."""
+    for sid in ("CAhidden1", "CAhidden2"):
+        status, twiml = await twilio.voice.start_call(caller=withheld, to=OUR_NUMBER, sid=sid)
+        assert status == 200, twiml
+        assert ElementTree.fromstring(twiml).find("Dial/Conference") is not None
+    first, _ = await the_call(sms_hub, "CAhidden1")
+    second, _ = await the_call(sms_hub, "CAhidden2")
+    assert first != second  # two withheld callers are two contacts, not one customer
+    team = await make_team(sms_hub, "support")
+    record = await (
+        await client.get(f"/api/v1/customers/{first}", headers=team.headers("agent"))
+    ).json()
+    assert record["name"] == "Withheld number"
+    assert [(i["kind"], i["value"]) for i in record["identities"]] == [
+        ("anonymous", "twilio:CAhidden1")
+    ]
+    assert await timeline(sms_hub, first) == [
+        ("call", "Incoming call"),
+        ("status_change", "Queued in support"),
+    ]

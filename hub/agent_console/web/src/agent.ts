@@ -148,7 +148,9 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: (m
   }
 
   function identities(record: CustomerRecord): HTMLElement {
-    return h("ul", { class: "identities" }, ...record.identities.map((i) => h("li", {}, `${i.kind}: ${i.value}${i.verified ? "" : " (unverified)"}`)));
+    // A withheld number is an identity of that one contact ("twilio:CA..."): say so plainly.
+    const shown = (i: Identity) => (i.kind === "anonymous" ? "number withheld" : `${i.kind}: ${i.value}${i.verified ? "" : " (unverified)"}`);
+    return h("ul", { class: "identities" }, ...record.identities.map((i) => h("li", {}, shown(i))));
   }
 
   // Tags and custom fields, editable in place (PATCH /api/v1/customers/{id}).
