@@ -72,6 +72,13 @@ class SimMessage:
         }
 
 
+# Twilio's default opt-out keywords (https://help.twilio.com/articles/223134027).
+TWILIO_STOP_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+TWILIO_START_WORDS = frozenset({"START", "YES", "UNSTOP"})
+
+
 class TwilioSimulator:
     """Twilio's REST API and webhooks, on loopback."""
 
@@ -95,6 +102,9 @@ class TwilioSimulator:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.callbacks: list[tuple[str, dict[str, str], int]] = []
         self._failures: list[int] = []
+        # Numbers that texted STOP: Twilio's own opt-out handling blocks sending to them
+        # (error 21610) until they text START, whatever the app thinks.
+        self.unsubscribed: set[str] = set()
         self.media: dict[str, tuple[bytes, str]] = {}
         self._media_failures = 0
         self._runner: web.AppRunner | None = None
@@ -177,6 +187,16 @@ class TwilioSimulator:
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         self.requests.append(("POST", request.path, form))
         refused = await self._refuse(request)
+        if refused is None and form.get("To") in self.unsubscribed:
+            refused = web.json_response(
+                {
+                    "code": 21610,
+                    "message": "Attempt to send to unsubscribed recipient",
+                    "more_info": "https://www.twilio.com/docs/errors/21610",
+                    "status": 400,
+                },
+                status=400,
+            )
         if refused is not None:
             return refused
         if not form.get("To") or not (form.get("Body") or form.get("MediaUrl")):
@@ -260,6 +280,11 @@ class TwilioSimulator:
             params[f"MediaUrl{n}"] = url
             params[f"MediaContentType{n}"] = content_type
             params["NumMedia"] = str(n + 1)
+        word = body.strip().upper()
+        if word in TWILIO_STOP_WORDS:  # Twilio's own opt-out handling sees it first
+            self.unsubscribed.add(sender)
+        elif word in TWILIO_START_WORDS:
+            self.unsubscribed.discard(sender)
         return await self.post_to_hub(path, params)
 
     def signature(self, url: str, params: dict[str, str]) -> str:

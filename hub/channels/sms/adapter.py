@@ -25,17 +25,33 @@ from hub.channels.twilio.client import HubTwilioHttpClient, twilio_client
 from hub.channels.twilio.media import keep_media
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
+from hub.domain.identity import IdentityKind, IdentityRef
 from hub.domain.interaction import Channel
 from hub.domain.timeline import Attachment
-from hub.errors import ChannelConfigError, Conflict, MalformedRequest
+from hub.errors import ChannelConfigError, ChannelError, Conflict, MalformedRequest
 from hub.http import public
 
 log = structlog.get_logger(__name__)
 
 STATUS_PATH = "/webhooks/twilio/sms/status"
 RESUME_DAYS = 7  # at start, MMS this recent whose media was not fetched yet is fetched
-# Twilio's message statuses in the order they happen; the last three are final.
-_ORDER = ("accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed")
+# Twilio's message statuses in the order they happen
+# (https://www.twilio.com/docs/messaging/api/message-resource#message-status-values); the last
+# three are final. A status the hub does not know yet is kept only on a message with none.
+_ORDER = (
+    "accepted",
+    "scheduled",
+    "queued",
+    "sending",
+    "sent",
+    "partially_delivered",
+    "delivered",
+    "read",
+    "undelivered",
+    "failed",
+    "canceled",
+)
+UNSUBSCRIBED = "21610"  # Twilio: the recipient texted STOP to Twilio's own opt-out handling
 
 
 def _rank(status: object) -> int:
@@ -102,15 +118,30 @@ class SmsChannel(ChannelAdapter):
             raise ChannelConfigError("no Twilio number to send from: set twilio.numbers")
         if self._client is None:
             self._client, self._http = twilio_client(self._settings)
-        sent = await send_sms(
-            self._client,
-            to=message.to.value,
-            sender=sender,
-            body=message.body,
-            status_callback=self._account.public_url + STATUS_PATH,
-            backoff_seconds=self.backoff_seconds,
-        )
+        try:
+            sent = await send_sms(
+                self._client,
+                to=message.to.value,
+                sender=sender,
+                body=message.body,
+                status_callback=self._account.public_url + STATUS_PATH,
+                backoff_seconds=self.backoff_seconds,
+            )
+        except ChannelError as err:
+            if str(err.details.get("twilio_code")) != UNSUBSCRIBED:
+                raise
+            # Twilio knows the number opted out (STOP handled by Twilio): so must the hub.
+            await self._opted_out(message.to)
+            raise Conflict(
+                f"{message.to.value} has opted out of SMS at Twilio (error 21610); not sent",
+                code="sms_opted_out",
+            ) from err
         return DeliveryReceipt("twilio", sent.sid, sent.status)
+
+    async def _opted_out(self, number: IdentityRef) -> None:
+        async with self._store.unit_of_work() as uow:
+            await uow.customers.set_opt_out(number, self._clock())
+            await uow.commit()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -128,11 +159,17 @@ class SmsChannel(ChannelAdapter):
         await self.sent_message(self._store, "twilio", sid)  # it may not be recorded yet
         async with self._store.unit_of_work() as uow:  # read again: in this transaction
             event = await uow.timeline.by_provider_ref("twilio", sid)
-            if event is not None and _rank(status) >= _rank(event.data.get("status")):
+            current = event.data.get("status") if event is not None else None
+            if event is not None and _rank(status) >= _rank(current):
                 changes: dict[str, Any] = {"status": status}
                 if params.get("ErrorCode"):
                     changes["error_code"] = params["ErrorCode"]
                 await uow.timeline.update_delivery(event.id, **changes)
+                to = event.data.get("to")
+                if params.get("ErrorCode") == UNSUBSCRIBED and isinstance(to, str):
+                    await uow.customers.set_opt_out(
+                        IdentityRef(IdentityKind.PHONE, to), self._clock()
+                    )
                 await uow.commit()
         return web.Response(status=204)
 

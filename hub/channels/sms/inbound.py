@@ -38,6 +38,9 @@ KEYWORDS = {
 }
 
 
+OPT_OUT_TYPES = {"STOP": Keyword.OPT_OUT, "START": Keyword.OPT_IN, "HELP": Keyword.HELP}
+
+
 @dataclass(frozen=True, slots=True)
 class SmsWebhook:
     """The parts of Twilio's inbound message webhook the hub uses."""
@@ -47,10 +50,17 @@ class SmsWebhook:
     to: str  # E.164, one of our numbers
     body: str
     media: tuple[Attachment, ...]
+    opt_out_type: str | None = None  # Advanced Opt-Out's verdict: STOP, START or HELP
 
     @property
     def keyword(self) -> Keyword | None:
-        """The opt-out, opt-in or help keyword this message is, if it is one."""
+        """The opt-out, opt-in or help keyword this message is, if it is one.
+
+        With Twilio's Advanced Opt-Out the account's own keywords (in any language) are
+        Twilio's to recognize, and ``OptOutType`` says what the message was: it wins.
+        """
+        if self.opt_out_type:
+            return OPT_OUT_TYPES.get(self.opt_out_type.strip().upper())
         return KEYWORDS.get(self.body.strip().upper())
 
 
@@ -80,7 +90,9 @@ def parse_webhook(params: dict[str, str], default_region: str) -> SmsWebhook:
         for n in range(count)
         if params.get(f"MediaUrl{n}")
     )
-    return SmsWebhook(sid, sender, to, params.get("Body", ""), media)
+    return SmsWebhook(
+        sid, sender, to, params.get("Body", ""), media, params.get("OptOutType") or None
+    )
 
 
 def to_inbound_message(

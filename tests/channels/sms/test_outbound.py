@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from hub.bootstrap import Hub
 from hub.dev.twilio_sim import TwilioSimulator
+from hub.domain.identity import IdentityKind, IdentityRef
 from tests.agent_console.test_realtime import Listener
 from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC
 from tests.conftest import Team, make_team
@@ -110,6 +111,55 @@ async def test_an_opted_out_customer_is_never_sent_to(
     assert status == 409
     assert error["error"]["code"] == "sms_opted_out"
     assert [r for r in twilio.requests if r[0] == "POST"] == []
+
+
+async def test_a_number_twilio_knows_unsubscribed_is_marked_opted_out_on_error_21610(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    """The hub never saw the STOP (another app, or Twilio's handling alone): Twilio's 21610."""
+    team = await make_team(sms_hub, "support")
+    interaction = await taken(client, team, twilio)
+    twilio.unsubscribed.add(CUSTOMER)
+    status, error = await reply(client, team, interaction, "Are you there?")
+    assert status == 409
+    assert error["error"]["code"] == "sms_opted_out"
+    async with sms_hub.store.unit_of_work() as uow:
+        assert await uow.customers.is_opted_out(IdentityRef(IdentityKind.PHONE, CUSTOMER))
+    posts = len([r for r in twilio.requests if r[0] == "POST"])
+    status, _ = await reply(client, team, interaction, "Still there?")
+    assert status == 409
+    assert len([r for r in twilio.requests if r[0] == "POST"]) == posts  # not tried again
+
+
+async def test_statuses_twilio_documents_are_kept_in_order(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    team = await make_team(sms_hub, "support")
+    interaction = await taken(client, team, twilio)
+    status, sent = await reply(client, team, interaction, "Your code is 1234")
+    assert status == 201
+    sid = sent["provider_ref"]
+    await twilio.settle()
+    for reported in ("read", "delivered", "partially_delivered"):  # read last, late ones after
+        params = {"MessageSid": sid, "MessageStatus": reported, "AccountSid": twilio.account_sid}
+        assert (await twilio.post_to_hub("/webhooks/twilio/sms/status", params))[0] == 204
+    async with sms_hub.store.unit_of_work() as uow:
+        event = await uow.timeline.by_provider_ref("twilio", sid)
+    assert event is not None
+    assert event.data["status"] == "read"
+
+
+async def test_advanced_opt_out_says_what_a_message_was(
+    sms_hub: Hub, twilio: TwilioSimulator
+) -> None:
+    """With Advanced Opt-Out, Twilio's OptOutType is the verdict (a keyword of the account's)."""
+    params = {
+        "MessageSid": "SMaoo1", "AccountSid": twilio.account_sid, "From": CUSTOMER,
+        "To": OUR_NUMBER, "Body": "ARRÊT", "NumMedia": "0", "OptOutType": "STOP",
+    }  # fmt: skip
+    assert (await twilio.post_to_hub("/webhooks/twilio/sms", params))[0] == 200
+    async with sms_hub.store.unit_of_work() as uow:
+        assert await uow.customers.is_opted_out(IdentityRef(IdentityKind.PHONE, CUSTOMER))
 
 
 async def test_only_the_agent_who_has_it_replies(
