@@ -306,6 +306,21 @@ class TwilioSimulator:
             return 0, ""  # not the hub's: nothing to deliver to on loopback
         return await self.post_to_hub(url[len(self.public_url) :], params)
 
+    async def fetch(self, url: str, method: str, params: dict[str, str]) -> tuple[int, str]:
+        """Fetch a URL the hub named (a waitUrl, a holdUrl) with its method, as Twilio does.
+
+        The hub's own URLs are its webhooks (POST only, signed). Any other URL stands for a
+        static audio host, on loopback never reached: GET gives the audio, and POST is
+        refused with 405, as static hosts refuse it (Twilio's default method is POST).
+        """
+        if url.startswith(self.public_url):
+            if method.upper() != "POST":
+                return 405, ""
+            return await self.post_callback_for_answer(url, params)
+        if method.upper() == "GET":
+            return 200, f"<Response><Play>{url}</Play></Response>"
+        return 405, ""
+
     async def post_callback(self, url: str, params: dict[str, str]) -> int:
         """POST a callback to a URL the hub gave; the hub's status (kept in ``callbacks``)."""
         status, _ = await self.post_callback_for_answer(url, params)

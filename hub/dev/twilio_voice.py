@@ -52,11 +52,14 @@ class SimCall:
     muted: bool = False
     hold: bool = False
     hold_url: str | None = None
+    hold_method: str = "POST"  # Twilio's default
     coaching: bool = False
     call_sid_to_coach: str | None = None
     start_on_enter: bool = True
     end_on_exit: bool = False
     wait_url: str | None = None
+    wait_method: str = "POST"  # Twilio's default: a static file needs waitMethod="GET"
+    dial_action: str | None = None  # where Twilio goes when the Dial ends
     gather_action: str | None = None
     record_action: str | None = None
     heard: list[str] = field(default_factory=list)  # what the hub's TwiML said, in order
@@ -192,6 +195,7 @@ class VoiceSim:
         if "Hold" in form:
             held = _true(form["Hold"])
             call.hold_url = form.get("HoldUrl") if held else None
+            call.hold_method = form.get("HoldMethod") or "POST"
             if held != call.hold:
                 call.hold = held
                 event = "participant-hold" if held else "participant-unhold"
@@ -508,16 +512,50 @@ class VoiceSim:
         return status, twiml
 
     async def hold_music(self, sid: str) -> str:
-        """What the caller hears while waiting: the hub's answer to the conference's waitUrl."""
+        """What the caller hears while waiting: the waitUrl fetched with its waitMethod.
+
+        As Twilio does, a wait request that fails ends the caller's Dial: the Dial's action
+        is asked what next, and without one the call is hung up. The answer is "" then.
+        """
         call = self.calls[sid]
         assert call.wait_url is not None, f"{sid} is not waiting in a conference"
         conference = self.conference(call.conference or "")
         params = self._call_params(call)
         if conference is not None:
             params |= {"ConferenceSid": conference.sid, "FriendlyName": conference.name}
-        status, twiml = await self._sim.post_callback_for_answer(call.wait_url, params)
-        assert status == 200, twiml
+        status, twiml = await self._sim.fetch(call.wait_url, call.wait_method, params)
+        if status != 200:
+            call.heard.append(f"(the wait music failed: {status})")
+            await self._dial_ended(call, "failed")
+            return ""
         return twiml
+
+    async def on_hold(self, sid: str) -> str:
+        """What a participant on hold hears: the holdUrl fetched with its holdMethod."""
+        call = self.calls[sid]
+        assert call.hold, f"{sid} is not on hold"
+        assert call.hold_url is not None, f"{sid} has no holdUrl"
+        params = self._call_params(call)
+        status, twiml = await self._sim.fetch(call.hold_url, call.hold_method, params)
+        return twiml if status == 200 else ""
+
+    async def _dial_ended(self, call: SimCall, dial_status: str) -> None:
+        """The caller's Dial is over while they are on the line: its action says what next."""
+        conference = self.conference(call.conference) if call.conference else None
+        if conference is not None and call.sid in conference.participants:
+            conference.participants.remove(call.sid)
+            await self._conference_event(conference, "participant-leave", call)
+        call.conference, call.wait_url = None, None
+        action, call.dial_action = call.dial_action, None
+        if action is None:
+            await self.hang_up(call.sid)  # no verb after the Dial: Twilio hangs up
+            return
+        params = self._call_params(call) | {"DialCallStatus": dial_status}
+        status, twiml = await self._sim.post_callback_for_answer(action, params)
+        if status == 200:
+            await self._obey(call, twiml)
+        else:
+            await self.hang_up(call.sid)
 
     def _call_params(self, call: SimCall) -> dict[str, str]:
         return {
@@ -544,6 +582,7 @@ class VoiceSim:
                 return
             elif verb.tag == "Dial":
                 room = verb.find("Conference")
+                call.dial_action = verb.get("action")
                 if room is not None and room.text:
                     await self._enter(call, room)
                 return
@@ -572,6 +611,7 @@ class VoiceSim:
         call.start_on_enter = room.get("startConferenceOnEnter", "true") == "true"
         call.end_on_exit = room.get("endConferenceOnExit", "false") == "true"
         call.wait_url = room.get("waitUrl")
+        call.wait_method = room.get("waitMethod") or "POST"
         await self._join(call, conference)
 
     async def leave_voicemail(self, *, sid: str, seconds: int) -> tuple[int, str]:

@@ -11,8 +11,10 @@ conference's events (``CONFERENCE_PATH``) go to the call control, which keeps th
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
+import structlog
 from aiohttp import web
 
 from hub.channels.base import Capability, ChannelAdapter, DeliveryReceipt, OutboundMessage
@@ -27,9 +29,12 @@ from hub.channels.voice.twiml import (
     CALLBACK_PATH,
     CONFERENCE_PATH,
     CONSENT_PATH,
+    DIALED_PATH,
+    HOLD_PATH,
     MENU_PATH,
     RECORDING_PATH,
     STATUS_PATH,
+    TWILIO_HOLD_MUSIC,
     VOICEMAIL_PATH,
     WAIT_PATH,
     closed_twiml,
@@ -39,6 +44,7 @@ from hub.channels.voice.twiml import (
     join_twiml,
     menu_prompt,
     menu_twiml,
+    on_hold_twiml,
     said_twiml,
     wait_twiml,
 )
@@ -47,9 +53,12 @@ from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.calls import LegRole
 from hub.domain.interaction import Channel, Interaction, InteractionState
 from hub.domain.timeline import Attachment, Direction, EventKind, TimelineEvent
-from hub.errors import ChannelConfigError, MalformedRequest
+from hub.errors import ChannelConfigError, HubError, MalformedRequest
 from hub.http import HUB, public
 from hub.services.receive import Received
+
+log = structlog.get_logger(__name__)
+WAIT_ANSWER_SECONDS = 2.0  # the wait URL answers within this, announcement or not
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -93,6 +102,8 @@ class VoiceChannel(ChannelAdapter):
             web.post(MENU_PATH, self.handle_menu),
             web.post(CONSENT_PATH, self.handle_consent),
             web.post(WAIT_PATH, self.handle_wait),
+            web.post(HOLD_PATH, self.handle_hold),
+            web.post(DIALED_PATH, self.handle_dialed),
             web.post(STATUS_PATH, self.handle_status),
             web.post(CONFERENCE_PATH, self.handle_conference),
             web.post(RECORDING_PATH, self.handle_recording),
@@ -196,14 +207,17 @@ class VoiceChannel(ChannelAdapter):
 
     def _hold(self, interaction_id: int, *, say: tuple[str, ...], record: bool) -> str:
         twilio, public_url = self._settings.twilio, self._account.public_url
+        if twilio.announce_wait:  # the hub's own TwiML: place in line, music, again
+            wait_url, method = for_interaction(public_url, WAIT_PATH, interaction_id), "POST"
+        else:  # a static audio file: fetched with GET (static hosts refuse POST)
+            wait_url, method = twilio.hold_music_url or TWILIO_HOLD_MUSIC, "GET"
         return hold_twiml(
             interaction_id,
             public_url=public_url,
             say=say,
             record=record,
-            wait_url=for_interaction(public_url, WAIT_PATH, interaction_id)
-            if twilio.announce_wait
-            else twilio.hold_music_url,
+            wait_url=wait_url,
+            wait_method=method,
         )
 
     @public  # authenticated by Twilio's signature
@@ -223,19 +237,57 @@ class VoiceChannel(ChannelAdapter):
 
     @public  # authenticated by Twilio's signature
     async def handle_wait(self, request: web.Request) -> web.Response:
-        """What a waiting caller hears next: their place in line, then the hold music."""
+        """What a waiting caller hears next: their place in line, then the hold music.
+
+        Answered quickly and always with valid TwiML: a wait URL that fails ends the Dial.
+        Without an estimate to give (the store or routing slow or failing), music alone.
+        """
         await self._account.verified_form(request)
         interaction_id = _interaction_in(request)
         place = None
         if self._routing is not None:
-            place = await self._routing.place_in_line(interaction_id)
+            try:
+                place = await asyncio.wait_for(
+                    self._routing.place_in_line(interaction_id), WAIT_ANSWER_SECONDS
+                )
+            except (TimeoutError, HubError):
+                log.warning("no place in line to announce", interaction_id=interaction_id)
+        again = for_interaction(self._account.public_url, WAIT_PATH, interaction_id)
         return _xml(
             wait_twiml(
                 place.position if place else None,
                 place.estimated_seconds if place else None,
                 hold_music_url=self._settings.twilio.hold_music_url,
+                again_url=again,
             )
         )
+
+    @public  # authenticated by Twilio's signature
+    async def handle_hold(self, request: web.Request) -> web.Response:
+        """The holdUrl: music, looped, while an agent holds the customer."""
+        await self._account.verified_form(request)
+        return _xml(on_hold_twiml(self._settings.twilio.hold_music_url))
+
+    @public  # authenticated by Twilio's signature
+    async def handle_dialed(self, request: web.Request) -> web.Response:
+        """The waiting caller's Dial ended while they are still on the line.
+
+        Work still waiting (a wait URL that failed, a conference that ended early) puts the
+        caller back in the conference, without the greeting again; anything else is goodbye.
+        """
+        params = await self._account.verified_form(request)
+        interaction_id = _interaction_in(request)
+        async with self._store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(interaction_id)
+        waiting = (InteractionState.NEW, InteractionState.QUEUED, InteractionState.OFFERED)
+        if interaction is not None and interaction.state in waiting:
+            log.warning(
+                "a waiting caller's conference ended; putting them back",
+                interaction_id=interaction_id,
+                dial_status=params.get("DialCallStatus"),
+            )
+            return _xml(self._hold(interaction_id, say=(), record=False))
+        return _xml(said_twiml("Thank you for calling. Goodbye."))
 
     # -- outside hours -------------------------------------------------------------------------
 

@@ -29,10 +29,10 @@ from hub.channels.voice.agents import agent_identity
 from hub.channels.voice.twiml import (
     CONFERENCE_EVENTS,
     CONFERENCE_PATH,
+    HOLD_PATH,
     LEG_EVENTS,
     RECORDING_PATH,
     STATUS_PATH,
-    TWILIO_HOLD_MUSIC,
     conference_name,
     for_interaction,
 )
@@ -233,11 +233,14 @@ class CallControl:
         return leg
 
     async def _set_hold(self, interaction: Interaction, leg: CallLeg, on: bool, by: int) -> None:
-        hold_music = self._settings.twilio.hold_music_url or TWILIO_HOLD_MUSIC
+        # The holdUrl is the hub's TwiML, which loops the music (a bare MP3 plays once).
+        hold_url = self._settings.public_url + HOLD_PATH
         await self._twilio(
             "the hold",
             lambda: self._participant(leg).update_async(
-                hold=on, hold_url=hold_music if on else values.unset
+                hold=on,
+                hold_url=hold_url if on else values.unset,
+                hold_method="POST" if on else values.unset,
             ),
         )
         async with self._store.unit_of_work() as uow:

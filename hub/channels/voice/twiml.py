@@ -22,6 +22,8 @@ RECORDING_PATH = "/webhooks/twilio/voice/recording"
 VOICEMAIL_PATH = "/webhooks/twilio/voice/voicemail"
 CALLBACK_PATH = "/webhooks/twilio/voice/callback"
 AGENT_PATH = "/webhooks/twilio/voice/agent"  # the TwiML app's voice URL
+HOLD_PATH = "/webhooks/twilio/voice/hold"  # what a customer on hold hears (the holdUrl)
+DIALED_PATH = "/webhooks/twilio/voice/dialed"  # the waiting conference's Dial ended
 
 # Twilio's own hold music, used between announcements when no hold_music_url is set.
 TWILIO_HOLD_MUSIC = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
@@ -46,12 +48,19 @@ def hold_twiml(
     say: tuple[str, ...] = (),
     record: bool = False,
     wait_url: str | None = None,
+    wait_method: str = "POST",
 ) -> str:
-    """Say what there is to say, then wait in the interaction's conference for an agent."""
+    """Say what there is to say, then wait in the interaction's conference for an agent.
+
+    ``wait_method`` is Twilio's ``waitMethod``: POST for the hub's own wait TwiML, GET for a
+    static audio file (Twilio defaults to POST, which static hosts refuse, and a failed wait
+    request ends the Dial). The Dial's action comes back to the hub when the Dial ends,
+    however it ends, so a caller still waiting is put back rather than hung up on.
+    """
     response = VoiceResponse()
     for text in say:
         response.say(text)
-    dial = Dial()
+    dial = Dial(action=for_interaction(public_url, DIALED_PATH, interaction_id), method="POST")
     options: dict[str, str] = {}
     if record:
         options["record"] = "record-from-start"
@@ -63,6 +72,7 @@ def hold_twiml(
         start_conference_on_enter=False,
         end_conference_on_exit=True,
         wait_url=wait_url,
+        wait_method=wait_method,
         beep=False,
         status_callback=for_interaction(public_url, CONFERENCE_PATH, interaction_id),
         status_callback_event=CONFERENCE_EVENTS,
@@ -127,9 +137,17 @@ def closed_twiml(
 
 
 def wait_twiml(
-    position: int | None, estimated_seconds: float | None, *, hold_music_url: str | None
+    position: int | None,
+    estimated_seconds: float | None,
+    *,
+    hold_music_url: str | None,
+    again_url: str | None = None,
 ) -> str:
-    """What a waiting caller hears, again and again: their place in line, then music."""
+    """What a waiting caller hears, again and again: their place in line, then music.
+
+    It ends by redirecting to the wait URL (``again_url``), so the announcement is fresh each
+    round and the music never just stops.
+    """
     response = VoiceResponse()
     if position is not None:
         line = "You are next in line." if position == 1 else f"You are number {position} in line."
@@ -138,6 +156,16 @@ def wait_twiml(
             line += f" Your estimated wait is about {minutes} minute{'s' if minutes > 1 else ''}."
         response.say(line)
     response.play(hold_music_url or TWILIO_HOLD_MUSIC)
+    if again_url is not None:
+        response.redirect(again_url, method="POST")
+    return str(response)
+
+
+def on_hold_twiml(hold_music_url: str | None) -> str:
+    """What a customer put on hold hears: the music, looped until they are taken off hold
+    (``loop="0"``; a bare MP3 as the holdUrl would play once, then silence)."""
+    response = VoiceResponse()
+    response.play(hold_music_url or TWILIO_HOLD_MUSIC, loop=0)
     return str(response)
 
 

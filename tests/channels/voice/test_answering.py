@@ -10,6 +10,7 @@ from hub.dev.twilio_sim import TwilioSimulator
 from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC
 from tests.channels.sms.conftest import kept as kept_media
 from tests.channels.voice.helpers import CALLER, Client, joined_call, timeline
+from tests.channels.voice.test_calls import the_call
 from tests.conftest import FrozenClock, make_team
 
 TWO_QUEUES = """
@@ -104,6 +105,41 @@ async def test_waiting_callers_hear_their_place_in_line_and_the_wait(
     assert ElementTree.fromstring(await twilio.voice.hold_music("CA6")).findtext("Say") == (
         "You are number 2 in line. Your estimated wait is about 10 minutes."
     )
+
+
+async def test_the_wait_repeats_with_a_fresh_place_in_line(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    await twilio.voice.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA15")
+    wait = ElementTree.fromstring(await twilio.voice.hold_music("CA15"))
+    again = wait.find("Redirect")
+    assert again is not None  # the music does not just stop: the wait comes round again
+    assert again.get("method") == "POST"
+    assert again.text is not None
+    assert "/webhooks/twilio/voice/wait?interaction=" in again.text
+
+
+async def test_static_wait_music_is_fetched_with_get_and_a_failure_never_drops_the_caller(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    sms_hub.settings.twilio.announce_wait = False  # the waitUrl is a plain MP3
+    sms_hub.settings.twilio.hold_music_url = "https://static.example.com/music.mp3"
+    status, twiml = await twilio.voice.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA16")
+    assert status == 200
+    room = ElementTree.fromstring(twiml).find("Dial/Conference")
+    assert room is not None
+    assert room.get("waitMethod") == "GET"  # static hosts refuse Twilio's default POST
+    heard = ElementTree.fromstring(await twilio.voice.hold_music("CA16"))
+    assert heard.findtext("Play") == "https://static.example.com/music.mp3"
+    # Had the wait failed anyway (here: made to, as a POST would), Twilio ends the Dial: the
+    # Dial's action puts the caller back in line rather than the call ending.
+    twilio.voice.calls["CA16"].wait_method = "POST"
+    assert await twilio.voice.hold_music("CA16") == ""
+    call = twilio.voice.calls["CA16"]
+    assert call.status != "completed"
+    assert call.conference is not None  # back in the conference
+    _, interaction = await the_call(sms_hub, "CA16")
+    assert [c.sid for c in twilio.voice.in_conference(f"interaction-{interaction}")] == ["CA16"]
 
 
 async def test_recording_is_announced_and_kept_on_the_timeline(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 from hub.bootstrap import Hub
 from hub.dev.twilio_sim import TwilioSimulator
 from hub.domain.interaction import OPEN_STATES, InteractionState
@@ -87,7 +89,10 @@ async def test_hold_and_mute_reach_the_conference(
     assert me.to == AGENT_PHONE
     assert (await client.post(call.path + "/hold", json={"on": True}, headers=agent)).status == 204
     assert customer.hold
-    assert customer.hold_url
+    music = ElementTree.fromstring(await twilio.voice.on_hold(customer.sid))
+    play = music.find("Play")
+    assert play is not None
+    assert play.get("loop") == "0"  # looped until taken off hold, not played once
     assert (await client.post(call.path + "/mute", json={"on": True}, headers=agent)).status == 204
     assert me.muted
     await client.post(call.path + "/hold", json={"on": False}, headers=agent)
