@@ -158,7 +158,7 @@ async def test_a_number_we_do_not_know_still_lands_in_the_default_queue(
 
 
 def twilio_routes(hub: Hub) -> list[str]:
-    """Every Twilio webhook the hub serves (SMS and voice: twelve of them)."""
+    """Every Twilio webhook the hub serves (SMS and voice: fourteen of them)."""
     return sorted(
         route.path for channel in hub.channels for route in channel.routes()
         if isinstance(route, web.RouteDef) and route.path.startswith("/webhooks/twilio/")
@@ -169,7 +169,7 @@ async def test_unreadable_bodies_on_every_twilio_route_get_a_4xx_never_a_500(
     sms_hub: Hub, client: Client
 ) -> None:
     routes = twilio_routes(sms_hub)
-    assert len(routes) == 12
+    assert len(routes) == 14
     bodies = [
         ("application/x-www-form-urlencoded", b"From=%2B1415&Body=Fr\xf6sche"),  # not UTF-8
         ("application/x-www-form-urlencoded", b"Body=%FF%FE"),  # escapes of non-UTF-8 bytes
