@@ -22,6 +22,7 @@ from hub.config import Settings, load_settings
 from hub.crm_store import backup as backups
 from hub.crm_store.accounts import User
 from hub.crm_store.database import create_engine, migrate
+from hub.domain.identity import normalize_phone
 from hub.domain.users import Role
 from hub.errors import HubError
 from hub.observability import configure_logging
@@ -485,6 +486,34 @@ HUB_URL_HELP = (
 
 
 @main.group()
+def twilio() -> None:
+    """The Twilio account the hub uses."""
+
+
+@twilio.command(name="configure")
+@click.option("--check", is_flag=True, help="Only compare; exit 1 if anything differs.")
+@with_settings
+def twilio_configure(settings: Settings, check: bool) -> None:
+    """Point our numbers and the TwiML app at the hub: webhooks with retries, status
+    callbacks, the fallback URL (see docs/channels.md)."""
+    from hub.channels.twilio.setup import configure_twilio
+
+    found = run(configure_twilio(settings, apply=not check))
+    for setting in found:
+        if setting.changed:
+            verb = "differs" if check else "set"
+            click.echo(f"{setting.resource} {setting.name} {verb}: {setting.current or '(unset)'}")
+            click.echo(f"    -> {setting.wanted}")
+    differing = sum(s.changed for s in found)
+    if not differing:
+        click.echo(f"all {len(found)} settings as the hub needs them")
+    elif check:
+        raise SystemExit(1)
+    else:
+        click.echo(f"{differing} of {len(found)} settings changed")
+
+
+@main.group()
 def dev() -> None:
     """Try the hub without real providers."""
 
@@ -527,6 +556,7 @@ def twilio_sim(settings: Settings, port: int, hub_url: str | None) -> None:
             hub_url=hub_url or settings.local_url,
             public_url=settings.public_url,
             on_message=show,
+            numbers=[normalize_phone(n, settings.default_region) for n in settings.twilio.numbers],
         )
         url = await simulator.start(port=port)
         click.echo(f"Twilio simulator on {url}; replies from the hub show here (Ctrl-C stops)")

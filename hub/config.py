@@ -60,6 +60,9 @@ class TwilioSettings(BaseModel):
     api_key_sid: str | None = None
     api_key_secret: SecretStr | None = None
     twiml_app_sid: str | None = None
+    # Where Twilio turns when the hub does not answer (all retries failed): a second site or a
+    # TwiML Bin. ``hub twilio configure`` sets it on the numbers; unset: an application error.
+    fallback_url: str | None = None
 
     @field_validator("menu")
     @classmethod

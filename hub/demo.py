@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from pydantic import SecretStr
 
+from hub.channels.twilio.setup import configure_twilio
 from hub.config import ChatSiteSettings, Settings
 from hub.crm_store.unit_of_work import Store
 from hub.dev.twilio_sim import SimMessage, TwilioSimulator
@@ -56,8 +57,10 @@ async def demo_twilio(
         hub_url=settings.local_url,
         public_url=settings.public_url,
         on_message=on_message,
+        numbers=[DEMO_TWILIO_NUMBER],
     )
     twilio.api_base_url = await simulator.start()
+    await configure_twilio(settings, apply=True)  # as `hub twilio configure` does
     return simulator
 
 

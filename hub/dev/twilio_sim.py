@@ -27,6 +27,7 @@ import aiohttp
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from hub.dev.twilio_numbers import AccountSim
 from hub.dev.twilio_voice import VoiceSim
 
 API = "/2010-04-01/Accounts/{account}/Messages"
@@ -91,6 +92,7 @@ class TwilioSimulator:
         public_url: str,
         deliver: Iterable[str] = ("sent", "delivered"),
         on_message: Callable[[SimMessage], None] | None = None,
+        numbers: Iterable[str] = (),
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -111,6 +113,9 @@ class TwilioSimulator:
         self.url = ""
         self._validator = RequestValidator(auth_token)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.account = AccountSim(self)  # the account's numbers and TwiML apps
+        for number in numbers:  # bought, pointed at the hub as a newcomer would
+            self.account.number(number)
         self.voice = VoiceSim(self)
 
     # -- the server --------------------------------------------------------------------------
@@ -121,6 +126,7 @@ class TwilioSimulator:
         app.router.add_get(API.format(account="{account}") + "/{sid}.json", self._fetch_message)
         app.router.add_get("/media/{name}", self._media)
         app.router.add_routes(self.voice.routes())
+        app.router.add_routes(self.account.routes())
         return app
 
     def host_media(self, name: str, content: bytes, content_type: str) -> str:
@@ -262,9 +268,13 @@ class TwilioSimulator:
         body: str,
         media: Iterable[tuple[str, str]] = (),
         sid: str | None = None,
-        path: str = "/webhooks/twilio/sms",
+        path: str | None = None,
     ) -> tuple[int, str]:
-        """Text the hub as a customer would; returns the hub's status and body."""
+        """Text the hub as a customer would; returns the hub's status and body.
+
+        Sent where the number's SMS URL says (with its connection overrides, then its fallback
+        URL), or to the hub's ``path`` when one is given.
+        """
         params = {
             "MessageSid": sid or "SM" + secrets.token_hex(16),
             "AccountSid": self.account_sid,
@@ -285,7 +295,15 @@ class TwilioSimulator:
             self.unsubscribed.add(sender)
         elif word in TWILIO_START_WORDS:
             self.unsubscribed.discard(sender)
-        return await self.post_to_hub(path, params)
+        if path is not None:
+            return await self.post_to_hub(path, params)
+        number = self.account.number(to)
+        if number.sms_url is None:
+            return 0, ""  # Twilio drops a text to a number with no SMS URL
+        delivered = await self.account.deliver(
+            number.sms_url, params, fallback=number.sms_fallback_url
+        )
+        return delivered.status, delivered.body
 
     def signature(self, url: str, params: dict[str, str]) -> str:
         """X-Twilio-Signature for a POST of params to url (Twilio's algorithm, via its library)."""
@@ -304,7 +322,8 @@ class TwilioSimulator:
         """POST to a URL the hub gave (under its public URL); the hub's status and answer."""
         if not url.startswith(self.public_url):
             return 0, ""  # not the hub's: nothing to deliver to on loopback
-        return await self.post_to_hub(url[len(self.public_url) :], params)
+        delivered = await self.account.deliver(url, params)  # as its fragment says
+        return delivered.status, delivered.body
 
     async def fetch(self, url: str, method: str, params: dict[str, str]) -> tuple[int, str]:
         """Fetch a URL the hub named (a waitUrl, a holdUrl) with its method, as Twilio does.

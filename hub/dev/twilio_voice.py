@@ -33,7 +33,6 @@ SILENCE = (
     + (8000).to_bytes(4, "little") + (1).to_bytes(2, "little") + (8).to_bytes(2, "little")
     + b"data" + (800).to_bytes(4, "little") + b"\x80" * 800
 )  # fmt: skip
-CALL_STATUS_PATH = "/webhooks/twilio/voice/status"  # our numbers' status callback URL
 
 
 @dataclass
@@ -74,6 +73,7 @@ class SimCall:
             "status": self.status,
             "direction": self.direction,
             "api_version": "2010-04-01",
+            "duration": str(int(time.monotonic() - self.answered)) if self.answered else None,
             "uri": f"/2010-04-01/Accounts/{account_sid}/Calls/{self.sid}.json",
         }
 
@@ -420,6 +420,7 @@ class VoiceSim:
         if duration is not None:
             call.answered = time.monotonic() - duration
         conference = self.conference(call.conference) if call.conference else None
+        call.status = "completed"  # as Twilio has it by the time the conference says so
         if conference is not None and sid in conference.participants:
             conference.participants.remove(sid)
             await self._conference_event(conference, "participant-leave", call)
@@ -477,23 +478,42 @@ class VoiceSim:
     # -- playing the caller ------------------------------------------------------------------
 
     async def start_call(
-        self, *, caller: str, to: str, sid: str, path: str = "/webhooks/twilio/voice"
+        self, *, caller: str, to: str, sid: str, path: str | None = None
     ) -> tuple[int, str]:
-        """Ring the hub's number as a caller, then do what its TwiML says; its status and TwiML."""
+        """Ring our number as a caller, then do what its TwiML says; its status and TwiML.
+
+        The call goes where the number's voice URL says (its connection overrides, then its
+        fallback URL), or to the hub's ``path`` when one is given. Its progress is reported
+        only if the number has a status callback. Without valid TwiML the caller hears
+        Twilio's application error and the call ends.
+        """
+        number = self._sim.account.number(to)
         call = self.calls.get(sid) or SimCall(
             sid=sid,
             from_=caller,
             to=to,
             direction="inbound",
             status="ringing",
-            status_callback=self._sim.public_url + CALL_STATUS_PATH,
+            status_callback=number.status_callback,
         )
         self.calls[sid] = call
-        status, twiml = await self._sim.post_to_hub(path, self._call_params(call))
+        params = self._call_params(call)
+        if path is not None:
+            status, twiml = await self._sim.post_to_hub(path, params)
+        elif number.voice_url is None:
+            status, twiml = 0, ""
+        else:
+            delivered = await self._sim.account.deliver(
+                number.voice_url, params, fallback=number.voice_fallback_url
+            )
+            status, twiml = delivered.status, delivered.body
         if status == 200:
             call.status = "in-progress"
             call.answered = call.answered or time.monotonic()
             await self._obey(call, twiml)
+        else:
+            call.heard.append("An application error has occurred.")
+            await self._status(call, "completed")
         return status, twiml
 
     async def press(self, sid: str, digits: str = "", *, speech: str = "") -> tuple[int, str]:

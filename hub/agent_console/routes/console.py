@@ -69,7 +69,7 @@ async def console(request: web.Request) -> web.FileResponse:
     return web.FileResponse(_built(), headers={"Cache-Control": "no-cache"})
 
 
-@routes.get(r"/console/assets/{name:[A-Za-z0-9._-]+}")
+@routes.get(r"/console/assets/{name:[A-Za-z0-9._-]{1,128}}")  # longer: no such name
 @public
 async def asset(request: web.Request) -> web.FileResponse:
     """A built script, stylesheet or source map (hashed names: cached for good)."""

@@ -33,6 +33,7 @@ from hub.http import public
 
 log = structlog.get_logger(__name__)
 
+INBOUND_PATH = "/webhooks/twilio/sms"  # our numbers' SMS URL
 STATUS_PATH = "/webhooks/twilio/sms/status"
 RESUME_DAYS = 7  # at start, MMS this recent whose media was not fetched yet is fetched
 # Twilio's message statuses in the order they happen
@@ -145,7 +146,7 @@ class SmsChannel(ChannelAdapter):
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/webhooks/twilio/sms", self.handle_inbound),
+            web.post(INBOUND_PATH, self.handle_inbound),
             web.post(STATUS_PATH, self.handle_status),
         ]
 

@@ -50,7 +50,7 @@ from hub.channels.voice.twiml import (
 )
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store, UnitOfWork
-from hub.domain.calls import LegRole
+from hub.domain.calls import ENDING, LegRole
 from hub.domain.interaction import Channel, Interaction, InteractionState
 from hub.domain.timeline import Attachment, Direction, EventKind, TimelineEvent
 from hub.errors import ChannelConfigError, HubError, MalformedRequest
@@ -346,6 +346,8 @@ class VoiceChannel(ChannelAdapter):
         """Put what the caller did on their call's interaction, once per call (``mark``).
 
         Returns the new event, or None when it was there already (or the call is not ours).
+        The answer to it hangs up, so the leg is the hub's to end (ENDING) from here: a
+        callback rings the customer anew even if Twilio never reports this call's end.
         """
         sid = params.get("CallSid")
         if not sid:
@@ -353,6 +355,8 @@ class VoiceChannel(ChannelAdapter):
         async with self._store.unit_of_work() as uow:
             leg = await uow.calls.by_sid(sid)
             interaction = await uow.interactions.get(leg.interaction_id) if leg else None
+            if leg is not None and leg.live:
+                await uow.calls.update(sid, status=ENDING)
             return await _append_once(
                 uow,
                 interaction,

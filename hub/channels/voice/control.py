@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import structlog
 from twilio.base import values
 from twilio.rest import Client
 
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 S = InteractionState
+log = structlog.get_logger(__name__)
 WAITING = frozenset({S.NEW, S.QUEUED, S.OFFERED})
 # A caller who left a voicemail or asked to be called back is still owed a call.
 KEPT_MARKS = ("voicemail", "callback")
@@ -602,6 +604,35 @@ class CallControl:
             if leg is not None and leg.interaction_id == interaction_id and changes:
                 await uow.calls.update(call_sid, **changes)
                 await uow.commit()
+        if (
+            event == "participant-leave"
+            and leg is not None
+            and leg.interaction_id == interaction_id
+            and leg.role is LegRole.CUSTOMER
+            and leg.status not in ENDED
+        ):
+            await self._customer_left(call_sid)
+
+    async def _customer_left(self, call_sid: str) -> None:
+        """The customer left the conference: hung up, hung up on, or not (yet)?
+
+        Twilio reports an inbound call's end only to a status callback set on the number,
+        which the hub cannot count on; the conference's participant-leave always comes. The
+        call itself says whether the caller is gone (then it is the hang-up it would have
+        reported) or still on the line (a failed wait request: the Dial's action puts them
+        back).
+        """
+        try:
+            call = await self._twilio(
+                "the call", lambda: self._rest().calls(call_sid).fetch_async()
+            )
+        except HubError as err:
+            log.warning("could not ask Twilio about a caller who left", error=err.message)
+            return
+        status = str(getattr(call, "status", ""))
+        if status in ENDED:
+            duration = str(getattr(call, "duration", "") or "")
+            await self.on_status(call_sid, status, int(duration) if duration.isdigit() else None)
 
     async def _status_line(
         self, uow: UnitOfWork, leg: CallLeg, status: str, duration: int | None

@@ -55,6 +55,7 @@ async def twilio(sms_hub: Hub, client: TestClient[Any, Any]) -> AsyncIterator[Tw
         auth_token=TOKEN,
         hub_url=str(client.make_url("")),
         public_url=PUBLIC,
+        numbers=[OUR_NUMBER],
     )
     await simulator.start()
     # The real twilio library talks to the simulator: only its base URL changes.

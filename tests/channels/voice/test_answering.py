@@ -6,6 +6,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from hub.bootstrap import Hub
+from hub.channels.twilio.setup import configure_twilio
 from hub.dev.twilio_sim import TwilioSimulator
 from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC
 from tests.channels.sms.conftest import kept as kept_media
@@ -75,8 +76,10 @@ async def test_the_menu_sends_the_caller_to_the_queue_they_choose(
 async def test_hanging_up_in_the_menu_is_noted_without_work(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator, tmp_path: Path
 ) -> None:
+    """Only the number's status callback tells of it: `hub twilio configure` sets it."""
     await use_policy(sms_hub, tmp_path, TWO_QUEUES)
     sms_hub.settings.twilio.menu = {"1": "sales"}
+    await configure_twilio(sms_hub.settings, apply=True)
     await twilio.voice.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA4")
     await twilio.voice.end_call(sid="CA4", duration=7)
     async with sms_hub.store.unit_of_work() as uow:

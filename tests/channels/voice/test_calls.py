@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from hub.bootstrap import Hub
+from hub.channels.twilio.setup import configure_twilio
 from hub.dev.twilio_sim import TwilioSimulator
 from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC, kept
 from tests.conftest import make_team
@@ -68,18 +69,12 @@ async def test_a_caller_waits_in_the_interactions_conference(
 async def test_a_caller_who_hangs_up_while_waiting_is_abandoned(
     sms_hub: Hub, client: Client, twilio: TwilioSimulator
 ) -> None:
+    """The number has no status callback (Twilio's default): the conference says they left."""
     await twilio.voice.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA2")
     customer, interaction = await the_call(sms_hub, "CA2")
     await twilio.voice.end_call(sid="CA2", duration=35)
-    url, params, status = next(c for c in reversed(twilio.callbacks) if "CallStatus" in c[1])
-    assert (url, params["CallStatus"], params["CallDuration"], status) == (
-        PUBLIC + "/webhooks/twilio/voice/status",
-        "completed",
-        "35",
-        204,
-    )
-    # Twilio may send the callback twice: the second is a no-op.
-    assert (await twilio.post_to_hub("/webhooks/twilio/voice/status", params))[0] == 204
+    await twilio.settle()
+    assert not [c for c in twilio.callbacks if "CallStatus" in c[1]]  # none were sent
     assert (await timeline(sms_hub, customer))[-2:] == [
         ("call", "Call ended (completed, 35 s)"),
         ("status_change", "Abandoned: caller hung up"),
@@ -90,6 +85,29 @@ async def test_a_caller_who_hangs_up_while_waiting_is_abandoned(
     assert support["windows"]["15m"]["abandoned"] == 1
     assert sms_hub.routing is not None
     assert await sms_hub.routing.state.item(interaction) is None
+
+
+async def test_a_numbers_status_callback_and_its_retry_note_the_hang_up_once(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    """Where the number's status callback is set, it reports the hang-up too: noted once."""
+    await configure_twilio(sms_hub.settings, apply=True)
+    await twilio.voice.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA2")
+    customer, _ = await the_call(sms_hub, "CA2")
+    await twilio.voice.end_call(sid="CA2", duration=35)
+    await twilio.settle()
+    url, params, status = next(c for c in reversed(twilio.callbacks) if "CallStatus" in c[1])
+    assert (url.partition("#")[0], params["CallStatus"], params["CallDuration"], status) == (
+        PUBLIC + "/webhooks/twilio/voice/status",
+        "completed",
+        "35",
+        204,
+    )
+    # Twilio may send the callback twice: the second is a no-op.
+    assert (await twilio.post_to_hub("/webhooks/twilio/voice/status", params))[0] == 204
+    lines = await timeline(sms_hub, customer)
+    assert lines.count(("status_change", "Abandoned: caller hung up")) == 1
+    assert len([line for line in lines if line[1] and line[1].startswith("Call ended")]) == 1
 
 
 async def test_outside_hours_the_caller_can_leave_a_voicemail(
