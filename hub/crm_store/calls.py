@@ -23,6 +23,7 @@ def _leg(row: CallLegRow) -> CallLeg:
         user_id=row.user_id,
         number=row.number,
         conference_sid=row.conference_sid,
+        conference_sequence=row.conference_sequence,
         muted=row.muted,
         held=row.held,
         monitor=MonitorMode(row.monitor) if row.monitor else None,

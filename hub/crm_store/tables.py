@@ -255,6 +255,8 @@ class CallLegRow(Base):
     user_id: Mapped[int | None] = mapped_column(Id, ForeignKey("users.id", ondelete="SET NULL"))
     number: Mapped[str | None] = mapped_column(String(64))
     conference_sid: Mapped[str | None] = mapped_column(String(64))
+    # The SequenceNumber of the last conference event applied (they can arrive out of order).
+    conference_sequence: Mapped[int | None] = mapped_column(Integer)
     muted: Mapped[bool] = mapped_column(Boolean, default=False)
     held: Mapped[bool] = mapped_column(Boolean, default=False)
     monitor: Mapped[str | None] = mapped_column(String(20))

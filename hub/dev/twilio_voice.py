@@ -91,6 +91,7 @@ class SimConference:
     record: bool = False
     recording_callback: str | None = None
     started: float | None = None
+    sequence: int = 0  # the SequenceNumber of its last event
 
 
 class VoiceSim:
@@ -104,6 +105,10 @@ class VoiceSim:
         self.recordings: list[dict[str, str]] = []  # recording callbacks sent
         self.recorded: set[str] = set()  # recording sids with audio to fetch
         self.ring_seconds = 0.1
+        # Twilio does not promise conference events in order: an event named here is held
+        # back and delivered after the next one (its SequenceNumber still tells the order).
+        self.late_events: set[str] = set()
+        self._late: list[tuple[str, dict[str, str]]] = []
 
     def routes(self) -> list[web.RouteDef]:
         conference = ACCOUNT + "/Conferences/{conference}"
@@ -112,6 +117,7 @@ class VoiceSim:
             web.post(conference + "/Participants/{call}.json", self._update_participant),
             web.delete(conference + "/Participants/{call}.json", self._remove_participant),
             web.post(conference + ".json", self._update_conference),
+            web.get(ACCOUNT + "/Conferences.json", self._list_conferences),
             web.get(ACCOUNT + "/Calls/{call}.json", self._fetch_call),
             web.get(ACCOUNT + "/Recordings/{recording}", self._fetch_recording),
             web.post(ACCOUNT + "/Calls/{call}.json", self._update_call),
@@ -219,7 +225,8 @@ class VoiceSim:
         refused = await self._sim._refuse(request)
         if refused is not None:
             return refused
-        conference = self.conference(request.match_info["conference"])
+        # Only creating a participant takes a friendly name; everything else the sid.
+        conference = self.conferences.get(request.match_info["conference"])
         if conference is None:
             return _error(20404, "The requested resource was not found", 404)
         if form.get("Status") == "completed":
@@ -271,7 +278,7 @@ class VoiceSim:
         refused = await self._sim._refuse(request)
         if refused is not None:
             return refused
-        conference = self.conference(request.match_info["conference"])
+        conference = self.conferences.get(request.match_info["conference"])  # by sid only
         wanted = request.match_info["call"]
         for sid in conference.participants if conference else []:
             call = self.calls[sid]
@@ -304,6 +311,28 @@ class VoiceSim:
             "uri": f"{ACCOUNT.format(account=self._sim.account_sid)}/Conferences/"
             f"{conference.sid}/Participants/{call.sid}.json",
         }
+
+    async def _list_conferences(self, request: web.Request) -> web.Response:
+        refused = await self._sim.read(request)
+        if refused is not None:
+            return refused
+        name, status = request.query.get("FriendlyName"), request.query.get("Status")
+        found = [
+            self._conference_json(c)
+            for c in reversed(list(self.conferences.values()))  # newest first, as Twilio lists
+            if name in (None, c.name) and status in (None, c.status)
+        ]
+        return web.json_response(
+            {
+                "conferences": found,
+                "page": 0,
+                "page_size": 50,
+                "first_page_uri": request.path,
+                "next_page_uri": None,
+                "previous_page_uri": None,
+                "uri": request.path,
+            }
+        )
 
     def _conference_json(self, conference: SimConference) -> dict[str, Any]:
         return {
@@ -456,13 +485,17 @@ class VoiceSim:
         self, conference: SimConference, event: str, call: SimCall | None
     ) -> None:
         short = event.removeprefix("participant-").removeprefix("conference-")
+        short = {"unhold": "hold", "unmute": "mute"}.get(short, short)  # one subscription each
         if conference.status_callback is None or short not in conference.events:
             return
+        conference.sequence += 1
         params = {
             "AccountSid": self._sim.account_sid,
             "ConferenceSid": conference.sid,
             "FriendlyName": conference.name,
             "StatusCallbackEvent": event,
+            "SequenceNumber": str(conference.sequence),
+            "Timestamp": format_datetime(datetime.now(UTC)),
         }
         if call is not None:
             params |= {
@@ -473,7 +506,14 @@ class VoiceSim:
                 "EndConferenceOnExit": str(call.end_on_exit).lower(),
                 "StartConferenceOnEnter": str(call.start_on_enter).lower(),
             }
+        if event in self.late_events:  # delivered after the conference's next event
+            self.late_events.discard(event)
+            self._late.append((conference.status_callback, params))
+            return
         await self._sim.post_callback(conference.status_callback, params)
+        while self._late:
+            url, late = self._late.pop(0)
+            await self._sim.post_callback(url, late)
 
     # -- playing the caller ------------------------------------------------------------------
 

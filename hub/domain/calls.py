@@ -48,6 +48,7 @@ class CallLeg:
     user_id: int | None = None
     number: str | None = None  # E.164, or client:agent-7 for a browser
     conference_sid: str | None = None
+    conference_sequence: int | None = None  # the last conference event applied to the leg
     muted: bool = False
     held: bool = False
     monitor: MonitorMode | None = None

@@ -237,9 +237,10 @@ class CallControl:
     async def _set_hold(self, interaction: Interaction, leg: CallLeg, on: bool, by: int) -> None:
         # The holdUrl is the hub's TwiML, which loops the music (a bare MP3 plays once).
         hold_url = self._settings.public_url + HOLD_PATH
+        participant = await self._participant(leg)
         await self._twilio(
             "the hold",
-            lambda: self._participant(leg).update_async(
+            lambda: participant.update_async(
                 hold=on,
                 hold_url=hold_url if on else values.unset,
                 hold_method="POST" if on else values.unset,
@@ -252,26 +253,50 @@ class CallControl:
             )
             await uow.commit()
 
-    def _participant(self, leg: CallLeg) -> Any:
-        conference = leg.conference_sid or conference_name(leg.interaction_id)
+    async def _participant(self, leg: CallLeg) -> Any:
+        """The leg's Participant resource: Twilio names it by the conference's sid."""
+        conference = leg.conference_sid or await self._conference_sid(leg.interaction_id)
         return self._rest().conferences(conference).participants(leg.call_sid)
+
+    async def _conference_sid(self, interaction_id: int) -> str:
+        """The sid of the interaction's conference now, looked up if no event has told it yet.
+
+        Participants and conference updates take only the sid (a name is accepted when
+        dialling in alone); the join event that brings it can come late or out of order. A
+        lookup is kept on the live legs that lack it.
+        """
+        async with self._store.unit_of_work() as uow:
+            legs = await uow.calls.of_interaction(interaction_id, live=True)
+        known = next((x.conference_sid for x in reversed(legs) if x.conference_sid), None)
+        if known is not None:
+            return known
+        name = conference_name(interaction_id)
+        found = await self._twilio(
+            "the conference",
+            lambda: self._rest().conferences.list_async(friendly_name=name, limit=20),
+        )
+        sid = next((str(c.sid) for c in found if str(c.status) != "completed"), None)
+        if sid is None:
+            raise Conflict("the call's conference has not started yet; try again in a moment")
+        async with self._store.unit_of_work() as uow:
+            for leg in legs:
+                await uow.calls.update(leg.call_sid, conference_sid=sid)
+            await uow.commit()
+        return sid
 
     async def _end_conference(self, interaction_id: int, legs: list[CallLeg]) -> None:
         """Hang up everyone on the call."""
-        conference = next((x.conference_sid for x in legs if x.conference_sid), None)
+        conference = await self._conference_sid(interaction_id)
         async with self._ending(legs):
             await self._twilio(
                 "the hang-up",
-                lambda: (
-                    self._rest()
-                    .conferences(conference or conference_name(interaction_id))
-                    .update_async(status="completed")
-                ),
+                lambda: self._rest().conferences(conference).update_async(status="completed"),
             )
 
     async def _remove(self, leg: CallLeg) -> None:
+        participant = await self._participant(leg)
         async with self._ending([leg]):
-            await self._twilio("the leg", lambda: self._participant(leg).delete_async())
+            await self._twilio("the leg", participant.delete_async)
 
     @contextlib.asynccontextmanager
     async def _ending(self, legs: list[CallLeg]) -> AsyncIterator[None]:
@@ -333,7 +358,8 @@ class CallControl:
         leg = self._live(legs, LegRole.AGENT, principal.user_id)
         if leg is None:
             raise Conflict("you are not on this call")
-        await self._twilio("the mute", lambda: self._participant(leg).update_async(muted=on))
+        participant = await self._participant(leg)
+        await self._twilio("the mute", lambda: participant.update_async(muted=on))
         async with self._store.unit_of_work() as uow:
             await uow.calls.update(leg.call_sid, muted=on)
             await uow.commit()
@@ -503,10 +529,10 @@ class CallControl:
                 coach=coach,
             )
         else:
-            leg = mine
+            participant = await self._participant(mine)
             await self._twilio(
                 "the change of mode",
-                lambda: self._participant(leg).update_async(
+                lambda: participant.update_async(
                     muted=mode is MonitorMode.LISTEN,
                     coaching=coach is not None,
                     call_sid_to_coach=coach or values.unset,
@@ -590,24 +616,34 @@ class CallControl:
         await self._routing.wrap_up(interaction.id, reason="Agent hung up")
 
     async def on_conference(self, interaction_id: int, params: dict[str, str]) -> None:
-        """Conference events: learn the conference's sid, and who is held."""
+        """Conference events: learn the conference's sid, and who is held.
+
+        Twilio numbers a conference's events (SequenceNumber) and may deliver them out of
+        order: an event older than the last one applied to the leg says nothing new.
+        """
         event, call_sid = params.get("StatusCallbackEvent"), params.get("CallSid")
         if not call_sid:
             return
+        conference, number = params.get("ConferenceSid"), params.get("SequenceNumber", "")
+        sequence = int(number) if number.isdigit() else None
         changes: dict[str, Any] = {}
-        if event == "participant-join" and params.get("ConferenceSid"):
-            changes["conference_sid"] = params["ConferenceSid"]
         if event in ("participant-hold", "participant-unhold"):
             changes["held"] = event == "participant-hold"
         async with self._store.unit_of_work() as uow:
             leg = await uow.calls.by_sid(call_sid)
-            if leg is not None and leg.interaction_id == interaction_id and changes:
+            if leg is None or leg.interaction_id != interaction_id:
+                return
+            if conference and conference != leg.conference_sid:
+                changes["conference_sid"] = conference  # a conference it is new to
+            elif sequence is not None and (leg.conference_sequence or 0) >= sequence:
+                return  # out of date: a later event was applied already
+            if sequence is not None:
+                changes["conference_sequence"] = sequence
+            if changes:
                 await uow.calls.update(call_sid, **changes)
                 await uow.commit()
         if (
             event == "participant-leave"
-            and leg is not None
-            and leg.interaction_id == interaction_id
             and leg.role is LegRole.CUSTOMER
             and leg.status not in ENDED
         ):

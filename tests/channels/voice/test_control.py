@@ -335,3 +335,50 @@ async def test_a_click_to_call_twilio_refuses_ends_the_new_work(
         [placed] = await uow.interactions.in_states(frozenset(InteractionState))
     assert placed.state.value == "wrap_up"  # not left assigned with no call
     assert any(line.startswith("Call not placed") for line in await timeline(sms_hub, customer))
+
+
+async def test_hold_before_any_conference_event_looks_the_conference_up(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    """Twilio takes only the conference's sid for participant updates; the join event that
+    brings it to the hub is late here, so the hub asks Twilio for it by name."""
+    twilio.voice.late_events = {"participant-join"}
+    call = await accepted_call(sms_hub, client, twilio)
+    async with sms_hub.store.unit_of_work() as uow:
+        leg = await uow.calls.by_sid("CA100")
+    assert leg is not None
+    assert leg.conference_sid is None  # nothing has told the hub yet
+    agent = call.team.headers("agent")
+    assert (await client.post(call.path + "/hold", json={"on": True}, headers=agent)).status == 204
+    assert twilio.voice.calls["CA100"].hold
+    sid = twilio.voice.conferences[next(iter(twilio.voice.conferences))].sid
+    assert ("GET", f"/2010-04-01/Accounts/{twilio.account_sid}/Conferences.json", {}) in (
+        twilio.requests
+    )
+    async with sms_hub.store.unit_of_work() as uow:
+        leg = await uow.calls.by_sid("CA100")
+    assert leg is not None
+    assert leg.conference_sid == sid  # kept: the next control needs no lookup
+    assert (await client.post(call.path + "/hangup", headers=agent)).status == 204
+    await twilio.settle()
+    assert twilio.voice.calls["CA100"].status == "completed"
+
+
+async def test_conference_events_out_of_order_are_applied_in_sequence(
+    sms_hub: Hub, client: Client, twilio: TwilioSimulator
+) -> None:
+    call = await joined_call(sms_hub, client, twilio, to=AGENT_PHONE)
+    agent = call.team.headers("agent")
+    twilio.voice.late_events = {"participant-hold"}  # arrives after the unhold
+    await client.post(call.path + "/hold", json={"on": True}, headers=agent)
+    await client.post(call.path + "/hold", json={"on": False}, headers=agent)
+    await twilio.settle()
+    arrived = [
+        (params["StatusCallbackEvent"], params["SequenceNumber"])
+        for _, params, _ in twilio.callbacks
+        if params.get("StatusCallbackEvent", "").endswith("hold")
+    ]
+    assert [event for event, _ in arrived] == ["participant-unhold", "participant-hold"]
+    assert int(arrived[0][1]) > int(arrived[1][1])
+    state = {leg["role"]: leg for leg in await legs(client, call.path, agent)}
+    assert state["customer"]["held"] is False  # the older hold event changed nothing
