@@ -142,7 +142,7 @@ async def build_hub(
         calls = CallControl(settings, store, routing, clock)
         channels += [
             SmsChannel(settings, store, clock),
-            VoiceChannel(settings, store, routing, calls),
+            VoiceChannel(settings, store, routing, calls, clock),
         ]
     fax = None
     if settings.fax.provider or settings.fax.gateways:

@@ -148,13 +148,14 @@ class TimelineRepository:
         since: datetime,
         limit: int,
         direction: Direction = Direction.INBOUND,
+        kind: EventKind = EventKind.MESSAGE,
     ) -> list[TimelineEvent]:
-        """A channel's messages (inbound unless told) since a time, newest first."""
+        """A channel's messages (inbound, unless told) since a time, newest first."""
         query = (
             select(TimelineEventRow.__table__)
             .where(
                 TimelineEventRow.channel == channel.value,
-                TimelineEventRow.kind == EventKind.MESSAGE.value,
+                TimelineEventRow.kind == kind.value,
                 TimelineEventRow.direction == direction.value,
                 TimelineEventRow.occurred_at >= since,
             )

@@ -33,6 +33,8 @@ SILENCE = (
     + (8000).to_bytes(4, "little") + (1).to_bytes(2, "little") + (8).to_bytes(2, "little")
     + b"data" + (800).to_bytes(4, "little") + b"\x80" * 800
 )  # fmt: skip
+# An MPEG-1 Layer III frame header and silence: what a recording's .mp3 download gives.
+SILENT_MP3 = b"ID3\x03\x00\x00\x00\x00\x00\x00" + (b"\xff\xfb\x90\x64" + b"\x00" * 413) * 4
 
 
 @dataclass
@@ -61,6 +63,7 @@ class SimCall:
     dial_action: str | None = None  # where Twilio goes when the Dial ends
     gather_action: str | None = None
     record_action: str | None = None
+    record_callback: str | None = None  # the Record's recordingStatusCallback
     heard: list[str] = field(default_factory=list)  # what the hub's TwiML said, in order
     answered: float | None = None
 
@@ -103,7 +106,10 @@ class VoiceSim:
         self.conferences: dict[str, SimConference] = {}
         self.answers: dict[str, str] = {}  # number -> busy | no-answer | failed
         self.recordings: list[dict[str, str]] = []  # recording callbacks sent
-        self.recorded: set[str] = set()  # recording sids with audio to fetch
+        # Recording sid -> when its audio can be fetched: Twilio processes a recording
+        # before it is available (a 404 until then) and says so in its status callback.
+        self.recorded: dict[str, float] = {}
+        self.recording_seconds = 0.2  # processing time, in the simulator
         self.ring_seconds = 0.1
         # Twilio does not promise conference events in order: an event named here is held
         # back and delivered after the next one (its SequenceNumber still tells the order).
@@ -247,16 +253,29 @@ class VoiceSim:
         refused = await self._sim.read(request)
         if refused is not None:
             return refused
-        sid = request.match_info["recording"].removesuffix(".wav")
-        if sid not in self.recorded:
+        name = request.match_info["recording"]
+        sid = name.removesuffix(".wav").removesuffix(".mp3")
+        if time.monotonic() < self.recorded.get(sid, float("inf")):
             return _error(20404, "The requested resource was not found", 404)
+        if name.endswith(".mp3"):
+            return web.Response(body=SILENT_MP3, content_type="audio/mpeg")
         return web.Response(body=SILENCE, content_type="audio/x-wav")
 
     def record(self) -> str:
-        """A new recording (as the Record verb or a conference makes); its RecordingUrl."""
+        """A new recording (as the Record verb or a conference makes); its RecordingUrl.
+
+        Its audio is there only ``recording_seconds`` later, as Twilio's is once processed.
+        """
         sid = "RE" + secrets.token_hex(16)
-        self.recorded.add(sid)
+        self.recorded[sid] = time.monotonic() + self.recording_seconds
         return f"{self._sim.url}{ACCOUNT.format(account=self._sim.account_sid)}/Recordings/{sid}"
+
+    async def _recording_ready(self, url: str, params: dict[str, str]) -> None:
+        """The recording status callback, once the recording is processed."""
+        await asyncio.sleep(self.recording_seconds)
+        params = params | {"RecordingStatus": "completed"}
+        self.recordings.append(params)
+        await self._sim.post_callback(url, params)
 
     async def _update_call(self, request: web.Request) -> web.Response:
         form, _ = await self._form(request)
@@ -473,13 +492,11 @@ class VoiceSim:
                 "ConferenceSid": conference.sid,
                 "RecordingSid": url.rsplit("/", 1)[1],
                 "RecordingUrl": url,
-                "RecordingStatus": "completed",
                 "RecordingDuration": str(int(seconds)),
                 "RecordingChannels": "1",
                 "RecordingSource": "Conference",
             }
-            self.recordings.append(params)
-            await self._sim.post_callback(conference.recording_callback, params)
+            self._sim.spawn(self._recording_ready(conference.recording_callback, params))
 
     async def _conference_event(
         self, conference: SimConference, event: str, call: SimCall | None
@@ -639,6 +656,7 @@ class VoiceSim:
                 return
             elif verb.tag == "Record":
                 call.record_action = verb.get("action")
+                call.record_callback = verb.get("recordingStatusCallback")
                 return
             elif verb.tag == "Dial":
                 room = verb.find("Conference")
@@ -685,6 +703,16 @@ class VoiceSim:
             "RecordingDuration": str(seconds),
             "RecordingSid": url.rsplit("/", 1)[1],
         }
+        if call.record_callback:
+            callback = {
+                k: params[k] for k in ("AccountSid", "CallSid", "RecordingSid", "RecordingUrl")
+            }
+            callback |= {
+                "RecordingDuration": str(seconds),
+                "RecordingChannels": "1",
+                "RecordingSource": "RecordVerb",
+            }
+            self._sim.spawn(self._recording_ready(call.record_callback, callback))
         status, twiml = await self._sim.post_callback_for_answer(action, params)
         if status == 200:
             await self._obey(call, twiml)

@@ -22,7 +22,7 @@ from hub.channels.sms.inbound import parse_webhook, to_inbound_message
 from hub.channels.sms.outbound import send_sms
 from hub.channels.twilio.account import TwilioAccount
 from hub.channels.twilio.client import HubTwilioHttpClient, twilio_client
-from hub.channels.twilio.media import keep_media
+from hub.channels.twilio.media import RESUME_DAYS, keep_media, owed_media
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import IdentityKind, IdentityRef
@@ -35,7 +35,6 @@ log = structlog.get_logger(__name__)
 
 INBOUND_PATH = "/webhooks/twilio/sms"  # our numbers' SMS URL
 STATUS_PATH = "/webhooks/twilio/sms/status"
-RESUME_DAYS = 7  # at start, MMS this recent whose media was not fetched yet is fetched
 # Twilio's message statuses in the order they happen
 # (https://www.twilio.com/docs/messaging/api/message-resource#message-status-values); the last
 # three are final. A status the hub does not know yet is kept only on a message with none.
@@ -89,7 +88,7 @@ class SmsChannel(ChannelAdapter):
         since = self._clock() - timedelta(days=RESUME_DAYS)
         async with self._store.unit_of_work() as uow:
             recent = await uow.timeline.recent_messages(Channel.SMS, since=since, limit=1000)
-        owed = [e for e in recent if any(_owed(a) for a in e.attachments)]
+        owed = [e for e in recent if any(owed_media(a) for a in e.attachments)]
         for event in owed:
             self.spawn(self._keep(event.id, event.attachments))
         if owed:
@@ -188,8 +187,3 @@ class SmsChannel(ChannelAdapter):
             self.spawn(self._keep(received.event_id, webhook.media))
         # Answered only now, after commit: a lost answer makes Twilio retry, harmlessly.
         return web.Response(text=str(MessagingResponse()), content_type="application/xml")
-
-
-def _owed(attachment: Attachment) -> bool:
-    """Media still to fetch: a link, and neither a kept file nor a reason it could not be."""
-    return attachment.url is not None and attachment.path is None and attachment.error is None

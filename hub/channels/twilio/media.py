@@ -17,6 +17,9 @@ from hub.domain.timeline import Attachment
 log = structlog.get_logger(__name__)
 
 MAX_BYTES = 20 * 1024 * 1024  # above Twilio's 5 MB MMS limit, with room for other providers
+# Call recordings are fetched as MP3 (Twilio's 32 kbit/s: about 14 MB an hour; a WAV is 8 times
+# that). Four hours of MP3 fit, and a longer conference is refused with a clear error.
+RECORDING_MAX_BYTES = 256 * 1024 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 EXTENSIONS = {
     "image/jpeg": ".jpg",
@@ -29,12 +32,29 @@ EXTENSIONS = {
 }
 
 
+RESUME_DAYS = 7  # at start, media this recent that was never fetched is fetched
+
+
+def owed_media(attachment: Attachment) -> bool:
+    """Media still to fetch: a link, and neither a kept file nor a reason it could not be."""
+    return attachment.url is not None and attachment.path is None and attachment.error is None
+
+
+def mp3(recording_url: str) -> str:
+    """A Twilio recording's MP3 (its RecordingUrl alone gives a WAV, eight times the size)."""
+    return recording_url if recording_url.endswith(".mp3") else recording_url + ".mp3"
+
+
 class MediaError(Exception):
     """A media link that did not give us the file."""
 
 
 async def fetch_one(
-    session: aiohttp.ClientSession, url: str, auth: tuple[str, str] | None, target: Path
+    session: aiohttp.ClientSession,
+    url: str,
+    auth: tuple[str, str] | None,
+    target: Path,
+    max_bytes: int = MAX_BYTES,
 ) -> int:
     """Download url to target (Twilio's media may need the account's basic auth); its size."""
     headers = {"Authorization": aiohttp.encode_basic_auth(*auth)} if auth else {}
@@ -46,9 +66,9 @@ async def fetch_one(
         with partial.open("wb") as out:
             async for chunk in response.content.iter_chunked(64 * 1024):
                 size += len(chunk)
-                if size > MAX_BYTES:
+                if size > max_bytes:
                     partial.unlink(missing_ok=True)
-                    raise MediaError(f"{url} is larger than {MAX_BYTES} bytes")
+                    raise MediaError(f"{url} is larger than {max_bytes} bytes")
                 out.write(chunk)
         partial.replace(target)
         return size
@@ -62,14 +82,23 @@ async def fetch_all(
     auth_origin: str,
     attempts: int = 4,
     backoff_seconds: float = 1.0,
+    max_bytes: int = MAX_BYTES,
+    again: bool = False,
 ) -> tuple[Attachment, ...]:
-    """Fetch every attachment with a URL, retrying with backoff; record path or error on each."""
+    """Fetch every attachment with a URL, retrying with backoff; record path or error on each.
+
+    ``again`` tries those whose earlier fetch gave up too (the provider says it is ready now).
+    """
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     done: list[Attachment] = []
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         for n, attachment in enumerate(attachments):
-            if attachment.url is None or attachment.path is not None:
+            if (
+                attachment.url is None
+                or attachment.path is not None
+                or (attachment.error is not None and not again)
+            ):
                 done.append(attachment)
                 continue
             name = _SAFE.sub("_", attachment.filename) + EXTENSIONS.get(attachment.content_type, "")
@@ -79,7 +108,9 @@ async def fetch_all(
                 try:
                     # The account's credentials go to the account's API only, never elsewhere.
                     mine = attachment.url.startswith(auth_origin.rstrip("/") + "/")
-                    size = await fetch_one(session, attachment.url, auth if mine else None, target)
+                    size = await fetch_one(
+                        session, attachment.url, auth if mine else None, target, max_bytes
+                    )
                     done.append(replace(attachment, path=str(target), size=size, error=None))
                     break
                 except (MediaError, aiohttp.ClientError, TimeoutError, OSError) as err:
@@ -103,6 +134,9 @@ async def keep_media(
     media: tuple[Attachment, ...],
     *,
     backoff_seconds: float,
+    attempts: int = 4,
+    max_bytes: int = MAX_BYTES,
+    again: bool = False,
 ) -> None:
     """Fetch an event's media now (Twilio's links do not last) and record where each is kept."""
     twilio = settings.twilio
@@ -113,7 +147,10 @@ async def keep_media(
         folder=Path(settings.data_dir) / "attachments" / str(event_id),
         auth=(twilio.account_sid, twilio.auth_token.get_secret_value()),
         auth_origin=twilio.api_base_url,
+        attempts=attempts,
         backoff_seconds=backoff_seconds,
+        max_bytes=max_bytes,
+        again=again,
     )
     async with store.unit_of_work() as uow:
         await uow.timeline.set_attachments(event_id, kept)

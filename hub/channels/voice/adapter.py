@@ -12,14 +12,28 @@ conference's events (``CONFERENCE_PATH``) go to the call control, which keeps th
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 import structlog
 from aiohttp import web
 
-from hub.channels.base import Capability, ChannelAdapter, DeliveryReceipt, OutboundMessage
+from hub.channels.base import (
+    Capability,
+    ChannelAdapter,
+    DeliveryReceipt,
+    InboundSink,
+    OutboundMessage,
+)
 from hub.channels.twilio.account import TwilioAccount
-from hub.channels.twilio.media import keep_media
+from hub.channels.twilio.media import (
+    RECORDING_MAX_BYTES,
+    RESUME_DAYS,
+    keep_media,
+    mp3,
+    owed_media,
+)
 from hub.channels.voice.agents import agent_of
 from hub.channels.voice.control import CallControl
 from hub.channels.voice.inbound import CallWebhook, parse_call, to_inbound_message
@@ -58,6 +72,7 @@ from hub.http import HUB, public
 from hub.services.receive import Received
 
 log = structlog.get_logger(__name__)
+RECORDING_ATTEMPTS = 6
 WAIT_ANSWER_SECONDS = 2.0  # the wait URL answers within this, announcement or not
 
 if TYPE_CHECKING:
@@ -78,13 +93,15 @@ class VoiceChannel(ChannelAdapter):
         store: Store,
         routing: RoutingService | None,
         calls: CallControl,
+        clock: Callable[[], datetime],
     ) -> None:
         self._account = TwilioAccount.from_settings(settings, "voice")
         self._settings = settings
         self._store = store
         self._routing = routing
         self.calls = calls
-        self.backoff_seconds = 0.5  # between tries of a recording's download
+        self._clock = clock
+        self.backoff_seconds = 2.0  # then 4, 8, 16, 32 s: a recording's download, six tries
 
     async def stop(self) -> None:
         await super().stop()
@@ -293,23 +310,36 @@ class VoiceChannel(ChannelAdapter):
 
     @public  # authenticated by Twilio's signature
     async def handle_voicemail(self, request: web.Request) -> web.Response:
-        """A caller left a voicemail outside hours: keep it on the call, thank, hang up."""
+        """A caller left a voicemail outside hours: keep it on the call, thank, hang up.
+
+        Two requests come here, in either order: the Record's action (the caller is done;
+        answered with TwiML) and its recording status callback (the audio is ready: fetched
+        then, not before, since Twilio's recordings need processing).
+        """
         params = await self._account.verified_form(request)
         url = params.get("RecordingUrl")
         if not url:
             raise MalformedRequest("the recording webhook lacks RecordingUrl")
         seconds = params.get("RecordingDuration", "")
+        mark = "voicemail"
         kept = await self._note_call(
             request,
             params,
             f"Voicemail ({seconds} s)" if seconds.isdigit() else "Voicemail",
-            mark="voicemail",
-            attachments=(Attachment("voicemail", "audio/wav", url=url),),
+            mark=mark,
+            attachments=(Attachment("voicemail", "audio/mpeg", url=mp3(url)),),
             data={"recording_sid": params.get("RecordingSid")},
         )
-        if kept is not None:
-            self._keep(kept)
-        return _xml(said_twiml("Thank you. We will call you back."))
+        if "RecordingStatus" not in params:
+            return _xml(said_twiml("Thank you. We will call you back."))
+        if params["RecordingStatus"] == "completed":
+            async with self._store.unit_of_work() as uow:
+                event = kept or await uow.timeline.by_provider_ref(
+                    "twilio", f"{params.get('CallSid')}:{mark}"
+                )
+            if event is not None:
+                self._keep(event, again=True)
+        return web.Response(status=204)
 
     @public  # authenticated by Twilio's signature
     async def handle_callback(self, request: web.Request) -> web.Response:
@@ -368,17 +398,44 @@ class VoiceChannel(ChannelAdapter):
                 data=dict(data or {}),
             )
 
-    def _keep(self, event: TimelineEvent) -> None:
-        """Download a recording after commit and keep it under data_dir, like MMS media."""
+    def _keep(self, event: TimelineEvent, *, again: bool = False) -> None:
+        """Download a recording after commit and keep it under data_dir, like MMS media.
+
+        Only once Twilio says it is ready (its status callback); a recording still being
+        processed answers 404, so the tries are spread over about a minute, and what is still
+        owed when the hub stops is fetched at its next start.
+        """
         self.spawn(
             keep_media(
                 self._store,
                 self._settings,
                 event.id,
                 event.attachments,
+                attempts=RECORDING_ATTEMPTS,
                 backoff_seconds=self.backoff_seconds,
+                max_bytes=RECORDING_MAX_BYTES,
+                again=again,
             )
         )
+
+    async def start(self, sink: InboundSink) -> None:
+        await super().start(sink)
+        await self._resume_recordings()
+
+    async def _resume_recordings(self) -> None:
+        """Fetch the recordings a stopped hub was owed (Twilio keeps them until deleted)."""
+        since = self._clock() - timedelta(days=RESUME_DAYS)
+        owed: list[TimelineEvent] = []
+        async with self._store.unit_of_work() as uow:
+            for direction in (Direction.INBOUND, Direction.INTERNAL):  # voicemails, recordings
+                recent = await uow.timeline.recent_messages(
+                    Channel.VOICE, since=since, limit=1000, direction=direction, kind=EventKind.CALL
+                )
+                owed += [e for e in recent if any(owed_media(a) for a in e.attachments)]
+        for event in owed:
+            self._keep(event)
+        if owed:
+            log.info("fetching recordings a stopped hub had not fetched", events=len(owed))
 
     # -- what Twilio reports -------------------------------------------------------------------
 
@@ -409,7 +466,7 @@ class VoiceChannel(ChannelAdapter):
         if not sid or not url:
             raise MalformedRequest("the recording callback lacks RecordingSid or RecordingUrl")
         if params.get("RecordingStatus", "completed") != "completed":
-            return web.Response(status=204)
+            return web.Response(status=204)  # in-progress or absent: nothing to fetch yet
         seconds = params.get("RecordingDuration", "")
         async with self._store.unit_of_work() as uow:
             event = await _append_once(
@@ -419,7 +476,7 @@ class VoiceChannel(ChannelAdapter):
                 body=f"Call recording ({seconds} s)" if seconds.isdigit() else "Call recording",
                 direction=Direction.INTERNAL,
                 now=request.app[HUB].clock(),
-                attachments=(Attachment("recording", "audio/wav", url=url),),
+                attachments=(Attachment("recording", "audio/mpeg", url=mp3(url)),),
                 data={
                     "recording_sid": sid,
                     "duration": int(seconds) if seconds.isdigit() else None,

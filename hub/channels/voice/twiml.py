@@ -123,7 +123,15 @@ def closed_twiml(
     response = VoiceResponse()
     response.say(message)
     if voicemail_action is not None:
-        response.record(action=voicemail_action, max_length=max_seconds, play_beep=True)
+        # The action comes when the caller stops; the audio is ready only when Twilio has
+        # processed it, which the recording status callback (the same URL) says.
+        response.record(
+            action=voicemail_action,
+            max_length=max_seconds,
+            play_beep=True,
+            recording_status_callback=voicemail_action,
+            recording_status_callback_event="completed",
+        )
     if callback_action is not None:
         gather = Gather(num_digits=1, action=callback_action, timeout=8)
         gather.say(

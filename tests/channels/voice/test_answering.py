@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree
 
-from hub.bootstrap import Hub
+import pytest
+
+from hub.bootstrap import Hub, build_hub
 from hub.channels.twilio.setup import configure_twilio
+from hub.channels.voice.adapter import VoiceChannel
+from hub.config import Settings
 from hub.dev.twilio_sim import TwilioSimulator
 from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC
 from tests.channels.sms.conftest import kept as kept_media
@@ -163,7 +167,9 @@ async def test_recording_is_announced_and_kept_on_the_timeline(
     assert kept.interaction_id == call.interaction
     assert kept.body is not None
     assert kept.body.startswith("Call recording")
-    assert kept.attachments[0].url == recording["RecordingUrl"]
+    # The MP3, not the WAV the bare RecordingUrl gives (8 times the size).
+    assert kept.attachments[0].url == recording["RecordingUrl"] + ".mp3"
+    assert kept.attachments[0].content_type == "audio/mpeg"
     _, (audio,) = await kept_media(sms_hub, recording["RecordingSid"])
     assert audio.size is not None
     assert audio.size > 800
@@ -245,3 +251,34 @@ async def test_after_hours_a_callback_keeps_the_place_in_line(
     assert sorted(c.to for c in on_the_call) == sorted(
         [f"client:agent-{team.user_ids['agent']}", CALLER]  # rung together: either answers first
     )
+
+
+async def test_a_recording_owed_when_the_hub_died_is_fetched_at_its_next_start(
+    sms_hub: Hub,
+    client: Client,
+    twilio: TwilioSimulator,
+    settings: Settings,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sms_hub.settings.twilio.recording = "announce"
+    (voice,) = [c for c in sms_hub.channels if isinstance(c, VoiceChannel)]
+    # The process dies right after the recording callback's commit: the fetch never runs.
+    monkeypatch.setattr(voice, "spawn", lambda work: work.close())
+    await joined_call(sms_hub, client, twilio)
+    await twilio.voice.end_call(sid="CA100", duration=30)
+    await twilio.settle()
+    [recording] = twilio.voice.recordings
+    async with sms_hub.store.unit_of_work() as uow:
+        event = await uow.timeline.by_provider_ref("twilio", recording["RecordingSid"])
+    assert event is not None
+    assert (event.attachments[0].path, event.attachments[0].error) == (None, None)  # owed
+    restarted = await build_hub(settings, run_migrations=False, clock=clock)
+    restarted.settings.twilio.api_base_url = twilio.url
+    await restarted.start()
+    try:
+        _, (audio,) = await kept_media(restarted, recording["RecordingSid"])
+        assert audio.content_type == "audio/mpeg"
+        assert audio.size is not None
+    finally:
+        await restarted.stop()

@@ -14,6 +14,7 @@ from hub.bootstrap import Hub
 from hub.channels.twilio.setup import configure_twilio
 from hub.dev.twilio_sim import TwilioSimulator
 from tests.channels.sms.conftest import OUR_NUMBER, PUBLIC, kept
+from tests.channels.voice.helpers import requests_to
 from tests.conftest import make_team
 
 Client = TestClient[Any, Any]
@@ -129,9 +130,14 @@ async def test_outside_hours_the_caller_can_leave_a_voicemail(
     record = root.find("Record")
     assert record is not None
     assert record.get("action") == PUBLIC + "/webhooks/twilio/voice/voicemail"
+    # The audio is fetched when Twilio says it is processed, not when the caller stops.
+    assert record.get("recordingStatusCallback") == record.get("action")
+    twilio.voice.recording_seconds = 0.5
     status, answer = await twilio.voice.leave_voicemail(sid="CA3", seconds=12)
     assert status == 200
     assert "<Hangup />" in answer
+    await asyncio.sleep(0.2)
+    assert requests_to(twilio, "GET", ".mp3") == []  # nothing asked of a recording not ready
     customer, interaction = await the_call(sms_hub, "CA3")
     assert twilio.voice.calls["CA3"].status == "completed"  # the caller hung up after
     events = await timeline(sms_hub, customer)
@@ -144,7 +150,9 @@ async def test_outside_hours_the_caller_can_leave_a_voicemail(
     # The recording is downloaded and kept (Twilio's copy is not ours to keep).
     _, (voicemail,) = await kept(sms_hub, "CA3:voicemail")
     assert voicemail.path is not None
-    assert (await asyncio.to_thread(Path(voicemail.path).read_bytes)).startswith(b"RIFF")
+    assert (await asyncio.to_thread(Path(voicemail.path).read_bytes)).startswith(b"ID3")
+    assert len(requests_to(twilio, "GET", ".mp3")) == 1  # ready when asked: once
+    assert [r["RecordingStatus"] for r in twilio.voice.recordings] == ["completed"]
 
 
 async def test_forged_call_webhooks_are_refused(client: Client, twilio: TwilioSimulator) -> None:
