@@ -1,11 +1,15 @@
 """A wire-level Telnyx fax for development and tests: Telnyx cannot be reached from here.
 
-It speaks ``POST /v2/faxes`` (Bearer API key, Telnyx-shaped JSON), fetches the document the hub
-offers at its ``media_url`` as Telnyx does, and reports the fax's progress through webhooks
-signed exactly as Telnyx signs them (Ed25519 over ``"{timestamp}|{body}"``, base64, in
-``telnyx-signature-ed25519`` with ``telnyx-timestamp``). It plays senders too: a fax received
-is a ``fax.received`` webhook whose ``media_url`` is a link here that expires, as Telnyx's do.
-Tests can make links fail, numbers busy, and webhooks repeat or come out of order.
+It speaks ``POST /v2/faxes`` (202, as Telnyx answers), ``GET /v2/faxes/{id}`` and
+``POST /v2/faxes/{id}/actions/refresh``, each behind the Bearer API key, in Telnyx-shaped JSON;
+fetches the document the hub offers at its ``media_url`` as Telnyx does (failing the fax with
+``file_download_failed`` if it cannot), and reports the fax's progress through webhooks signed
+exactly as Telnyx signs them (Ed25519 over ``"{timestamp}|{body}"``, base64, in
+``telnyx-signature-ed25519`` with ``telnyx-timestamp``). It plays senders too: a fax received is
+a ``fax.received`` webhook whose ``media_url`` is a presigned link here that lives 10 minutes
+and then answers 403, as Telnyx's do, until the refresh action gives a new one; a fax may come
+in part (``partial_content``). Tests can make links fail, numbers busy or unanswered (with
+Telnyx's failure reasons), and webhooks repeat or come out of order.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ class TelnyxSimulator:
         *,
         api_key: str,
         hub_url: str,
-        media_seconds: float = 30,
+        media_seconds: float = 600,  # Telnyx's received-fax links live 10 minutes
         clock: Callable[[], float] = time.time,
         private_key: bytes | None = None,
         on_fax: Callable[[SentFax], None] | None = None,
@@ -75,6 +79,7 @@ class TelnyxSimulator:
             else Ed25519PrivateKey.generate()
         )
         self.sent: dict[str, SentFax] = {}
+        self.received: dict[str, dict[str, Any]] = {}  # inbound faxes by id, with their link
         self.media: dict[str, _Media] = {}
         self.callbacks: list[tuple[str, int]] = []  # (event type, the hub's answer)
         self.outcomes: dict[str, list[str]] = {}  # number -> failure reasons for its next sends
@@ -95,6 +100,7 @@ class TelnyxSimulator:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v2/faxes", self._create)
         app.router.add_get("/v2/faxes/{fax_id}", self._read)
+        app.router.add_post("/v2/faxes/{fax_id}/actions/refresh", self._refresh)
         app.router.add_get("/media/{token}", self._serve_media)
         app.router.add_post("/dev/faxes", self._dev_receive)
         self._runner, self.base = await serve_app(app, port=port)
@@ -163,17 +169,19 @@ class TelnyxSimulator:
 
     # -- a customer faxing us -----------------------------------------------------------------
 
-    def host(self, data: bytes, content_type: str, *, fail_first: int = 0) -> str:
+    def host(
+        self, data: bytes, content_type: str, *, fail_first: int = 0, expired: bool = False
+    ) -> str:
         """A short-lived link to a document, as Telnyx gives for a received fax."""
         token = secrets.token_urlsafe(12)
-        self.media[token] = _Media(
-            data, content_type, time.monotonic() + self.media_seconds, fail_first
-        )
+        lives = -1.0 if expired else self.media_seconds
+        self.media[token] = _Media(data, content_type, time.monotonic() + lives, fail_first)
         return f"{self.base}/media/{token}"
 
     async def receive_fax(
         self, *, sender: str, to: str, document: bytes, content_type: str = "application/pdf",
         pages: int | None = None, fax_id: str | None = None, fail_first: int = 0,
+        partial: bool = False, expired: bool = False,
     ) -> tuple[int, str]:  # fmt: skip
         """A fax arrives from sender: the fax.received webhook; (the hub's status, fax id)."""
         fax_id = fax_id or str(uuid.uuid4())
@@ -183,16 +191,23 @@ class TelnyxSimulator:
             "direction": "inbound",
             "from": sender,
             "to": to,
-            "media_url": self.host(document, content_type, fail_first=fail_first),
+            "media_url": self.host(document, content_type, fail_first=fail_first, expired=expired),
             "page_count": pages,
+            "partial_content": partial,
             "status": "received",
         }
+        self.received[fax_id] = fax | {"document": (document, content_type)}
         return await self.webhook("fax.received", fax), fax_id
 
     async def _serve_media(self, request: web.Request) -> web.Response:
         media = self.media.get(request.match_info["token"])
         if media is None or time.monotonic() > media.expires:
-            return web.Response(status=410, text="this link has expired")
+            return web.Response(  # what an S3 presigned link past its time answers
+                status=403,
+                text="<Error><Code>AccessDenied</Code>"
+                "<Message>Request has expired</Message></Error>",
+                content_type="application/xml",
+            )
         media.fetched += 1
         if media.fetched <= media.fail_first:
             return web.Response(status=503, text="try again")
@@ -200,9 +215,18 @@ class TelnyxSimulator:
 
     # -- the hub sending a fax ----------------------------------------------------------------
 
-    async def _create(self, request: web.Request) -> web.Response:
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """401 unless the request carries the account's API key, as on every Telnyx route."""
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return web.json_response({"errors": [{"title": "Unauthorized"}]}, status=401)
+            return web.json_response(
+                {"errors": [{"code": "10009", "title": "Authentication failed"}]}, status=401
+            )
+        return None
+
+    async def _create(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
         body = await request.json()
         self.requests.append(body)
         missing = [k for k in ("connection_id", "media_url", "to", "from") if not body.get(k)]
@@ -216,15 +240,35 @@ class TelnyxSimulator:
         task = asyncio.create_task(self._progress(fax))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return web.json_response({"data": self._fax_json(fax, "queued")})
+        return web.json_response({"data": self._fax_json(fax, "queued")}, status=202)
 
     async def _read(self, request: web.Request) -> web.Response:
-        fax = self.sent.get(request.match_info["fax_id"])
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        fax_id = request.match_info["fax_id"]
+        inbound = self.received.get(fax_id)
+        if inbound is not None:
+            shown = {k: v for k, v in inbound.items() if k not in ("fax_id", "document")}
+            return web.json_response({"data": shown | {"id": fax_id, "record_type": "fax"}})
+        fax = self.sent.get(fax_id)
         if fax is None:
             return web.json_response({"errors": [{"title": "Not found"}]}, status=404)
         return web.json_response(
             {"data": self._fax_json(fax, fax.events[-1] if fax.events else "queued")}
         )
+
+    async def _refresh(self, request: web.Request) -> web.Response:
+        """A received fax's expired media_url renewed (read it back with GET)."""
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        self.requests.append({"refresh": request.match_info["fax_id"]})
+        inbound = self.received.get(request.match_info["fax_id"])
+        if inbound is None:
+            return web.json_response({"errors": [{"title": "Not found"}]}, status=404)
+        inbound["media_url"] = self.host(*inbound["document"])
+        return web.json_response({"data": {"result": "ok"}})
 
     def _fax_json(self, fax: SentFax, status: str) -> dict[str, Any]:
         return {
@@ -251,7 +295,9 @@ class TelnyxSimulator:
             "to": fax.to,
         }
         if fax.document is None:
-            await self._report(fax, "fax.failed", state | {"failure_reason": "media_fetch_failed"})
+            await self._report(
+                fax, "fax.failed", state | {"failure_reason": "file_download_failed"}
+            )
             return
         pages = fax.document.count(b"/Type /Page") - fax.document.count(b"/Type /Pages") or 1
         for step in ("fax.queued", "fax.media.processed", "fax.sending.started"):

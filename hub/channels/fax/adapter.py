@@ -37,7 +37,7 @@ from hub.channels.base import (
 )
 from hub.channels.caller_id import WITHHELD, caller_number
 from hub.channels.fax import documents
-from hub.channels.fax.provider import FaxEvent, FaxProvider
+from hub.channels.fax.provider import ExpiredLink, FaxEvent, FaxProvider
 from hub.channels.fax.telnyx import TelnyxFax
 from hub.config import FaxGatewaySettings, Settings
 from hub.crm_store.unit_of_work import Store
@@ -66,8 +66,6 @@ MAX_WEBHOOK_BYTES = 256 * 1024
 # The statuses of an outbound fax, in the order they happen (the last two are final).
 _ORDER = ("sending", "queued", "media.processed", "sending.started", "delivered", "failed")
 _SHOWN = {"media.processed": "processing", "sending.started": "sending"}
-# Failures worth another try later (Telnyx's failure_reason values).
-RETRYABLE = frozenset({"user_busy", "no_answer", "busy", "no_answer_from_remote"})
 RESUME_DAYS = 7  # at start, faxes this recent that were not read yet are read
 
 
@@ -122,7 +120,8 @@ class FaxChannel(ChannelAdapter):
             if document.path:
                 await self._reading.put(event.id)
             elif document.url and self.provider is not None and not document.error:
-                self.spawn(self._fetch(event.id, document.url))
+                # Its link has most likely expired by now: the fetch renews it.
+                self.spawn(self._fetch(event.id, document.url, str(event.data.get("fax_id", ""))))
 
     async def stop(self) -> None:
         await super().stop()  # downloads in flight finish first: they queue documents
@@ -204,7 +203,9 @@ class FaxChannel(ChannelAdapter):
                     "to": event.to,
                     "fax_id": event.fax_id,
                     "page_count": event.page_count,
-                    "status": "received",
+                    # Only some pages came through: the document is what did.
+                    "status": "received in part" if event.partial else "received",
+                    "partial": event.partial,
                     "document": "fetching",
                 },
             )
@@ -213,18 +214,19 @@ class FaxChannel(ChannelAdapter):
         kept = stored is not None and any(a.path for a in stored.attachments)
         # A retry of a fax whose document could not be fetched brings a fresh link: use it.
         if event.media_url and not kept:
-            self.spawn(self._fetch(received.event_id, event.media_url))
+            self.spawn(self._fetch(received.event_id, event.media_url, event.fax_id))
 
     async def _reception_failed(self, event: FaxEvent) -> None:
         """A fax that did not come through: on the sender's timeline, no work."""
         sender, who = self._sender(event)
+        assert self.provider is not None
+        meaning, _ = self.provider.failure(event.failure_reason)
         await self.sink()(
             InboundMessage(
                 channel=Channel.FAX,
                 sender=sender,
                 received_at=self.clock(),
-                body=f"A fax from {who['from']} did not come through "
-                f"({event.failure_reason or 'no reason given'}).",
+                body=f"A fax from {who['from']} did not come through ({meaning}).",
                 provider=self.provider.name if self.provider else None,
                 provider_ref=f"{event.fax_id}:failed",
                 creates_work=False,
@@ -237,11 +239,23 @@ class FaxChannel(ChannelAdapter):
         async with self.store.unit_of_work() as uow:
             return await uow.timeline.event(event_id)
 
-    async def _fetch(self, event_id: int, url: str) -> None:
-        """Fetch a received fax's document (its link expires soon), keep it, queue it to read."""
+    async def _fetch(self, event_id: int, url: str, fax_id: str) -> None:
+        """Fetch a received fax's document, keep it, queue it to read.
+
+        Its link expires (Telnyx's in 10 minutes): an expired one, after a restart or a long
+        outage, is renewed through the provider and fetched again.
+        """
         assert self.provider is not None
+        limit = self.settings.fax.max_document_bytes
         try:
-            data = await self.provider.download(url, max_bytes=self.settings.fax.max_document_bytes)
+            try:
+                data = await self.provider.download(url, max_bytes=limit)
+            except ExpiredLink:
+                if not fax_id:
+                    raise
+                url = await self.provider.refresh(fax_id)
+                log.info("fax document link renewed", event_id=event_id, fax_id=fax_id)
+                data = await self.provider.download(url, max_bytes=limit)
             kind = documents.kind_of(data)
         except HubError as err:
             log.warning("fax document not fetched", event_id=event_id, error=err.message)
@@ -477,9 +491,10 @@ class FaxChannel(ChannelAdapter):
         if event.kind == "delivered":
             changes["pages_sent"] = event.page_count or stored.data.get("page_count")
         if event.kind == "failed":
-            changes["failure_reason"] = event.failure_reason
+            meaning, retryable = self.provider.failure(event.failure_reason)
+            changes |= {"failure_reason": event.failure_reason, "failure": meaning}
             attempts = int(stored.data.get("attempts") or 1)
-            if event.failure_reason in RETRYABLE and attempts <= self.settings.fax.retries:
+            if retryable and attempts <= self.settings.fax.retries:
                 wait = self.settings.fax.retry_seconds
                 due = self.clock() + timedelta(seconds=wait)
                 # when it is due is kept: a hub restarted meanwhile sends it then

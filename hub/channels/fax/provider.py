@@ -13,6 +13,12 @@ from typing import Protocol
 
 from multidict import CIMultiDictProxy
 
+from hub.errors import ChannelError
+
+
+class ExpiredLink(ChannelError):
+    """A received fax's document link no longer works: the provider can give a fresh one."""
+
 
 @dataclass(frozen=True, slots=True)
 class FaxEvent:
@@ -27,6 +33,7 @@ class FaxEvent:
     media_url: str | None
     page_count: int | None
     failure_reason: str | None
+    partial: bool = False  # a received fax of which only some pages came through
 
 
 class FaxProvider(Protocol):
@@ -45,7 +52,16 @@ class FaxProvider(Protocol):
         """Fax the document at media_url; the provider's fax id."""
 
     async def download(self, url: str, *, max_bytes: int) -> bytes:
-        """A received document, whole, from the provider's link (retrying what may pass)."""
+        """A received document, whole, from the provider's link (retrying what may pass).
+
+        ExpiredLink when the link has expired (``refresh`` gives a new one).
+        """
+
+    async def refresh(self, fax_id: str) -> str:
+        """A fresh link to a received fax's document, its old one having expired."""
+
+    def failure(self, reason: str | None) -> tuple[str, bool]:
+        """What a failure reason means, in words, and whether trying again later may succeed."""
 
     async def close(self) -> None:
         """Release connections."""

@@ -10,7 +10,13 @@
   ``"{telnyx-timestamp}|{raw body}"``; the hub checks it with the account's public key and
   refuses timestamps too far from now (replays).
 - Sending (https://developers.telnyx.com/api/programmable-fax/send-fax): ``POST /v2/faxes``
-  with ``connection_id``, ``media_url`` (Telnyx fetches the document there), ``from``, ``to``.
+  with ``connection_id``, ``media_url`` (Telnyx fetches the document there), ``from``, ``to``;
+  Telnyx answers 202 with the fax.
+- A received fax's ``media_url`` is a presigned link that lives 10 minutes (403 after);
+  ``POST /v2/faxes/{id}/actions/refresh`` renews it, and ``GET /v2/faxes/{id}`` gives it.
+  ``partial_content: true`` marks a fax of which only some pages came through.
+- Failure reasons (https://support.telnyx.com/en/articles/4967498-programmable-fax-errors):
+  ``FAILURES`` below, each explained and marked as worth another try or not.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from multidict import CIMultiDictProxy
 
-from hub.channels.fax.provider import FaxEvent
+from hub.channels.fax.provider import ExpiredLink, FaxEvent
 from hub.config import FaxSettings
 from hub.errors import (
     BadSignature,
@@ -42,6 +48,30 @@ NAME = "telnyx"
 SIGNATURE = "telnyx-signature-ed25519"
 TIMESTAMP = "telnyx-timestamp"
 ATTEMPTS = 4
+# Telnyx's failure_reason values: what each means, and whether a later try may go through.
+FAILURES: dict[str, tuple[str, bool]] = {
+    "user_busy": ("the line was busy", True),
+    "receiver_no_answer": ("nobody answered", True),
+    "receiver_no_response": ("the number did not respond", True),
+    "receiver_call_dropped": ("the call dropped part way", True),
+    "receiver_communication_error": ("the call failed on the way", True),
+    "receiver_recovery_on_timer_expire": ("the far end timed out", True),
+    "fax_initial_communication_timeout": ("no fax machine answered (no fax tones)", True),
+    "fax_signaling_error": ("the fax machines could not agree (signalling error)", True),
+    "service_unavailable": ("Telnyx could not take the fax just then", True),
+    # Telnyx could not fetch the hub's document link: each try signs a fresh one.
+    "file_download_failed": ("Telnyx could not fetch the document from the hub", True),
+    "receiver_decline": ("the number declined the call", False),
+    "receiver_invalid_number_format": ("the number is not a valid phone number", False),
+    "receiver_unallocated_number": ("the number is not in service", False),
+    "file_format_invalid": ("the document is not a valid PDF", False),
+    "file_size_limit_exceeded": ("the document is larger than 50 MB", False),
+    "page_count_limit_exceeded": ("the document has more than 350 pages", False),
+    # Older names, still seen in webhooks.
+    "busy": ("the line was busy", True),
+    "no_answer": ("nobody answered", True),
+    "no_answer_from_remote": ("nobody answered", True),
+}
 
 
 class TelnyxFax:
@@ -118,7 +148,24 @@ class TelnyxFax:
             if isinstance(pages, int | str) and str(pages).isdigit()
             else None,
             failure_reason=payload.get("failure_reason") or None,
+            partial=payload.get("partial_content") is True,
         )
+
+    @staticmethod
+    def failure(reason: str | None) -> tuple[str, bool]:
+        """What Telnyx's failure reason means, and whether to try again later."""
+        if not reason:
+            return "no reason given", False
+        return FAILURES.get(reason, (reason.replace("_", " "), False))
+
+    async def refresh(self, fax_id: str) -> str:
+        """A received fax's new media_url: the refresh action, then the fax itself."""
+        await self._call("POST", f"/v2/faxes/{fax_id}/actions/refresh", None)
+        answer = await self._call("GET", f"/v2/faxes/{fax_id}", None)
+        try:
+            return str(answer["data"]["media_url"])
+        except (KeyError, TypeError) as err:
+            raise ChannelError(f"Telnyx gave fax {fax_id} no media_url") from err
 
     async def send(self, *, to: str, sender: str, media_url: str, webhook_url: str) -> str:
         """Ask Telnyx to fax the document at media_url; its fax id."""
@@ -135,7 +182,7 @@ class TelnyxFax:
         except (KeyError, TypeError) as err:
             raise ChannelError("Telnyx answered the fax request without an id") from err
 
-    async def _call(self, method: str, path: str, body: dict[str, Any]) -> Any:
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         url = self._settings.api_base_url.rstrip("/") + path
         headers = {"Authorization": f"Bearer {self._api_key}"}
         for attempt in range(1, ATTEMPTS + 1):
@@ -147,7 +194,7 @@ class TelnyxFax:
                         raise ChannelNotReady(f"Telnyx answered {r.status}")
                     if r.status >= 400:
                         detail = (await r.text())[:300]
-                        raise ChannelError(f"Telnyx refused the fax ({r.status}): {detail}")
+                        raise ChannelError(f"Telnyx refused {method} {path} ({r.status}): {detail}")
                     return await r.json()
             except (ChannelNotReady, aiohttp.ClientError, TimeoutError) as err:
                 if attempt == ATTEMPTS:
@@ -160,8 +207,8 @@ class TelnyxFax:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self._session().get(url) as response:
-                    if response.status in (403, 404, 410):
-                        raise ChannelError(f"the document link answered {response.status}")
+                    if response.status in (403, 404, 410):  # a presigned link past its time
+                        raise ExpiredLink(f"the document link answered {response.status}")
                     if response.status >= 400:
                         raise ChannelNotReady(f"the document link answered {response.status}")
                     data = bytearray()

@@ -173,7 +173,7 @@ async def test_forged_stale_and_malformed_webhooks_store_nothing(
         )
 
 
-async def test_a_flaky_link_is_retried_and_an_expired_one_is_fetched_again_on_the_retry(
+async def test_a_flaky_link_is_retried_and_an_expired_one_renewed(
     fax_hub: Hub, client: Client, telnyx: TelnyxSimulator
 ) -> None:
     document = pdf_of(page(["Hello"]))
@@ -186,7 +186,13 @@ async def test_a_flaky_link_is_retried_and_an_expired_one_is_fetched_again_on_th
         return found is not None and found.data.get("document") == "kept"
 
     await eventually(lambda: kept(flaky))
-    telnyx.media_seconds = -1  # links that have expired by the time the hub asks
+    # Expired by the time the hub asks (Telnyx's live 10 minutes): the refresh action renews it.
+    _, renewed = await telnyx.receive_fax(
+        sender=CUSTOMER_FAX, to=OUR_FAX, document=document, expired=True
+    )
+    await eventually(lambda: kept(renewed))
+    assert {"refresh": renewed} in telnyx.requests
+    telnyx.media_seconds = -1  # every link expired, renewed ones too
     _, expired = await telnyx.receive_fax(sender=CUSTOMER_FAX, to=OUR_FAX, document=document)
 
     async def failed() -> bool:
@@ -195,8 +201,8 @@ async def test_a_flaky_link_is_retried_and_an_expired_one_is_fetched_again_on_th
 
     await eventually(failed)
     event = await fax_event(fax_hub, expired)
-    assert "410" in event.attachments[0].error  # the message stays; why is on it
-    telnyx.media_seconds = 30  # the provider's retry brings a fresh link
+    assert "403" in event.attachments[0].error  # the message stays; why is on it
+    telnyx.media_seconds = 600  # the provider's retry brings a fresh link
     await telnyx.receive_fax(sender=CUSTOMER_FAX, to=OUR_FAX, document=document, fax_id=expired)
     await eventually(lambda: kept(expired))
 

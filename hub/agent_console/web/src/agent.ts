@@ -235,13 +235,15 @@ export function agentWorkspace(root: HTMLElement, session: Session, onLogout: (m
     });
     const ocr = event.data?.ocr as { status?: string } | undefined;
     const pages = typeof event.data?.page_count === "number" ? `${event.data.page_count} page(s)` : "";
+    const partial = event.data?.partial === true ? "only part of it came through" : "";
     const reading = event.direction !== "inbound" ? "" : ocr?.status === "read" ? "text read" : ocr ? `text: ${ocr.status}` : "reading…";
-    box.append(h("span", { class: "meta" }, [pages, reading].filter(Boolean).join(" · ")));
+    box.append(h("span", { class: "meta" }, [pages, partial, reading].filter(Boolean).join(" · ")));
     return box;
   }
 
   function eventItem(event: TimelineEvent): HTMLElement {
-    const status = typeof event.data?.status === "string" ? ` · ${event.data.status}` : "";
+    const failure = typeof event.data?.failure === "string" ? ` (${event.data.failure})` : "";
+    const status = typeof event.data?.status === "string" ? ` · ${event.data.status}${failure}` : "";
     return h(
       "li",
       { class: `event ${event.direction}`, "data-event": String(event.id) },
