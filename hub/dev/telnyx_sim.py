@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from hub.bench.figures import serve_app
 
+WEBHOOK_SECONDS = 2.0  # how long Telnyx waits for a webhook's 2xx
+
 
 @dataclass
 class SentFax:
@@ -73,6 +75,7 @@ class TelnyxSimulator:
         self.on_fax = on_fax  # told of each fax the hub sent, once it is delivered or failed
         self.hub_url = hub_url.rstrip("/")
         self.media_seconds = media_seconds
+        self.media_delay = 0.0  # how long a document download takes to start
         self._key = (
             Ed25519PrivateKey.from_private_bytes(private_key)
             if private_key is not None
@@ -158,14 +161,26 @@ class TelnyxSimulator:
         ).encode()
 
     async def webhook(self, event_type: str, fax: dict[str, Any], url: str | None = None) -> int:
-        """Send one signed webhook to the hub; its HTTP status."""
+        """Send one signed webhook to the hub; its HTTP status (0: no answer in time).
+
+        Telnyx waits 2 s for a 2xx; a slower answer counts as none (and Telnyx tries again).
+        """
         assert self._http is not None
         body = self.payload(event_type, fax)
         target = url or f"{self.hub_url}/webhooks/fax/telnyx"
-        async with self._http.post(target, data=body, headers=self.signed(body)) as response:
-            await response.read()
-            self.callbacks.append((event_type, response.status))
-            return response.status
+        try:
+            async with self._http.post(
+                target,
+                data=body,
+                headers=self.signed(body),
+                timeout=aiohttp.ClientTimeout(total=WEBHOOK_SECONDS),
+            ) as response:
+                await response.read()
+                status = response.status
+        except TimeoutError:
+            status = 0
+        self.callbacks.append((event_type, status))
+        return status
 
     # -- a customer faxing us -----------------------------------------------------------------
 
@@ -200,6 +215,7 @@ class TelnyxSimulator:
         return await self.webhook("fax.received", fax), fax_id
 
     async def _serve_media(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.media_delay)
         media = self.media.get(request.match_info["token"])
         if media is None or time.monotonic() > media.expires:
             return web.Response(  # what an S3 presigned link past its time answers
