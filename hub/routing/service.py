@@ -67,6 +67,7 @@ from hub.routing.upkeep import Upkeep
 from hub.services.interactions import require_handler, visible_interaction
 
 log = structlog.get_logger(__name__)
+RACE_ATTEMPTS = 3  # a start-up write that loses a race with another process: tried again
 
 DEFAULT_POLICY_FILE = Path("config/routing.toml")
 STOP_SECONDS = 4.0  # how long stopping waits for a routing pass in progress
@@ -156,8 +157,19 @@ class RoutingService:
         The store keeps every version (admins edit the policy from the console). The policy
         file, when there is one, is imported as a new version whenever its text differs from
         the file the version in force descends from, so editing the file still takes effect
-        (import_file: whatever its text).
+        (import_file: whatever its text). Processes starting together race to import the same
+        file: the one that loses reads what the winner saved and decides again.
         """
+        for attempt in range(1, RACE_ATTEMPTS + 1):
+            try:
+                return await self._load_policy_once(import_file=import_file)
+            except Conflict:
+                if attempt == RACE_ATTEMPTS:
+                    raise
+                log.info("routing policy saved by another process meanwhile; reading it again")
+        raise AssertionError("unreachable")
+
+    async def _load_policy_once(self, *, import_file: bool) -> Policy:
         path = self.policy_file()
         async with self.store.unit_of_work() as uow:
             latest = await uow.config.latest(POLICY)
@@ -335,16 +347,27 @@ class RoutingService:
         asyncio.get_running_loop().create_task(go())
 
     async def _sync_queues(self, policy: Policy) -> None:
-        """Make sure every queue of the policy exists in the store, owned by its team."""
-        async with self.store.unit_of_work() as uow:
-            now = self.clock()
-            for queue in policy.queues.values():
-                team = await uow.accounts.ensure_team(queue.team, now)
-                stored = await uow.accounts.ensure_queue(queue.name, team.id, now)
-                if stored.team_id != team.id:
-                    await uow.accounts.set_queue_team(stored.id, team.id)
-            stored_queues = await uow.accounts.queues()
-            await uow.commit()
+        """Make sure every queue of the policy exists in the store, owned by its team.
+
+        Another process may create the same team or queue at the same moment: the loser
+        finds the winner's rows when it tries again.
+        """
+        for attempt in range(1, RACE_ATTEMPTS + 1):
+            try:
+                async with self.store.unit_of_work() as uow:
+                    now = self.clock()
+                    for queue in policy.queues.values():
+                        team = await uow.accounts.ensure_team(queue.team, now)
+                        stored = await uow.accounts.ensure_queue(queue.name, team.id, now)
+                        if stored.team_id != team.id:
+                            await uow.accounts.set_queue_team(stored.id, team.id)
+                    stored_queues = await uow.accounts.queues()
+                    await uow.commit()
+                break
+            except StoreConflict:
+                if attempt == RACE_ATTEMPTS:
+                    raise
+                log.info("queues created by another process meanwhile; reading them again")
         self._queue_ids = {q.name: q.id for q in stored_queues}
         self._queue_names = {q.id: q.name for q in stored_queues}
 

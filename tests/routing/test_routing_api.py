@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -314,3 +315,20 @@ async def test_a_supervisor_moves_waiting_work_to_another_queue(
     assert "Moved from support to billing (moved by supervisor)" in lines
     await call(client, team, "supervisor", "POST", path, status=422, queue="nowhere")
     await call(client, team, "agent", "POST", path, status=403, queue="support")
+
+
+async def test_processes_starting_together_both_take_the_policy_file(
+    settings: Settings, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """Both import the same file at once: the loser of the race reads the winner's version."""
+    policy = tmp_path / "routing.toml"
+    policy.write_text('[[queues]]\nname = "support"\nteam = "support"\n')
+    settings.routing_policy = str(policy)
+    hubs = [await build_hub(settings, run_migrations=False, clock=clock) for _ in range(3)]
+    try:
+        await asyncio.gather(*(h.start() for h in hubs))
+        versions = {h.routing.version.version for h in hubs if h.routing is not None}
+        assert len(versions) == 1  # one import, read by all
+    finally:
+        for h in hubs:
+            await h.stop()
