@@ -241,9 +241,12 @@ class Agent:
     def _handlers(self, client: socketio.AsyncClient) -> None:
         @client.on("hello", namespace="/agent")  # type: ignore[untyped-decorator]
         async def hello(data: dict[str, Any]) -> None:
-            for work in data.get("work", []):
-                self.held.add(work["id"])
-                self._spawn(self._wrap(work["id"]))
+            # The hub's word on what the agent holds now: a wrap-up whose answer was lost with
+            # a killed process is done (its capacity freed), however the agent remembers it.
+            work = data.get("work", [])
+            self.held = {w["id"] for w in work if w.get("state") == "assigned"}
+            for item in work:
+                self._spawn(self._wrap(item["id"]))
             for offer in data.get("offers", []):
                 self._spawn(self._accept(offer["interaction"]["id"]))
 
@@ -298,10 +301,14 @@ class Agent:
         await self._wrap(interaction_id)
 
     async def _wrap(self, interaction_id: int) -> None:
+        # Not counted as held from here: the hub frees its room when the wrap-up commits, and
+        # may offer the next work before this answer arrives (or after it is lost).
+        self.held.discard(interaction_id)
         answer = await self.call("wrapup", {"interaction_id": interaction_id, "disposition": "ok"})
         if answer.get("ok") or answer.get("error", {}).get("code") in ("illegal_transition",):
-            self.held.discard(interaction_id)
             self.counts.wrapped += int(bool(answer.get("ok")))
+        else:
+            self.held.add(interaction_id)  # refused: still the agent's
 
     async def stop(self) -> None:
         self.stopping = True
