@@ -195,10 +195,10 @@ class AccountSim:
         apps = ACCOUNT + "/Applications/{sid}.json"
         return [
             web.get(numbers + ".json", self._list_numbers),
-            web.get(numbers + "/{sid}.json", self._fetch_number),
-            web.post(numbers + "/{sid}.json", self._update_number),
-            web.get(apps, self._fetch_application),
-            web.post(apps, self._update_application),
+            web.get(numbers + "/{sid}.json", self._fetch),
+            web.post(numbers + "/{sid}.json", self._update),
+            web.get(apps, self._fetch),
+            web.post(apps, self._update),
         ]
 
     async def _list_numbers(self, request: web.Request) -> web.Response:
@@ -225,51 +225,36 @@ class AccountSim:
     def _by_sid(self, sid: str) -> SimNumber | None:
         return next((n for n in self.numbers.values() if n.sid == sid), None)
 
-    async def _fetch_number(self, request: web.Request) -> web.Response:
+    def _resource(self, request: web.Request) -> SimNumber | SimApplication | None:
+        """The number (PN...) or TwiML app (AP...) a request names by sid."""
+        sid = request.match_info["sid"]
+        if "/IncomingPhoneNumbers/" in request.path:
+            return self._by_sid(sid)
+        return self.applications.get(sid)
+
+    async def _fetch(self, request: web.Request) -> web.Response:
         refused = await self._sim.read(request)
         if refused is not None:
             return refused
-        number = self._by_sid(request.match_info["sid"])
-        if number is None:
+        found = self._resource(request)
+        if found is None:
             return not_found()
-        return web.json_response(number.as_twilio(self._sim.account_sid))
+        return web.json_response(found.as_twilio(self._sim.account_sid))
 
-    async def _update_number(self, request: web.Request) -> web.Response:
+    async def _update(self, request: web.Request) -> web.Response:
+        """Set the URLs and methods the form names (an app has no SMS ones: ignored)."""
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         self._sim.requests.append(("POST", request.path, form))
         refused = await self._sim._refuse(request)
         if refused is not None:
             return refused
-        number = self._by_sid(request.match_info["sid"])
-        if number is None:
+        found = self._resource(request)
+        if found is None:
             return not_found()
         for key, attribute in NUMBER_FIELDS.items():
-            if key in form:
-                setattr(number, attribute, form[key] or None)
-        return web.json_response(number.as_twilio(self._sim.account_sid))
-
-    async def _fetch_application(self, request: web.Request) -> web.Response:
-        refused = await self._sim.read(request)
-        if refused is not None:
-            return refused
-        app = self.applications.get(request.match_info["sid"])
-        if app is None:
-            return not_found()
-        return web.json_response(app.as_twilio(self._sim.account_sid))
-
-    async def _update_application(self, request: web.Request) -> web.Response:
-        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-        self._sim.requests.append(("POST", request.path, form))
-        refused = await self._sim._refuse(request)
-        if refused is not None:
-            return refused
-        app = self.applications.get(request.match_info["sid"])
-        if app is None:
-            return not_found()
-        for key, attribute in NUMBER_FIELDS.items():
-            if key in form and hasattr(app, attribute):
-                setattr(app, attribute, form[key] or None)
-        return web.json_response(app.as_twilio(self._sim.account_sid))
+            if key in form and hasattr(found, attribute):
+                setattr(found, attribute, form[key] or None)
+        return web.json_response(found.as_twilio(self._sim.account_sid))
 
     # -- delivering webhooks -----------------------------------------------------------------
 

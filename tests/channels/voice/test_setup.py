@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from hub.bench.figures import serve_app
 from hub.bootstrap import Hub
 from hub.channels.twilio.setup import CONNECTION_OVERRIDES, configure_twilio
 from hub.crm_store.tables import TimelineEventRow
@@ -126,11 +127,7 @@ async def flaky(twilio: TwilioSimulator) -> AsyncIterator[list[int]]:
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", forward)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    twilio.hub_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runner, twilio.hub_url = await serve_app(app)
     yield answered
     twilio.hub_url = hub_url
     await runner.cleanup()
@@ -171,13 +168,9 @@ async def test_when_every_try_fails_the_fallback_url_answers(
 
     app = web.Application()
     app.router.add_post("/fallback", fallback)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    runner, base = await serve_app(app)
     try:
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        sms_hub.settings.twilio.fallback_url = f"http://127.0.0.1:{port}/fallback"
+        sms_hub.settings.twilio.fallback_url = base + "/fallback"
         await configure_twilio(sms_hub.settings, apply=True)
         twilio.hub_url = "http://127.0.0.1:9"  # the hub is down: nothing listens
         status, _ = await twilio.voice.start_call(caller=CALLER, to=OUR_NUMBER, sid="CA72")
