@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy.exc import DBAPIError
 
-from hub.bus import EventBus, InProcessEventBus
-from hub.bus.redis import RedisStreamsEventBus
+from hub.bus import EventBus
 from hub.channels.api import ApiChannel
 from hub.channels.base import ChannelAdapter
 from hub.channels.email.adapter import EmailChannel
@@ -21,6 +20,7 @@ from hub.channels.voice.control import CallControl
 from hub.channels.webchat import WebchatChannel
 from hub.config import Settings
 from hub.crm_store.database import create_engine, migrate
+from hub.crm_store.outbox import LocalOwnership, Ownership, PostgresLeases
 from hub.crm_store.unit_of_work import Store
 from hub.domain.messages import InboundMessage
 from hub.errors import ConfigError, HubError
@@ -74,16 +74,20 @@ class Hub:
         """Start the bus and every channel; a channel that fails is logged, the rest go on."""
         if self.channel_settings is not None:
             await self.channel_settings.start()
-        # Subscribe before consuming: on Redis an event read with nobody subscribed would be
-        # acknowledged and lost to routing.
+        # Subscribe before dispatching: an event delivered with nobody subscribed is deleted
+        # from the outbox, lost to routing.
         if self.routing is not None:
             await self.routing.start()
-        await self.bus.start()
+        await self.store.outbox.start()
         for channel in self.channels:
             try:
                 await channel.start(self.receive)
             except HubError:
                 log.exception("channel failed to start", channel=channel.channel.value)
+
+    async def settle(self, timeout: float = 15.0) -> None:
+        """Wait until every committed event, and what it led to, has been delivered."""
+        await self.store.outbox.settle(timeout)
 
     def stop_intake(self) -> None:
         """Take no new work (the first thing on SIGTERM); what is in hand finishes."""
@@ -97,7 +101,7 @@ class Hub:
                 await channel.stop()
             except HubError:
                 log.exception("channel failed to stop", channel=channel.channel.value)
-        await self.bus.stop()  # stop consuming first, then what the events fed
+        await self.store.outbox.stop()  # stop dispatching first, then what the events fed
         if self.routing is not None:
             await self.routing.stop()
         if self.channel_settings is not None:
@@ -119,12 +123,15 @@ async def build_hub(
             raise ConfigError(
                 f"HUB_DATABASE_URL (database_url): cannot migrate {engine.url!r}: {err}"
             ) from err
-    bus: EventBus
-    if settings.redis_url:
-        bus = RedisStreamsEventBus(settings.redis_url, stream=f"{settings.redis_prefix}events")
-    else:
-        bus = InProcessEventBus()
-    store = Store(engine, bus)
+    bus = EventBus()
+    # On PostgreSQL the outbox's partitions are leased, so any number of processes can share
+    # one database; on SQLite the one process dispatches everything.
+    ownership: Ownership = (
+        PostgresLeases(settings.database_url)
+        if engine.dialect.name == "postgresql"
+        else LocalOwnership()
+    )
+    store = Store(engine, bus, ownership)
     state: RoutingState = (
         RedisRoutingState(settings.redis_url, prefix=f"{settings.redis_prefix}routing:")
         if settings.redis_url

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
-from hub.bus import InProcessEventBus
+from hub.bus import EventBus
 from hub.config import Settings
 from hub.crm_store.database import create_engine, migrate
 from hub.crm_store.scratch import create_scratch_database, drop_scratch_database
@@ -114,7 +114,7 @@ async def database_url(request: pytest.FixtureRequest, migrated_databases: dict[
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Store]:
-    store = Store(create_engine(database_url), InProcessEventBus())
+    store = Store(create_engine(database_url), EventBus())
     yield store
     await store.close()
 

@@ -1,6 +1,5 @@
 """The event bus: committed domain events, delivered to whoever subscribed."""
 
-from hub.bus.base import EventBus, Handler
-from hub.bus.memory import InProcessEventBus
+from hub.bus.base import PARTITIONS, Envelope, EventBus, Handler, partition_of
 
-__all__ = ["EventBus", "Handler", "InProcessEventBus"]
+__all__ = ["PARTITIONS", "Envelope", "EventBus", "Handler", "partition_of"]

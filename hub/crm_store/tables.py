@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -368,3 +369,24 @@ class ConfigVersionRow(Base):
     file_digest: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[int | None] = mapped_column(Id, ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class OutboxRow(Base):
+    """A domain event written with the rows it describes, until every subscriber had it.
+
+    Ids only grow (AUTOINCREMENT on SQLite too, so a drained table does not hand out old ids
+    again): the dispatcher reads what is new by id. ``partition`` is the event's lane
+    (``hub.bus.partition_of``), which one process at a time owns when scaled out.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_partition_id", "partition", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(60))
+    data: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[float] = mapped_column(Float)  # epoch seconds, for the lag

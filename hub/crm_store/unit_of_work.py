@@ -1,15 +1,16 @@
-"""The store and its unit of work: one transaction, whose events leave only after commit."""
+"""The store and its unit of work: one transaction, whose events are stored with it."""
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from hub.bus.base import EventBus
+from hub.bus import EventBus
 from hub.crm_store.accounts import AccountRepository
 from hub.crm_store.audit import AuditRepository
 from hub.crm_store.calls import CallRepository
@@ -17,17 +18,21 @@ from hub.crm_store.config_versions import ConfigVersionRepository
 from hub.crm_store.customers import CustomerRepository
 from hub.crm_store.interactions import InteractionRepository
 from hub.crm_store.mail import MailRepository
+from hub.crm_store.outbox import OUTBOX, OutboxDispatcher, Ownership, rows
 from hub.crm_store.timeline import TimelineRepository
 from hub.domain.events import Event, TimelineEventAdded, TimelineEventUpdated
 from hub.errors import StoreConflict, StoreError
 
 
 class Store:
-    """The customer store: hands out units of work on one engine."""
+    """The customer store: hands out units of work on one engine, and dispatches its outbox."""
 
-    def __init__(self, engine: AsyncEngine, bus: EventBus) -> None:
+    def __init__(
+        self, engine: AsyncEngine, bus: EventBus, ownership: Ownership | None = None
+    ) -> None:
         self.engine = engine
         self.bus = bus
+        self.outbox = OutboxDispatcher(engine, bus, ownership)
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
     @property
@@ -37,7 +42,7 @@ class Store:
 
     def unit_of_work(self) -> UnitOfWork:
         """Start a unit of work (use it with ``async with``)."""
-        return UnitOfWork(self._sessions(), self.bus)
+        return UnitOfWork(self._sessions(), self.outbox)
 
     async def ping(self) -> None:
         """Raise StoreError unless the database answers."""
@@ -53,11 +58,11 @@ class Store:
 
 
 class UnitOfWork:
-    """One transaction over the repositories; recorded events are published after commit."""
+    """One transaction over the repositories; recorded events go into the outbox with it."""
 
-    def __init__(self, session: AsyncSession, bus: EventBus) -> None:
+    def __init__(self, session: AsyncSession, outbox: OutboxDispatcher) -> None:
         self.session = session
-        self._bus = bus
+        self._outbox = outbox
         self._events: list[Event] = []
         self.customers = CustomerRepository(session)
         self.interactions = InteractionRepository(session)
@@ -87,15 +92,27 @@ class UnitOfWork:
             raise StoreError(f"the database failed: {exc.orig}") from exc
 
     def record(self, event: Event) -> None:
-        """Remember an event to publish once this unit of work commits."""
+        """Remember an event to store with this unit of work (delivered after commit)."""
         self._events.append(event)
 
     async def commit(self) -> None:
-        """Commit, then publish what was recorded (never before: DESIGN.md, push after commit)."""
+        """Write the recorded events into the outbox, commit, and wake the dispatcher.
+
+        Subscribers hear of the events only after commit (DESIGN.md: push after commit), and
+        an event exists exactly when its data does: a crash cannot keep one without the other.
+        """
+        events = self._recorded()
         try:
+            if events:
+                await self.session.execute(insert(OUTBOX), rows(events, time.time()))
             await self.session.commit()
         except IntegrityError as err:
             raise StoreConflict(f"a uniqueness rule refused the write: {err.orig}") from err
+        if events:
+            self._outbox.written()
+
+    def _recorded(self) -> list[Event]:
+        """What this unit of work recorded, with its timeline appends and changes."""
         events, self._events = self._events, []
         timeline = self.timeline
         events += [TimelineEventAdded(*added) for added in timeline.appended]
@@ -108,7 +125,7 @@ class UnitOfWork:
         ]
         timeline.appended.clear()
         timeline.updated.clear()
-        await self._bus.publish(events)
+        return events
 
     async def flush(self) -> None:
         """Send pending writes, so generated ids and constraint violations show now."""

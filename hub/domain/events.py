@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hub.domain.interaction import Channel
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Base of every domain event."""
+    """Base of every domain event.
+
+    ``outbox_id`` is the event's row in the store's outbox (0 for an event never stored, such
+    as a presence change): handlers that must act once per event key their work on it, since
+    delivery is at least once.
+    """
+
+    outbox_id: int = field(default=0, kw_only=True, compare=False)
+
+    @property
+    def key(self) -> int:
+        """What orders this event: its interaction, else its customer, else its agent."""
+        for name in ("interaction_id", "customer_id", "survivor_id", "agent_id"):
+            value = getattr(self, name, None)
+            if isinstance(value, int):
+                return value
+        return 0
 
 
 @dataclass(frozen=True, slots=True)

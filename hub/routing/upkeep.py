@@ -165,7 +165,7 @@ class Upkeep:
             if waited(item, now) > STUCK_SECONDS
             and choose_agent(item, free, policy, now) is not None
         ]
-        backlog = await service.bus.backlog()
+        backlog = await service.store.outbox.pending()
         oldest = max((waited(i, now) for i in stuck), default=0.0)
         sizes = await state.queue_sizes()
         health = Health(

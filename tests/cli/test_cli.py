@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from hub.bus import InProcessEventBus
+from hub.bus import EventBus
 from hub.cli import main
 from hub.crm_store.database import create_engine
 from hub.crm_store.unit_of_work import Store
@@ -35,7 +35,7 @@ def hub(*args: str, stdin: str | None = None, code: int = 0) -> Result:
 
 def in_store(url: str, work: object) -> object:
     async def go() -> object:
-        store = Store(create_engine(url), InProcessEventBus())
+        store = Store(create_engine(url), EventBus())
         try:
             return await work(store)  # type: ignore[operator]
         finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.bus import InProcessEventBus
+from hub.bus import EventBus
 from hub.crm_store import backup as backups
 from hub.crm_store.database import create_engine, current_revision, head_revision, migrate
 from hub.crm_store.scratch import scratch_database
@@ -142,7 +142,7 @@ async def test_backup_and_restore_round_trip_across_databases(
     # Restore into a fresh database of each kind: the format does not care where it came from.
     for like in ("sqlite+aiosqlite:///x.db", POSTGRES_URL):
         async with scratch_database(like, prefix="hub_restore") as url:
-            target = Store(create_engine(url), InProcessEventBus())
+            target = Store(create_engine(url), EventBus())
             try:
                 await migrate(target.engine)
                 restored = await backups.restore(target.engine, path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.bus import InProcessEventBus
+from hub.bus import EventBus
 from hub.crm_store.database import create_engine, migrate
 from hub.crm_store.scratch import create_scratch_database, drop_scratch_database
 from hub.crm_store.unit_of_work import Store
@@ -43,7 +43,7 @@ async def organisation(like: str, agents: int, folder: Path) -> Organisation:
     url = await create_scratch_database(like, prefix="hub_fault")
     engine = create_engine(url)
     await migrate(engine)
-    store = Store(engine, InProcessEventBus())
+    store = Store(engine, EventBus())
     now = datetime.now(UTC)
     try:
         async with store.unit_of_work() as uow:

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from hub.bus import InProcessEventBus
+from hub.bus import EventBus
 from hub.crm_store.database import create_engine
 from hub.crm_store.tables import TimelineEventRow
 from hub.crm_store.unit_of_work import Store
@@ -38,7 +38,7 @@ MAIL_ADDRESS = "support@hub.fault.test"
 
 async def _events(url: str, provider: str) -> tuple[int, int]:
     """How many events a provider's messages made, and how many distinct provider ids."""
-    store = Store(create_engine(url), InProcessEventBus())
+    store = Store(create_engine(url), EventBus())
     try:
         async with store.unit_of_work() as uow:
             where = TimelineEventRow.provider == provider

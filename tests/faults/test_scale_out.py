@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from hub.bus import InProcessEventBus
+from hub.bus import EventBus
 from hub.crm_store.database import create_engine
 from hub.crm_store.tables import InteractionRow, TimelineEventRow
 from hub.crm_store.unit_of_work import Store
@@ -39,7 +39,7 @@ SETTLE = 240  # after the load, by when every contact must have been assigned an
 
 async def _tally(url: str) -> dict[str, int]:
     """What the store says: interactions by state, assignments, messages."""
-    store = Store(create_engine(url), InProcessEventBus())
+    store = Store(create_engine(url), EventBus())
     try:
         async with store.unit_of_work() as uow:
             session = uow.session

@@ -1,0 +1,379 @@
+"""The transactional outbox: events stored with their rows, dispatched after commit.
+
+A unit of work writes the domain events it recorded into the ``outbox`` table in its own
+transaction (``rows``), so an event exists exactly when the data it describes does. The
+dispatcher reads new rows after commit, hands them to the bus's lanes, and deletes each row
+once every subscriber had it. A process that dies with events unhandled leaves their rows
+behind, and whoever dispatches next delivers them: at least once, in order per partition.
+
+Who dispatches which rows is an ``Ownership``:
+
+- ``LocalOwnership``: this process, every partition (the embedded hub on SQLite);
+- ``PostgresLeases``: the partitions this process holds a PostgreSQL advisory lock on, a fair
+  share of the live processes' (each holds a shared "member" lock, so they can be counted),
+  woken by LISTEN/NOTIFY (a trigger on the table notifies at commit). A process that dies
+  drops its connection and with it its locks; the others take its partitions within a second
+  and deliver what it left.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
+
+import asyncpg
+import structlog
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hub.bus import PARTITIONS, Envelope, EventBus, partition_of
+from hub.bus.codec import decode, encode
+from hub.crm_store.tables import OutboxRow
+from hub.domain.events import Event
+
+log = structlog.get_logger(__name__)
+
+OUTBOX = cast(Table, OutboxRow.__table__)
+NOTIFY_CHANNEL = "hub_outbox"
+LOCK_CLASS = 0x6875  # the first key of the hub's advisory locks ("hu")
+MEMBER_LOCK = 1_000  # its second key for "this process dispatches"; partitions are 0-15
+
+
+def rows(events: Sequence[Event], now: float) -> list[dict[str, Any]]:
+    """The outbox rows for events recorded in a unit of work."""
+    written = []
+    for event in events:
+        type_name, data = encode(event)
+        written.append(
+            {"partition": partition_of(event), "type": type_name, "data": data, "created_at": now}
+        )
+    return written
+
+
+class Ownership(abc.ABC):
+    """Which partitions of the outbox this process dispatches."""
+
+    async def start(self, wake: Callable[[], None]) -> None:  # noqa: B027  (optional hook)
+        """Begin; call wake when rows may have arrived from elsewhere."""
+
+    @abc.abstractmethod
+    def owned(self) -> frozenset[int] | None:
+        """The partitions owned now (None: all of them)."""
+
+    async def rebalance(self, release: Callable[[int], Awaitable[None]]) -> bool:
+        """Take or give back partitions; True if any were taken (their rows need reading)."""
+        return False
+
+    async def stop(self) -> None:  # noqa: B027  (optional hook)
+        """Give every partition back."""
+
+
+class LocalOwnership(Ownership):
+    """One process dispatches everything."""
+
+    def owned(self) -> frozenset[int] | None:
+        return None
+
+
+class PostgresLeases(Ownership):
+    """Partitions leased with advisory locks on a connection of their own; NOTIFY wakes."""
+
+    def __init__(self, database_url: str, *, every: float = 1.0) -> None:
+        url = make_url(database_url).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._every = every
+        self._connection: asyncpg.Connection | None = None
+        self._owned: set[int] = set()
+        self._wake: Callable[[], None] = lambda: None
+        self._next_check = 0.0
+
+    async def start(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+        await self._connect()
+
+    async def _connect(self) -> None:
+        connection = await asyncpg.connect(self._dsn)
+        await connection.execute("SELECT pg_advisory_lock_shared($1, $2)", LOCK_CLASS, MEMBER_LOCK)
+        await connection.add_listener(NOTIFY_CHANNEL, self._notified)
+        connection.add_termination_listener(self._lost)
+        self._connection = connection
+
+    def _notified(self, *_: object) -> None:
+        self._wake()
+
+    def _lost(self, _connection: object) -> None:
+        if self._owned:
+            log.warning("outbox: lost the database connection holding partitions")
+        self._owned.clear()
+        self._connection = None
+
+    def owned(self) -> frozenset[int] | None:
+        return frozenset(self._owned)
+
+    async def rebalance(self, release: Callable[[int], Awaitable[None]]) -> bool:
+        if time.monotonic() < self._next_check:
+            return False
+        self._next_check = time.monotonic() + self._every
+        connection = self._connection
+        if connection is None or connection.is_closed():
+            self._owned.clear()
+            try:
+                await self._connect()
+            except (OSError, asyncpg.PostgresError) as err:
+                log.warning("outbox: cannot reach the database to lease partitions", error=str(err))
+                return False
+            connection = self._connection
+            assert connection is not None
+        members = await connection.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid = $1 AND objid = $2"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            LOCK_CLASS,
+            MEMBER_LOCK,
+        )
+        share = math.ceil(PARTITIONS / max(int(members or 1), 1))
+        while len(self._owned) > share:
+            partition = max(self._owned)
+            self._owned.discard(partition)  # read no more of it, then hand it over
+            await release(partition)
+            await connection.fetchval("SELECT pg_advisory_unlock($1, $2)", LOCK_CLASS, partition)
+        taken = False
+        candidates = [p for p in range(PARTITIONS) if p not in self._owned]
+        random.shuffle(candidates)  # processes starting together do not all try the same ones
+        for partition in candidates:
+            if len(self._owned) >= share:
+                break
+            if await connection.fetchval(
+                "SELECT pg_try_advisory_lock($1, $2)", LOCK_CLASS, partition
+            ):
+                self._owned.add(partition)
+                taken = True
+        return taken
+
+    async def stop(self) -> None:
+        connection, self._connection = self._connection, None
+        self._owned.clear()
+        if connection is not None and not connection.is_closed():
+            with contextlib.suppress(OSError, asyncpg.PostgresError):
+                await connection.close(timeout=5)
+
+
+class OutboxDispatcher:
+    """Reads committed events from the outbox into the bus; deletes them once delivered."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        bus: EventBus,
+        ownership: Ownership | None = None,
+        *,
+        max_in_flight: int = 2_000,
+        poll: float = 1.0,
+        sweep: float = 1.0,
+    ) -> None:
+        self._engine = engine
+        self._bus = bus
+        self._ownership = ownership or LocalOwnership()
+        self._max_in_flight = max_in_flight
+        self._poll = poll
+        self._sweep_every = sweep
+        self._in_flight: dict[int, tuple[int, float]] = {}  # outbox id -> (partition, created)
+        self._done: list[int] = []  # delivered, not yet deleted
+        self._deleting: set[int] = set()
+        # Deleted while the current read ran: its snapshot may still hold them.
+        self._gone: set[int] = set()
+        self._newest = 0  # the highest id read
+        self._last_sweep = 0.0
+        self._more = False  # the last read stopped at its limit
+        self._wake = asyncio.Event()
+        self._flush_wanted = asyncio.Event()
+        self._reads = 0
+        self._reading = False
+        self._last_read_found = 0
+        self._read_done = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self.delivered = 0
+
+    def written(self) -> None:
+        """A unit of work of this process committed outbox rows: read them now."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Lease partitions, then deliver what an earlier run left and whatever comes."""
+        self._running = True
+        await self._ownership.start(self.written)
+        self._tasks = [
+            asyncio.create_task(self._read_loop(), name="outbox-read"),
+            asyncio.create_task(self._delete_loop(), name="outbox-delete"),
+        ]
+        self._wake.set()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop reading, let the lanes finish (for up to timeout), delete what was delivered."""
+        self._running = False
+        self._wake.set()
+        self._flush_wanted.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self._bus.stop(timeout)
+        await self._flush()
+        await self._ownership.stop()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        while self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            self._wake.clear()
+            if not self._running:
+                break
+            self._reading = True
+            try:
+                if await self._ownership.rebalance(self._release):
+                    self._last_sweep = 0.0  # rows of partitions just taken may be older
+                await self._read()
+            except Exception:
+                log.exception("outbox: reading failed; retrying")
+                await asyncio.sleep(1)
+            finally:
+                self._reading = False
+                self._reads += 1
+                self._read_done.set()
+
+    async def _read(self) -> None:
+        owned = self._ownership.owned()
+        if owned is not None and not owned:
+            self._last_read_found = 0
+            return
+        room = self._max_in_flight - len(self._in_flight)
+        if room <= 0:
+            self._more = True
+            return
+        now = time.monotonic()
+        sweep = now - self._last_sweep >= self._sweep_every
+        statement = select(
+            OUTBOX.c.id, OUTBOX.c.partition, OUTBOX.c.type, OUTBOX.c.data, OUTBOX.c.created_at
+        ).order_by(OUTBOX.c.id)
+        limit = room
+        if sweep:
+            # Now and then read from the start: on PostgreSQL a transaction can commit a lower
+            # id after a higher one was read.
+            self._last_sweep = now
+            limit += len(self._in_flight) + len(self._done) + len(self._deleting)
+        else:
+            statement = statement.where(OUTBOX.c.id > self._newest)
+        if owned is not None:
+            statement = statement.where(OUTBOX.c.partition.in_(sorted(owned)))
+        self._gone = set()
+        async with self._engine.connect() as connection:
+            found = (await connection.execute(statement.limit(limit))).all()
+        self._more = len(found) >= limit
+        envelopes = []
+        for outbox_id, partition, type_name, data, created in found:
+            if (
+                outbox_id in self._in_flight
+                or outbox_id in self._deleting
+                or outbox_id in self._gone
+            ):
+                continue
+            self._newest = max(self._newest, outbox_id)
+            try:
+                event = decode(type_name, data, outbox_id=outbox_id)
+            except (KeyError, TypeError, ValueError):
+                log.error("outbox: unreadable event dropped", outbox_id=outbox_id, type=type_name)
+                self._finished(outbox_id)
+                continue
+            self._in_flight[outbox_id] = (partition, created)
+            envelopes.append(Envelope(event, partition, created, self._delivered))
+        self._last_read_found = len(envelopes)
+        self._bus.enqueue(envelopes)
+
+    def _delivered(self, envelope: Envelope) -> None:
+        self._in_flight.pop(envelope.event.outbox_id, None)
+        self.delivered += 1
+        self._finished(envelope.event.outbox_id)
+        if self._more and len(self._in_flight) <= self._max_in_flight // 2:
+            self._more = False
+            self._wake.set()
+
+    def _finished(self, outbox_id: int) -> None:
+        self._done.append(outbox_id)
+        self._deleting.add(outbox_id)
+        self._flush_wanted.set()
+
+    # -- deleting ------------------------------------------------------------------------------
+
+    async def _delete_loop(self) -> None:
+        while self._running:
+            await self._flush_wanted.wait()
+            await asyncio.sleep(0.02)  # gather a few deliveries into one statement
+            self._flush_wanted.clear()
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("outbox: deleting delivered events failed; retrying")
+                await asyncio.sleep(1)
+                self._flush_wanted.set()
+
+    async def _flush(self) -> None:
+        while self._done:
+            batch, self._done = self._done[:500], self._done[500:]
+            try:
+                async with self._engine.begin() as connection:
+                    await connection.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(batch)))
+            except BaseException:
+                self._done[:0] = batch
+                raise
+            self._deleting.difference_update(batch)
+            self._gone.update(batch)
+
+    async def _release(self, partition: int) -> None:
+        """Finish what was read of a partition before another process takes it."""
+        while any(p == partition for p, _ in self._in_flight.values()):
+            await asyncio.sleep(0.01)
+        await self._flush()
+
+    # -- what operators and tests ask ----------------------------------------------------------
+
+    def lag_seconds(self) -> float:
+        """How long the oldest event in hand has waited since it was committed."""
+        oldest = min((created for _, created in self._in_flight.values()), default=None)
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
+
+    async def pending(self) -> int:
+        """Events stored and not yet delivered, by any process."""
+        async with self._engine.connect() as connection:
+            total = await connection.scalar(select(func.count()).select_from(OUTBOX))
+        return int(total or 0)
+
+    async def settle(self, timeout: float = 15.0) -> None:
+        """Wait until everything committed so far, and what it led to, has been delivered."""
+        async with asyncio.timeout(timeout):
+            while True:
+                await self._read_once()
+                await self._bus.idle()
+                if not self._in_flight and not self._last_read_found and not self._more:
+                    await self._read_once()  # what the last deliveries committed
+                    if not self._last_read_found and not self._bus.in_flight():
+                        break
+            await self._flush()
+
+    async def _read_once(self) -> None:
+        """Wait for a whole read (with a sweep) that started after this call."""
+        reads = self._reads + (1 if self._reading else 0)
+        self._last_sweep = 0.0
+        self._wake.set()
+        while self._reads <= reads:
+            self._read_done.clear()
+            await self._read_done.wait()
