@@ -30,7 +30,7 @@ from hub.routing.service import RoutingService
 from hub.routing.state import MemoryRoutingState, RoutingState
 from hub.routing.state.redis import RedisRoutingState
 from hub.services.channel_settings import ChannelSettings
-from hub.services.receive import Received, receive
+from hub.services.receive import Intake, Received
 
 log = structlog.get_logger(__name__)
 
@@ -56,13 +56,15 @@ class Hub:
     calls: CallControl | None = None  # phone calls' controls, when Twilio is set up
     channel_settings: ChannelSettings | None = None  # what admins change while it runs
     limits: RateLimits = field(default_factory=MemoryRateLimits)  # abuse limits' counts
+    intake: Intake = field(init=False)  # the core path's group commit
+
+    def __post_init__(self) -> None:
+        self.intake = Intake(self.store, default_team=self.settings.default_team, clock=self.clock)
 
     async def receive(self, message: InboundMessage) -> Received:
         """The core path for a message a channel took in (counted in the metrics)."""
         try:
-            received = await receive(
-                self.store, message, default_team=self.settings.default_team, now=self.clock()
-            )
+            received = await self.intake.receive(message)
         except HubError:
             self.metrics.inbound.labels(message.channel.value, "rejected").inc()
             raise
@@ -85,9 +87,9 @@ class Hub:
             except HubError:
                 log.exception("channel failed to start", channel=channel.channel.value)
 
-    async def settle(self, timeout: float = 15.0) -> None:
+    async def settle(self, within: float = 15.0) -> None:
         """Wait until every committed event, and what it led to, has been delivered."""
-        await self.store.outbox.settle(timeout)
+        await self.store.outbox.settle(within)
 
     def stop_intake(self) -> None:
         """Take no new work (the first thing on SIGTERM); what is in hand finishes."""
@@ -101,6 +103,7 @@ class Hub:
                 await channel.stop()
             except HubError:
                 log.exception("channel failed to stop", channel=channel.channel.value)
+        await self.intake.stop()
         await self.store.outbox.stop()  # stop dispatching first, then what the events fed
         if self.routing is not None:
             await self.routing.stop()

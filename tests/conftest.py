@@ -114,8 +114,11 @@ async def database_url(request: pytest.FixtureRequest, migrated_databases: dict[
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[Store]:
+    """A store whose outbox is dispatched (``await store.outbox.settle()`` to wait for it)."""
     store = Store(create_engine(database_url), EventBus())
+    await store.outbox.start()
     yield store
+    await store.outbox.stop()
     await store.close()
 
 

@@ -158,10 +158,10 @@ class EventBus:
                     break
         return delivered
 
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Deliver what was handed over (for up to ``timeout`` seconds), then stop the lanes."""
+    async def stop(self, grace: float = 5.0) -> None:
+        """Deliver what was handed over (for up to ``grace`` seconds), then stop the lanes."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.idle(), timeout)
+            await asyncio.wait_for(self.idle(), grace)
         self._stopping = True
         tasks = [lane.task for lane in self._lanes if lane.task is not None]
         for lane in self._lanes:

@@ -198,6 +198,7 @@ class OutboxDispatcher:
         self._reading = False
         self._last_read_found = 0
         self._read_done = asyncio.Event()
+        self._progress = asyncio.Event()  # a delivery finished
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self.delivered = 0
@@ -216,8 +217,9 @@ class OutboxDispatcher:
         ]
         self._wake.set()
 
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Stop reading, let the lanes finish (for up to timeout), delete what was delivered."""
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop reading, let the lanes finish (for up to grace seconds), delete what was
+        delivered, give the partitions back."""
         self._running = False
         self._wake.set()
         self._flush_wanted.set()
@@ -225,7 +227,7 @@ class OutboxDispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        await self._bus.stop(timeout)
+        await self._bus.stop(grace)
         await self._flush()
         await self._ownership.stop()
 
@@ -301,6 +303,7 @@ class OutboxDispatcher:
 
     def _delivered(self, envelope: Envelope) -> None:
         self._in_flight.pop(envelope.event.outbox_id, None)
+        self._progress.set()
         self.delivered += 1
         self._finished(envelope.event.outbox_id)
         if self._more and len(self._in_flight) <= self._max_in_flight // 2:
@@ -341,7 +344,8 @@ class OutboxDispatcher:
     async def _release(self, partition: int) -> None:
         """Finish what was read of a partition before another process takes it."""
         while any(p == partition for p, _ in self._in_flight.values()):
-            await asyncio.sleep(0.01)
+            self._progress.clear()
+            await self._progress.wait()
         await self._flush()
 
     # -- what operators and tests ask ----------------------------------------------------------
@@ -357,9 +361,9 @@ class OutboxDispatcher:
             total = await connection.scalar(select(func.count()).select_from(OUTBOX))
         return int(total or 0)
 
-    async def settle(self, timeout: float = 15.0) -> None:
+    async def settle(self, within: float = 15.0) -> None:
         """Wait until everything committed so far, and what it led to, has been delivered."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 await self._read_once()
                 await self._bus.idle()

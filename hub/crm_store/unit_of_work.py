@@ -16,6 +16,7 @@ from hub.crm_store.audit import AuditRepository
 from hub.crm_store.calls import CallRepository
 from hub.crm_store.config_versions import ConfigVersionRepository
 from hub.crm_store.customers import CustomerRepository
+from hub.crm_store.intake import IntakeRepository
 from hub.crm_store.interactions import InteractionRepository
 from hub.crm_store.mail import MailRepository
 from hub.crm_store.outbox import OUTBOX, OutboxDispatcher, Ownership, rows
@@ -67,6 +68,7 @@ class UnitOfWork:
         self.customers = CustomerRepository(session)
         self.interactions = InteractionRepository(session)
         self.timeline = TimelineRepository(session)
+        self.intake = IntakeRepository(session, self.timeline)
         self.accounts = AccountRepository(session)
         self.audit = AuditRepository(session)
         self.calls = CallRepository(session)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import structlog
 
+from hub.crm_store.intake import Holder, NewEvent, OpenInteraction
 from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.events import CustomerCreated, InteractionReceived
+from hub.domain.identity import IdentityRef
 from hub.domain.messages import InboundMessage
 from hub.domain.text import clean_text
 from hub.domain.timeline import Direction, EventKind
-from hub.errors import StoreConflict, ValidationError
+from hub.errors import HubError, StoreConflict, ValidationError
 from hub.services.identities import attach_identity
 
 log = structlog.get_logger(__name__)
@@ -41,7 +46,12 @@ async def receive(
     Resolves the customer from the sender's identity, drops a provider's retry, continues the
     open interaction on the channel (and thread) or opens one, and appends the timeline event.
     """
-    message = clean_message(message)
+    return await _receive_clean(store, clean_message(message), default_team, now)
+
+
+async def _receive_clean(
+    store: Store, message: InboundMessage, default_team: str, now: datetime
+) -> Received:
     for attempt in range(1, ATTEMPTS + 1):
         try:
             async with store.unit_of_work() as uow:
@@ -59,7 +69,7 @@ async def receive(
 async def _receive_once(
     uow: UnitOfWork, message: InboundMessage, default_team: str, now: datetime
 ) -> Received:
-    provider = message.provider or message.channel.value
+    provider = _provider(message)
     if message.provider_ref:
         earlier = await uow.timeline.by_provider_ref(provider, message.provider_ref)
         if earlier is not None:
@@ -115,6 +125,10 @@ async def _receive_once(
         )
     )
     return Received(customer_id, interaction.id, event.id, False, opened, created)
+
+
+def _provider(message: InboundMessage) -> str:
+    return message.provider or message.channel.value
 
 
 def clean_message(message: InboundMessage) -> InboundMessage:
@@ -203,3 +217,292 @@ async def _resolve_customer(
     for claim in message.claims:
         await attach_identity(uow, customer_id, claim.ref, verified=claim.verified, now=now)
     return customer_id, created
+
+
+# -- group commit --------------------------------------------------------------------------------
+
+Outcome = Received | HubError
+
+
+class Intake:
+    """Group commit: concurrent inbound messages stored by one writer, one transaction a batch.
+
+    Each caller waits for its own message's batch to commit (a webhook still answers only
+    after its message is stored). A batch that fails as a whole (a concurrent writer won a
+    uniqueness race, the database hiccupped) is stored again message by message, so one bad
+    message never fails the others. The wait is bounded: a batch starts ``max_wait`` after
+    the first message reaches an idle writer, or at once when ``max_batch`` are waiting; under
+    load the next batch gathers while the last one commits.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        default_team: str,
+        clock: Callable[[], datetime],
+        max_batch: int = 64,
+        max_wait: float = 0.002,
+    ) -> None:
+        self._store = store
+        self._default_team = default_team
+        self._clock = clock
+        self._max_batch = max_batch
+        self._max_wait = max_wait
+        self._waiting: list[tuple[InboundMessage, asyncio.Future[Received]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self.batches = 0  # transactions committed for batches (a figure for benchmarks)
+
+    async def receive(self, message: InboundMessage) -> Received:
+        """Store one message with whatever else arrives now; its outcome once committed."""
+        future: asyncio.Future[Received] = asyncio.get_running_loop().create_future()
+        self._waiting.append((clean_message(message), future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_all(), name="intake-writer")
+        return await future
+
+    async def stop(self) -> None:
+        """Finish the batches in hand."""
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._writer)
+
+    async def _write_all(self) -> None:
+        try:
+            idle = True
+            while self._waiting:
+                if idle and len(self._waiting) < self._max_batch and self._max_wait > 0:
+                    await asyncio.sleep(self._max_wait)  # let a burst gather
+                idle = False
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                await self._write(batch)
+        finally:
+            self._writer = None
+
+    async def _write(self, batch: list[tuple[InboundMessage, asyncio.Future[Received]]]) -> None:
+        messages = [message for message, _ in batch]
+        now = self._clock()
+        outcomes: Sequence[Outcome | BaseException]
+        try:
+            async with self._store.unit_of_work() as uow:
+                outcomes = await receive_batch(uow, messages, self._default_team, now)
+                await uow.commit()
+            self.batches += 1
+        except Exception as err:
+            if len(batch) > 1:
+                log.info("a batch of messages failed; storing them one by one", error=str(err))
+            outcomes = await asyncio.gather(
+                *(_receive_clean(self._store, m, self._default_team, now) for m in messages),
+                return_exceptions=True,
+            )
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue  # the caller went away; the message is stored all the same
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+
+async def receive_batch(
+    uow: UnitOfWork, messages: Sequence[InboundMessage], default_team: str, now: datetime
+) -> list[Outcome]:
+    """Store clean messages in one unit of work (not committed here); an outcome for each.
+
+    The same rules as ``receive``, with one query or insert per step for the whole batch.
+    Messages needing judgement (claims to weigh, consent to change, an identity more than one
+    customer holds) take the one-message path inside the same transaction.
+    """
+    outcomes: list[Outcome | None] = [None] * len(messages)
+    earlier = await uow.intake.earlier(
+        (_provider(m), m.provider_ref) for m in messages if m.provider_ref
+    )
+    first_of: dict[tuple[str, str], int] = {}
+    repeats: dict[int, int] = {}  # a message repeated within the batch -> its first
+    todo: list[int] = []
+    for n, message in enumerate(messages):
+        ref = (_provider(message), message.provider_ref) if message.provider_ref else None
+        if ref is not None and ref in earlier:
+            outcomes[n] = Received(*earlier[ref], duplicate=True)
+        elif ref is not None and ref in first_of:
+            repeats[n] = first_of[ref]
+        else:
+            if ref is not None:
+                first_of[ref] = n
+            todo.append(n)
+
+    queues = await uow.intake.queues(m.queue for n in todo if (m := messages[n]).queue)
+    team_id: int | None = None
+    placed: dict[int, tuple[int | None, int]] = {}  # message -> queue, team
+    for n in list(todo):
+        name = messages[n].queue
+        if name is not None and name not in queues:
+            outcomes[n] = ValidationError(f"there is no queue named {name!r}", field="queue")
+            todo.remove(n)
+            continue
+        queue_id, queue_team = queues[name] if name is not None else (None, None)
+        if queue_team is None and team_id is None:
+            team_id = (await uow.accounts.ensure_team(default_team, now)).id
+        placed[n] = (queue_id, queue_team if queue_team is not None else team_id or 0)
+
+    holders = await uow.intake.holders(messages[n].sender for n in todo)
+    judged = {
+        messages[n].sender
+        for n in todo
+        if messages[n].claims
+        or messages[n].opt_out is not None
+        or not _plain(holders[messages[n].sender])
+    }
+    for n in todo:
+        if messages[n].sender in judged:
+            outcomes[n] = await _receive_once(uow, messages[n], default_team, now)
+    plain = [n for n in todo if messages[n].sender not in judged]
+    if judged and plain:
+        # What those attached (a claim verified) may concern the others: look again.
+        holders = await uow.intake.holders(messages[n].sender for n in plain)
+        if not all(_plain(holders[messages[n].sender]) for n in plain):
+            for n in plain:
+                outcomes[n] = await _receive_once(uow, messages[n], default_team, now)
+            plain = []
+    stored = await _store_plain(uow, messages, plain, holders, placed, now)
+    for n, outcome in zip(plain, stored, strict=True):
+        outcomes[n] = outcome
+    for n, first in repeats.items():
+        original = outcomes[first]
+        outcomes[n] = (
+            replace(original, duplicate=True) if isinstance(original, Received) else original
+        )
+    return [o for o in outcomes if o is not None]
+
+
+def _plain(holders: list[Holder]) -> bool:
+    """An identity nobody holds, or only one customer, verified: nothing to weigh."""
+    return not holders or (
+        len({h.customer_id for h in holders}) == 1 and any(h.verified for h in holders)
+    )
+
+
+async def _store_plain(
+    uow: UnitOfWork,
+    messages: Sequence[InboundMessage],
+    indexes: list[int],
+    holders: dict[IdentityRef, list[Holder]],
+    placed: dict[int, tuple[int | None, int]],
+    now: datetime,
+) -> list[Received]:
+    """Messages from a known customer's verified identity or from nobody known, in bulk."""
+    customer_of: dict[IdentityRef, int] = {}
+    newcomers: dict[IdentityRef, int] = {}  # sender -> the message that creates them
+    names: dict[int, str] = {}
+    for n in indexes:
+        message = messages[n]
+        held = holders[message.sender]
+        if held:
+            customer_of[message.sender] = held[0].customer_id
+            if message.name and not any(h.display_name for h in held):
+                names.setdefault(held[0].customer_id, message.name)
+        else:
+            newcomers.setdefault(message.sender, n)
+    created = await uow.intake.create_customers(
+        [(messages[n].name, placed[n][1]) for n in newcomers.values()], now
+    )
+    creator: dict[int, int] = {}  # message -> the customer it created
+    for (sender, n), customer_id in zip(newcomers.items(), created, strict=True):
+        customer_of[sender] = customer_id
+        creator[n] = customer_id
+        uow.record(CustomerCreated(customer_id))
+    await uow.intake.add_verified_identities(list(zip(created, newcomers, strict=True)), now)
+    await uow.intake.name_customers(names, now)
+
+    working = [n for n in indexes if messages[n].creates_work]
+    known = await uow.intake.open_interactions(
+        {customer_of[messages[n].sender] for n in working if messages[n].sender not in newcomers},
+        {messages[n].channel for n in working},
+    )
+    open_by: dict[tuple[int, str], list[OpenInteraction]] = {}
+    for interaction in known:
+        open_by.setdefault((interaction.customer_id, interaction.channel), []).append(interaction)
+    continues: dict[int, OpenInteraction] = {}
+    opens: list[int] = []
+    for n in working:
+        message = messages[n]
+        customer_id = customer_of[message.sender]
+        candidates = open_by.setdefault((customer_id, message.channel.value), [])
+        found = next(
+            (
+                i
+                for i in candidates
+                if message.thread_key is None or i.thread_key == message.thread_key
+            ),
+            None,
+        )
+        if found is None:
+            # Opened by this batch: later messages of the batch continue it (its id comes later).
+            found = OpenInteraction(
+                -1 - len(opens),
+                customer_id,
+                message.channel.value,
+                message.thread_key,
+                placed[n][0],
+            )
+            candidates.insert(0, found)
+            opens.append(n)
+        continues[n] = found
+    new_ids = await uow.intake.create_interactions(
+        [
+            {
+                "customer_id": customer_of[messages[n].sender],
+                "channel": messages[n].channel.value,
+                "queue_id": placed[n][0],
+                "subject": messages[n].subject,
+                "thread_key": messages[n].thread_key,
+                "opened_at": messages[n].received_at,
+            }
+            for n in opens
+        ]
+    )
+    opened_by = set(opens)
+
+    def interaction_id(n: int) -> int | None:
+        found = continues.get(n)
+        if found is None:
+            return None
+        return found.id if found.id > 0 else new_ids[-1 - found.id]
+
+    event_ids = await uow.intake.append(
+        [
+            NewEvent(
+                customer_id=customer_of[messages[n].sender],
+                interaction_id=interaction_id(n),
+                kind=messages[n].event_kind,
+                channel=messages[n].channel,
+                occurred_at=messages[n].received_at,
+                body=messages[n].body,
+                attachments=messages[n].attachments,
+                provider=_provider(messages[n]),
+                provider_ref=messages[n].provider_ref,
+                data=_event_data(messages[n]),
+            )
+            for n in indexes
+        ]
+    )
+    await uow.intake.touch((customer_of[messages[n].sender] for n in working), now)
+    results = []
+    for n, event_id in zip(indexes, event_ids, strict=True):
+        message = messages[n]
+        customer_id = customer_of[message.sender]
+        work = interaction_id(n)
+        if work is not None:
+            uow.record(
+                InteractionReceived(
+                    interaction_id=work,
+                    customer_id=customer_id,
+                    event_id=event_id,
+                    channel=message.channel,
+                    queue_id=continues[n].queue_id,
+                    opened=n in opened_by,
+                )
+            )
+        results.append(Received(customer_id, work, event_id, False, n in opened_by, n in creator))
+    return results

@@ -49,7 +49,7 @@ async def make_store(database_url: str) -> AsyncIterator[MakeStore]:
 
     yield make
     for store in made:
-        await store.outbox.stop(timeout=0.5)
+        await store.outbox.stop(grace=0.5)
         await store.close()
 
 
@@ -197,7 +197,7 @@ async def test_events_left_by_a_dead_process_are_delivered_by_the_next(
     await first.outbox.start()
     await commit(first, CustomerCreated(1), CustomerCreated(2))
     await asyncio.sleep(0.2)
-    await first.outbox.stop(timeout=0.1)  # cancels the stuck delivery: nothing was deleted
+    await first.outbox.stop(grace=0.1)  # cancels the stuck delivery: nothing was deleted
     assert await stored(first) == 2
 
     second = make_store()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -15,9 +16,11 @@ from hub.domain.events import InteractionReceived, MergeSuggested
 from hub.domain.identity import IdentityClaim, IdentityKind, IdentityRef, normalize_identity
 from hub.domain.interaction import Channel, InteractionState
 from hub.domain.messages import InboundMessage
-from hub.errors import ValidationError
-from hub.services.receive import receive
+from hub.errors import HubError, ValidationError
+from hub.services import receive as core
 from tests.conftest import FrozenClock
+
+Receive = Callable[..., Awaitable[core.Received]]
 
 PHONE = IdentityRef(IdentityKind.PHONE, "+14155550100")
 EMAIL = IdentityRef(IdentityKind.EMAIL, "grace@example.com")
@@ -35,13 +38,35 @@ def sms(body: str, clock: FrozenClock, ref: str | None = None, **kw: Any) -> Inb
     )
 
 
+@pytest.fixture(params=["one", "batched"])
+async def receive(request: pytest.FixtureRequest) -> AsyncIterator[Receive]:
+    """The core path one message at a time, and through the group commit (``Intake``)."""
+    if request.param == "one":
+        yield core.receive
+        return
+    intakes: dict[int, core.Intake] = {}
+
+    async def batched(
+        store: Store, message: InboundMessage, *, default_team: str, now: Any
+    ) -> core.Received:
+        intake = intakes.setdefault(
+            id(store), core.Intake(store, default_team=default_team, clock=lambda: now)
+        )
+        intake._clock = lambda: now
+        return await intake.receive(message)
+
+    yield batched
+    for intake in intakes.values():
+        await intake.stop()
+
+
 async def count(store: Store, table: Any) -> int:
     async with store.unit_of_work() as uow:
         return int(await uow.session.scalar(select(func.count()).select_from(table)) or 0)
 
 
 async def test_a_first_contact_creates_the_customer_the_interaction_and_the_event(
-    store: Store, clock: FrozenClock
+    receive: Receive, store: Store, clock: FrozenClock
 ) -> None:
     received = await receive(
         store, sms("hello", clock, "SM1", name="Grace"), default_team="support", now=clock()
@@ -65,7 +90,7 @@ async def test_a_first_contact_creates_the_customer_the_interaction_and_the_even
 
 
 async def test_the_same_number_in_another_format_is_the_same_customer(
-    store: Store, clock: FrozenClock
+    receive: Receive, store: Store, clock: FrozenClock
 ) -> None:
     first = await receive(store, sms("one", clock, "SM1"), default_team="support", now=clock())
     other_format = normalize_identity("phone", "(415) 555-0100", "US")
@@ -79,7 +104,9 @@ async def test_the_same_number_in_another_format_is_the_same_customer(
     assert await count(store, CustomerRow) == 1
 
 
-async def test_a_provider_retry_is_stored_once(store: Store, clock: FrozenClock) -> None:
+async def test_a_provider_retry_is_stored_once(
+    receive: Receive, store: Store, clock: FrozenClock
+) -> None:
     first = await receive(store, sms("hi", clock, "SM1"), default_team="support", now=clock())
     retry = await receive(store, sms("hi", clock, "SM1"), default_team="support", now=clock())
     assert retry.duplicate
@@ -87,7 +114,9 @@ async def test_a_provider_retry_is_stored_once(store: Store, clock: FrozenClock)
     assert await count(store, TimelineEventRow) == 1
 
 
-async def test_provider_refs_are_unique_per_provider_only(store: Store, clock: FrozenClock) -> None:
+async def test_provider_refs_are_unique_per_provider_only(
+    receive: Receive, store: Store, clock: FrozenClock
+) -> None:
     await receive(store, sms("a", clock, "42"), default_team="support", now=clock())
     other = await receive(
         store, sms("b", clock, "42", provider="telnyx"), default_team="support", now=clock()
@@ -97,7 +126,7 @@ async def test_provider_refs_are_unique_per_provider_only(store: Store, clock: F
 
 
 async def test_concurrent_retries_and_first_contacts_never_duplicate(
-    store: Store, clock: FrozenClock
+    receive: Receive, store: Store, clock: FrozenClock
 ) -> None:
     results = await asyncio.gather(
         *(
@@ -112,7 +141,9 @@ async def test_concurrent_retries_and_first_contacts_never_duplicate(
     assert await count(store, IdentityRow) == 1
 
 
-async def test_events_are_published_only_after_commit(store: Store, clock: FrozenClock) -> None:
+async def test_events_are_published_only_after_commit(
+    receive: Receive, store: Store, clock: FrozenClock
+) -> None:
     seen: list[tuple[InteractionReceived, int]] = []
 
     async def handler(event: InteractionReceived) -> None:
@@ -124,6 +155,7 @@ async def test_events_are_published_only_after_commit(store: Store, clock: Froze
     store.bus.subscribe(InteractionReceived, handler)
     received = await receive(store, sms("hi", clock, "SM1"), default_team="support", now=clock())
     await receive(store, sms("hi", clock, "SM1"), default_team="support", now=clock())  # retry
+    await store.outbox.settle()
     assert len(seen) == 1
     event, stored = seen[0]
     assert stored == 1
@@ -131,7 +163,9 @@ async def test_events_are_published_only_after_commit(store: Store, clock: Froze
     assert event.opened
 
 
-async def test_a_closed_interaction_is_not_continued(store: Store, clock: FrozenClock) -> None:
+async def test_a_closed_interaction_is_not_continued(
+    receive: Receive, store: Store, clock: FrozenClock
+) -> None:
     first = await receive(store, sms("a", clock, "SM1"), default_team="support", now=clock())
     async with store.unit_of_work() as uow:
         interaction = await uow.interactions.get(first.interaction_id or 0)
@@ -146,7 +180,7 @@ async def test_a_closed_interaction_is_not_continued(store: Store, clock: Frozen
 
 
 async def test_each_channel_has_its_own_interaction_but_one_timeline(
-    store: Store, clock: FrozenClock
+    receive: Receive, store: Store, clock: FrozenClock
 ) -> None:
     sms_in = await receive(
         store,
@@ -177,7 +211,7 @@ async def test_each_channel_has_its_own_interaction_but_one_timeline(
 
 
 async def test_an_unverified_claim_never_merges_it_suggests(
-    store: Store, clock: FrozenClock
+    receive: Receive, store: Store, clock: FrozenClock
 ) -> None:
     suggestions: list[MergeSuggested] = []
 
@@ -207,6 +241,7 @@ async def test_an_unverified_claim_never_merges_it_suggests(
     )
     assert chat.customer_id != owner.customer_id
     assert chat.created_customer
+    await store.outbox.settle()
     assert [(s.customer_a_id, s.customer_b_id) for s in suggestions] == [
         (owner.customer_id, chat.customer_id)
     ]
@@ -220,7 +255,9 @@ async def test_an_unverified_claim_never_merges_it_suggests(
     }
 
 
-async def test_a_verified_claim_resolves_the_customer(store: Store, clock: FrozenClock) -> None:
+async def test_a_verified_claim_resolves_the_customer(
+    receive: Receive, store: Store, clock: FrozenClock
+) -> None:
     owner = await receive(store, sms("a", clock, "SM1"), default_team="support", now=clock())
     visitor = IdentityRef(IdentityKind.CHAT_VISITOR, "v-9")
     chat = await receive(
@@ -241,7 +278,7 @@ async def test_a_verified_claim_resolves_the_customer(store: Store, clock: Froze
 
 
 async def test_an_unknown_queue_is_refused_and_nothing_is_written(
-    store: Store, clock: FrozenClock
+    receive: Receive, store: Store, clock: FrozenClock
 ) -> None:
     with pytest.raises(ValidationError, match="no queue named 'nope'"):
         await receive(
@@ -251,7 +288,9 @@ async def test_an_unknown_queue_is_refused_and_nothing_is_written(
     assert await count(store, TimelineEventRow) == 0
 
 
-async def test_a_named_queue_gives_the_customer_its_team(store: Store, clock: FrozenClock) -> None:
+async def test_a_named_queue_gives_the_customer_its_team(
+    receive: Receive, store: Store, clock: FrozenClock
+) -> None:
     async with store.unit_of_work() as uow:
         sales = await uow.accounts.ensure_team("sales", clock())
         queue = await uow.accounts.ensure_queue("sales", sales.id, clock())
@@ -268,10 +307,90 @@ async def test_a_named_queue_gives_the_customer_its_team(store: Store, clock: Fr
     assert interaction.queue_id == queue.id
 
 
-async def test_times_come_back_as_aware_utc(store: Store, clock: FrozenClock) -> None:
+async def test_times_come_back_as_aware_utc(
+    receive: Receive, store: Store, clock: FrozenClock
+) -> None:
     received = await receive(store, sms("x", clock, "SM1"), default_team="support", now=clock())
     async with store.unit_of_work() as uow:
         (event,) = await uow.timeline.page(received.customer_id, limit=1)
     assert event.occurred_at == clock()
     assert event.occurred_at.utcoffset() == timedelta(0)
     assert await count(store, InteractionRow) == 1
+
+
+async def test_a_burst_through_the_group_commit_lands_as_one_message_at_a_time_would(
+    store: Store, clock: FrozenClock
+) -> None:
+    """New and known senders, repeats within the burst, consent and claims, a bad queue."""
+    intake = core.Intake(store, default_team="support", clock=clock, max_wait=0.05)
+    known = await intake.receive(sms("before", clock, "SM0"))
+    clock.advance(5)
+    burst = [
+        sms("known again", clock, "SM1"),
+        *(
+            sms(
+                f"new {n}",
+                clock,
+                f"SMn{n}",
+                sender=IdentityRef(IdentityKind.PHONE, f"+1415555{n:04d}"),
+            )
+            for n in range(20)
+        ),
+        sms("new 3 again", clock, "SMn3b", sender=IdentityRef(IdentityKind.PHONE, "+14155550003")),
+        sms("retry", clock, "SMn5", sender=IdentityRef(IdentityKind.PHONE, "+14155550005")),
+        sms("retry of the first", clock, "SM0"),
+        sms("STOP", clock, "SMstop", opt_out=True, creates_work=False),
+        sms("with a claim", clock, "SMclaim", claims=(IdentityClaim(EMAIL, True),)),
+        sms("nowhere", clock, "SMbad", queue="no-such-queue"),
+        sms("mail", clock, "<m@x>", channel=Channel.EMAIL, sender=EMAIL, provider="imap"),
+    ]
+    outcomes = await asyncio.gather(*(intake.receive(m) for m in burst), return_exceptions=True)
+    await intake.stop()
+    assert intake.batches == 2  # the first message, then the whole burst in one transaction
+    by_ref = dict(zip([m.provider_ref for m in burst], outcomes, strict=True))
+    assert isinstance(by_ref["SMbad"], ValidationError)
+    results = {ref: o for ref, o in by_ref.items() if isinstance(o, core.Received)}
+    assert sum(isinstance(o, core.Received) for o in outcomes) == len(burst) - 1
+    assert results["SM1"].customer_id == known.customer_id
+    assert results["SM1"].interaction_id == known.interaction_id
+    assert not results["SM1"].opened_interaction
+    assert results["SM0"].duplicate and results["SM0"].event_id == known.event_id
+    first_n5 = outcomes[1 + 5]
+    assert isinstance(first_n5, core.Received) and not first_n5.duplicate
+    assert results["SMn5"].duplicate and results["SMn5"].event_id == first_n5.event_id
+    new3, again = results["SMn3"], results["SMn3b"]
+    assert new3.created_customer and not again.created_customer
+    assert again.customer_id == new3.customer_id and again.interaction_id == new3.interaction_id
+    assert new3.opened_interaction and not again.opened_interaction
+    assert results["SMstop"].interaction_id is None
+    assert results["SMclaim"].customer_id == known.customer_id
+    assert results["<m@x>"].customer_id == known.customer_id  # the claim verified the email
+    assert await count(store, CustomerRow) == 21
+    assert await count(store, TimelineEventRow) == 1 + 20 + 1 + 1 + 1 + 1 + 1 + 1  # + STOP note
+    async with store.unit_of_work() as uow:
+        assert await uow.customers.is_opted_out(PHONE)
+        open_sms = await uow.interactions.open_of_customer(new3.customer_id)
+    assert len(open_sms) == 1
+
+
+async def test_a_message_the_database_refuses_fails_alone(store: Store, clock: FrozenClock) -> None:
+    intake = core.Intake(store, default_team="support", clock=clock, max_wait=0.05)
+    good = [
+        sms(
+            f"fine {n}",
+            clock,
+            f"SMg{n}",
+            sender=IdentityRef(IdentityKind.PHONE, f"+1415666{n:04d}"),
+        )
+        for n in range(5)
+    ]
+    refused = sms("x", clock, "R" * 400)  # longer than a provider reference may be
+    outcomes = await asyncio.gather(
+        *(intake.receive(m) for m in [*good[:2], refused, *good[2:]]), return_exceptions=True
+    )
+    await intake.stop()
+    stored = [o for o in outcomes if isinstance(o, core.Received)]
+    assert len(stored) >= 5
+    if store.dialect == "postgresql":  # SQLite does not enforce the column's length
+        assert isinstance(outcomes[2], HubError)
+    assert await count(store, TimelineEventRow) == len(stored)
