@@ -23,6 +23,7 @@ from hub.crm_store.scratch import create_scratch_database, drop_scratch_database
 from hub.crm_store.tables import Base
 from hub.crm_store.unit_of_work import Store
 from hub.domain.users import Role
+from hub.http import HUB
 from hub.observability import configure_logging
 from hub.services.accounts import hash_password, issue_token
 
@@ -47,6 +48,11 @@ async def eventually(
             return time.monotonic() - started
         await asyncio.sleep(0.05)
     raise AssertionError(f"{what} did not happen within {seconds} s")
+
+
+async def settled(client: TestClient[Any, Any]) -> None:
+    """Wait until the hub behind client has delivered what it committed (routing, pushes)."""
+    await client.server.app[HUB].settle()
 
 
 class FrozenClock:

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub
 from hub.http import PUBLIC, access_of
-from tests.conftest import FrozenClock, Team, make_team
+from tests.conftest import FrozenClock, Team, make_team, settled
 
 Client = TestClient[Any, Any]
 
@@ -21,6 +21,7 @@ async def push(client: Client, team: Team, status: int = 201, **payload: Any) ->
     response = await client.post("/api/v1/inbound", json=payload, headers=team.headers("admin"))
     body: dict[str, Any] = await response.json()
     assert response.status == status, body
+    await settled(client)  # routed
     return body
 
 

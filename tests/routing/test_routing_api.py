@@ -12,7 +12,7 @@ from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
 from hub.config import Settings
 from tests.agent_console.test_api import push
-from tests.conftest import FrozenClock, Team
+from tests.conftest import FrozenClock, Team, settled
 
 Client = TestClient[Any, Any]
 
@@ -23,6 +23,7 @@ async def call(
     response = await client.request(method, path, json=json or None, headers=team.headers(role))
     body = await response.json() if response.content_type == "application/json" else None
     assert response.status == status, (method, path, response.status, body)
+    await settled(client)
     return body
 
 

@@ -48,9 +48,32 @@ async def client(sms_hub: Hub) -> AsyncIterator[TestClient[Any, Any]]:
         yield client
 
 
+class SettledTwilio(TwilioSimulator):
+    """The simulator; after each webhook it waits until the hub delivered what it committed
+    (routing, pushes), as a test would wait before looking."""
+
+    def __init__(self, hub: Hub, **options: Any) -> None:
+        super().__init__(**options)
+        self._hub = hub
+        deliver = self.account.deliver  # every webhook to a number's or a call's URL
+
+        async def settled(*args: Any, **kwargs: Any) -> Any:
+            delivered = await deliver(*args, **kwargs)
+            await hub.settle()
+            return delivered
+
+        self.account.deliver = settled  # type: ignore[method-assign]
+
+    async def post_to_hub(self, path: str, params: dict[str, str]) -> tuple[int, str]:
+        answer = await super().post_to_hub(path, params)
+        await self._hub.settle()
+        return answer
+
+
 @pytest.fixture
 async def twilio(sms_hub: Hub, client: TestClient[Any, Any]) -> AsyncIterator[TwilioSimulator]:
-    simulator = TwilioSimulator(
+    simulator = SettledTwilio(
+        sms_hub,
         account_sid=ACCOUNT,
         auth_token=TOKEN,
         hub_url=str(client.make_url("")),

@@ -111,7 +111,7 @@ async def test_a_stop_is_never_lost_when_the_hub_fails_while_storing_it(
 ) -> None:
     """A fault between storing the message and its consent, then Twilio's retry (TCPA)."""
     real = CustomerRepository.set_opt_out
-    faults = [StoreError("the database went away (injected)")]
+    faults = [StoreError("the database went away (injected)")] * 2  # the batch, then alone
 
     async def failing_once(self: CustomerRepository, ref: IdentityRef, at: Any) -> None:
         if faults:

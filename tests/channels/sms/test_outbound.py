@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -61,10 +60,7 @@ async def test_a_reply_goes_out_and_comes_back_delivered(
     (sent,) = [form for method, _, form in twilio.requests if method == "POST"]
     assert (sent["To"], sent["From"], sent["Body"]) == (CUSTOMER, OUR_NUMBER, "It ships today.")
     assert sent["StatusCallback"] == PUBLIC + "/webhooks/twilio/sms/status"
-    for _ in range(50):  # the simulator reports sent, then delivered, signed
-        if (await event_status(sms_hub, event["id"]))["status"] == "delivered":
-            break
-        await asyncio.sleep(0.02)
+    await twilio.settle()  # the simulator reports sent, then delivered, signed
     assert (await event_status(sms_hub, event["id"]))["status"] == "delivered"
     assert [code for _, _, code in twilio.callbacks] == [204, 204]
     # A late "sent" never moves a delivered message back.
