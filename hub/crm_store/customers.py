@@ -148,6 +148,20 @@ class CustomerRepository:
         row = await self._session.scalar(query)
         return None if row is None else _customer(row)
 
+    async def traits(
+        self, customer_ids: Iterable[int]
+    ) -> dict[int, tuple[dict[str, Any], list[str]]]:
+        """Custom fields and tags of customers (what routing matches on), in one query."""
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return {}
+        rows = await self._session.execute(
+            select(CustomerRow.id, CustomerRow.custom_fields, CustomerRow.tags).where(
+                CustomerRow.id.in_(ids)
+            )
+        )
+        return {cid: (dict(fields or {}), list(tags or [])) for cid, fields, tags in rows}
+
     async def get_visible(self, customer_id: int, principal: Principal) -> Customer | None:
         """The customer if it exists and the principal may see it, in one query."""
         row = await self._session.scalar(

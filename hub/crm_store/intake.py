@@ -8,7 +8,7 @@ customers, identities, interactions and timeline events with one multi-row INSER
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -22,20 +22,16 @@ from hub.crm_store.tables import (
     IdentityRow,
     InteractionRow,
     QueueRow,
-    TeamRow,
     TimelineEventRow,
 )
-from hub.crm_store.timeline import TimelineRepository
 from hub.domain.identity import IdentityRef
-from hub.domain.interaction import Channel
-from hub.domain.timeline import Attachment, Direction, EventKind
+from hub.domain.interaction import Channel, InteractionState
 
 CUSTOMERS = cast(Table, CustomerRow.__table__)
 IDENTITIES = cast(Table, IdentityRow.__table__)
 INTERACTIONS = cast(Table, InteractionRow.__table__)
 EVENTS = cast(Table, TimelineEventRow.__table__)
 QUEUES = cast(Table, QueueRow.__table__)
-TEAMS = cast(Table, TeamRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,28 +54,11 @@ class OpenInteraction:
     queue_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """A customer's message to append."""
-
-    customer_id: int
-    interaction_id: int | None
-    kind: EventKind
-    channel: Channel
-    occurred_at: datetime
-    body: str
-    attachments: tuple[Attachment, ...]
-    provider: str
-    provider_ref: str | None
-    data: dict[str, Any]
-
-
 class IntakeRepository:
     """What a batch of inbound messages reads and writes, in bulk."""
 
-    def __init__(self, session: AsyncSession, timeline: TimelineRepository) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self._timeline = timeline
 
     async def earlier(
         self, refs: Iterable[tuple[str, str]]
@@ -134,12 +113,6 @@ class IntakeRepository:
             select(QUEUES.c.name, QUEUES.c.id, QUEUES.c.team_id).where(QUEUES.c.name.in_(wanted))
         )
         return {name: (queue_id, team_id) for name, queue_id, team_id in rows}
-
-    async def team_id(self, name: str) -> int | None:
-        """A team's id by name, or None."""
-        return cast(
-            int | None, await self._session.scalar(select(TEAMS.c.id).where(TEAMS.c.name == name))
-        )
 
     async def create_customers(
         self, customers: Sequence[tuple[str | None, int]], now: datetime
@@ -226,7 +199,7 @@ class IntakeRepository:
             [
                 {
                     **values,
-                    "state": "new",
+                    "state": InteractionState.NEW.value,
                     "priority": 0,
                     "updated_at": values["opened_at"],
                 }
@@ -234,37 +207,6 @@ class IntakeRepository:
             ],
         )
         return [row[0] for row in rows]
-
-    async def append(self, events: Sequence[NewEvent]) -> list[int]:
-        """Append inbound messages to timelines (announced at commit, like every append)."""
-        if not events:
-            return []
-        rows = await self._session.execute(
-            insert(EVENTS).returning(EVENTS.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "customer_id": e.customer_id,
-                    "interaction_id": e.interaction_id,
-                    "kind": e.kind.value,
-                    "channel": e.channel.value,
-                    "direction": Direction.INBOUND.value,
-                    "occurred_at": e.occurred_at,
-                    "body": e.body,
-                    "attachments": [asdict(a) for a in e.attachments],
-                    "provider": e.provider,
-                    "provider_ref": e.provider_ref,
-                    "author_id": None,
-                    "data": e.data,
-                }
-                for e in events
-            ],
-        )
-        ids = [row[0] for row in rows]
-        self._timeline.appended.extend(
-            (e.customer_id, e.interaction_id, event_id)
-            for e, event_id in zip(events, ids, strict=True)
-        )
-        return ids
 
     async def touch(self, customer_ids: Iterable[int], now: datetime) -> None:
         """Mark customers as having had activity now."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.crm_store.tables import InteractionRow
@@ -52,6 +53,66 @@ class InteractionRepository:
             query = query.with_for_update()
         row = await self._session.scalar(query)
         return None if row is None else _interaction(row)
+
+    async def many(
+        self, interaction_ids: Iterable[int], *, lock: bool = False
+    ) -> list[Interaction]:
+        """Interactions by id (those that exist), in one query; lock=True as for ``get``."""
+        ids = sorted(set(interaction_ids))
+        if not ids:
+            return []
+        query = select(InteractionRow.__table__).where(InteractionRow.id.in_(ids))
+        if lock:
+            query = query.with_for_update()
+        return [_interaction(row) for row in await self._session.execute(query)]
+
+    async def last_agents(self, customer_ids: Iterable[int]) -> dict[int, int]:
+        """The agent who most recently had one of each customer's interactions."""
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return {}
+        ranked = (
+            select(
+                InteractionRow.customer_id,
+                InteractionRow.assigned_user_id,
+                func.row_number()
+                .over(
+                    partition_by=InteractionRow.customer_id,
+                    order_by=(InteractionRow.answered_at.desc(), InteractionRow.id.desc()),
+                )
+                .label("rank"),
+            )
+            .where(
+                InteractionRow.customer_id.in_(ids), InteractionRow.assigned_user_id.is_not(None)
+            )
+            .subquery()
+        )
+        rows = await self._session.execute(
+            select(ranked.c.customer_id, ranked.c.assigned_user_id).where(ranked.c.rank == 1)
+        )
+        return {customer_id: agent_id for customer_id, agent_id in rows}
+
+    async def queue_many(
+        self, queued: Sequence[tuple[int, int | None, int, datetime]], now: datetime
+    ) -> None:
+        """Mark interactions queued: (id, queue, priority, in line since), one statement."""
+        if queued:
+            table = cast(Table, InteractionRow.__table__)
+            await self._session.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values(
+                    state=InteractionState.QUEUED.value,
+                    queue_id=bindparam("b_queue"),
+                    priority=bindparam("b_priority"),
+                    queued_at=bindparam("b_since"),
+                    updated_at=now,
+                ),
+                [
+                    {"b_id": i, "b_queue": q, "b_priority": p, "b_since": since}
+                    for i, q, p, since in queued
+                ],
+            )
 
     async def open_for(
         self, customer_id: int, channel: Channel, thread_key: str | None

@@ -68,7 +68,7 @@ class UnitOfWork:
         self.customers = CustomerRepository(session)
         self.interactions = InteractionRepository(session)
         self.timeline = TimelineRepository(session)
-        self.intake = IntakeRepository(session, self.timeline)
+        self.intake = IntakeRepository(session)
         self.accounts = AccountRepository(session)
         self.audit = AuditRepository(session)
         self.calls = CallRepository(session)

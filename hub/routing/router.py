@@ -8,7 +8,7 @@ notifies, the simulator keeps statistics, the benchmark ignores it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -45,6 +45,10 @@ class RouterEffects(Protocol):
 
     async def queued(self, item: WorkItem) -> None: ...
 
+    async def queued_many(self, items: Sequence[WorkItem]) -> list[WorkItem]:
+        """New work queued, in one go; the items that were still new (and so are queued)."""
+        ...
+
     async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None: ...
 
     async def closed(self, item: WorkItem, queue: QueuePolicy) -> None: ...
@@ -68,6 +72,9 @@ class NoEffects:
 
     async def queued(self, item: WorkItem) -> None:
         return None
+
+    async def queued_many(self, items: Sequence[WorkItem]) -> list[WorkItem]:
+        return list(items)
 
     async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None:
         return None
@@ -131,27 +138,54 @@ class Router:
 
         Returns the queued item, or None when it was refused (queue full, nowhere to go).
         """
-        queue = self.queue_of(item.channel, item.queue or None)
-        seen: set[str] = set()
-        limited = queue.max_size is not None or any(
-            q.max_size is not None for q in self._policy.queues.values()
-        )
-        sizes = await self.state.queue_sizes() if limited else {}
-        while queue.max_size is not None and sizes.get(queue.name, 0) >= queue.max_size:
-            seen.add(queue.name)
-            if queue.overflow is None or queue.overflow in seen:
-                await self.effects.gave_up(replace(item, queue=queue.name), "max_size")
-                return None
-            queue = self.queue_of(item.channel, queue.overflow)
-        queued = replace(
-            item, queue=queue.name, priority=self.priority_in(queue, item, base_priority)
-        )
+        placed = await self._place([(item, base_priority)])
+        if not placed:
+            return None
+        queued = placed[0]
         # Record it as queued before other processes can see (and offer) it in the state.
         await self.effects.queued(queued)
         if not await self.state.add_item(queued):
             return await self.state.item(item.interaction_id)
         await self.offer_item(queued.interaction_id)
         return queued
+
+    async def route_many(self, arrivals: Sequence[tuple[WorkItem, int]]) -> list[WorkItem]:
+        """Queue a batch of new work (item, base priority) in one go, then offer each.
+
+        The queued transitions are recorded together, before any of it enters the state
+        where other processes could offer it; work no longer new is left alone.
+        """
+        queued = await self.effects.queued_many(await self._place(arrivals))
+        entered = [item for item in queued if await self.state.add_item(item)]
+        for item in entered:
+            await self.offer_item(item.interaction_id)
+        return entered
+
+    async def _place(self, arrivals: Sequence[tuple[WorkItem, int]]) -> list[WorkItem]:
+        """Each item in the queue it goes to (overflowing full ones) with its priority; work
+        with nowhere to go is given up."""
+        limited = any(q.max_size is not None for q in self._policy.queues.values())
+        sizes = dict(await self.state.queue_sizes()) if limited else {}
+        placed = []
+        for item, base_priority in arrivals:
+            queue = self.queue_of(item.channel, item.queue or None)
+            seen: set[str] = set()
+            while queue.max_size is not None and sizes.get(queue.name, 0) >= queue.max_size:
+                seen.add(queue.name)
+                if queue.overflow is None or queue.overflow in seen:
+                    await self.effects.gave_up(replace(item, queue=queue.name), "max_size")
+                    break
+                queue = self.queue_of(item.channel, queue.overflow)
+            else:
+                sizes[queue.name] = sizes.get(queue.name, 0) + 1
+                placed.append(
+                    replace(
+                        item,
+                        queue=queue.name,
+                        priority=self.priority_in(queue, item, base_priority),
+                    )
+                )
+        return placed
 
     async def offer_item(self, interaction_id: int) -> bool:
         """Offer one waiting item to the best agent who can take it now."""

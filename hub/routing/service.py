@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,10 +22,12 @@ from typing import Any
 
 import structlog
 
+from hub.batches import Batcher
 from hub.bus.base import EventBus
 from hub.config import Settings
 from hub.crm_store.accounts import AgentProfile, StoredPresence
 from hub.crm_store.config_versions import ConfigVersion
+from hub.crm_store.timeline import NewEvent
 from hub.crm_store.unit_of_work import Store
 from hub.domain.events import (
     AgentStateChanged,
@@ -99,6 +101,11 @@ class RoutingService:
         self._stopping = asyncio.Event()
         self._version: ConfigVersion | None = None
         self.upkeep = Upkeep(self)
+        # New work arriving together (the outbox's lanes deliver side by side) is routed
+        # together: one read of what routing needs, one transaction for the queued moves.
+        self._arrivals: Batcher[InteractionReceived, None] = Batcher(
+            self._route_arrivals, max_batch=128, max_wait=0, name="routing-arrivals"
+        )
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -503,10 +510,32 @@ class RoutingService:
     # -- work arriving and leaving -----------------------------------------------------------
 
     async def _on_received(self, event: InteractionReceived) -> None:
+        await self._arrivals.submit(event)
+
+    async def _route_arrivals(self, events: list[InteractionReceived]) -> list[None]:
+        """Route the new interactions among these events, as one batch."""
         async with self.store.unit_of_work() as uow:
-            interaction = await uow.interactions.get(event.interaction_id)
-        if interaction is not None and interaction.state is S.NEW:
-            await self._route(interaction)
+            arrived = [
+                i
+                for i in await uow.interactions.many(e.interaction_id for e in events)
+                if i.state is S.NEW
+            ]
+            customers = {i.customer_id for i in arrived}
+            traits = await uow.customers.traits(customers) if arrived else {}
+            last_agents = await uow.interactions.last_agents(customers) if arrived else {}
+        items = [
+            (
+                self._item(i, *traits.get(i.customer_id, ({}, [])), last_agents.get(i.customer_id)),
+                i.priority,
+            )
+            for i in arrived
+        ]
+        if items:
+            try:
+                await self._router().route_many(items)
+            except HubError:
+                log.exception("could not route", interactions=[i.id for i in arrived])
+        return [None] * len(events)
 
     async def _route(self, interaction: Interaction) -> None:
         item = await self._work_item(interaction)
@@ -522,9 +551,22 @@ class RoutingService:
                 interaction.customer_id, excluding=interaction.id
             )
         fields = customer.custom_fields if customer else {}
-        tags = frozenset(customer.tags) if customer else frozenset()
+        tags = list(customer.tags) if customer else []
+        item = self._item(interaction, fields, tags, last_agent)
+        for name, value in changes.items():
+            setattr(item, name, value)
+        return item
+
+    def _item(
+        self,
+        interaction: Interaction,
+        fields: dict[str, Any],
+        tags: list[str],
+        last_agent: int | None,
+    ) -> WorkItem:
+        """The work item routing decides on, from the interaction and its customer's traits."""
         placed = interaction.queued_at or interaction.opened_at
-        item = WorkItem(
+        return WorkItem(
             interaction_id=interaction.id,
             customer_id=interaction.customer_id,
             channel=interaction.channel,
@@ -535,13 +577,10 @@ class RoutingService:
             language=_text(fields.get("language")),
             vip=bool(fields.get("vip")) or "vip" in tags,
             tier=_text(fields.get("tier")),
-            tags=tags,
+            tags=frozenset(tags),
             last_agent_id=last_agent,
             attributes={k: v for k, v in fields.items() if isinstance(v, str | int | float | bool)},
         )
-        for name, value in changes.items():
-            setattr(item, name, value)
-        return item
 
     async def _on_closed(self, event: InteractionClosed) -> None:
         previous = InteractionState(event.previous_state)
@@ -846,6 +885,46 @@ class _StoreEffects:
             queued_at=item.enqueued_at,
             events=[InteractionQueued(item.interaction_id, item.queue)],
         )
+
+    async def queued_many(self, items: Sequence[WorkItem]) -> list[WorkItem]:
+        """New work queued in one transaction (compare-and-set: only what is still new)."""
+        service = self._service
+        if not items:
+            return []
+        now = service.clock()
+        async with service.store.unit_of_work() as uow:
+            still_new = {
+                i.id
+                for i in await uow.interactions.many((w.interaction_id for w in items), lock=True)
+                if i.state is S.NEW
+            }
+            queued = [w for w in items if w.interaction_id in still_new]
+            await uow.interactions.queue_many(
+                [
+                    (w.interaction_id, service.queue_id(w.queue), w.priority, w.enqueued_at)
+                    for w in queued
+                ],
+                now,
+            )
+            await uow.timeline.append_many(
+                [
+                    NewEvent(
+                        customer_id=w.customer_id,
+                        interaction_id=w.interaction_id,
+                        kind=EventKind.STATUS_CHANGE,
+                        direction=Direction.INTERNAL,
+                        occurred_at=now,
+                        channel=w.channel,
+                        body=f"Queued in {w.queue}",
+                        data={"from": S.NEW.value, "to": S.QUEUED.value},
+                    )
+                    for w in queued
+                ]
+            )
+            for w in queued:
+                uow.record(InteractionQueued(w.interaction_id, w.queue))
+            await uow.commit()
+        return queued
 
     async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None:
         service = self._service

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -11,7 +10,9 @@ from typing import Any
 
 import structlog
 
-from hub.crm_store.intake import Holder, NewEvent, OpenInteraction
+from hub.batches import Batcher
+from hub.crm_store.intake import Holder, OpenInteraction
+from hub.crm_store.timeline import NewEvent
 from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.events import CustomerCreated, InteractionReceived
 from hub.domain.identity import IdentityRef
@@ -230,9 +231,7 @@ class Intake:
     Each caller waits for its own message's batch to commit (a webhook still answers only
     after its message is stored). A batch that fails as a whole (a concurrent writer won a
     uniqueness race, the database hiccupped) is stored again message by message, so one bad
-    message never fails the others. The wait is bounded: a batch starts ``max_wait`` after
-    the first message reaches an idle writer, or at once when ``max_batch`` are waiting; under
-    load the next batch gathers while the last one commits.
+    message never fails the others. Waits are bounded (``hub.batches``).
     """
 
     def __init__(
@@ -247,62 +246,34 @@ class Intake:
         self._store = store
         self._default_team = default_team
         self._clock = clock
-        self._max_batch = max_batch
-        self._max_wait = max_wait
-        self._waiting: list[tuple[InboundMessage, asyncio.Future[Received]]] = []
-        self._writer: asyncio.Task[None] | None = None
-        self.batches = 0  # transactions committed for batches (a figure for benchmarks)
+        self._writer: Batcher[InboundMessage, Received] = Batcher(
+            self._write, max_batch=max_batch, max_wait=max_wait, name="intake-writer"
+        )
+        self.batches = 0  # batches committed in one transaction (a figure for benchmarks)
 
     async def receive(self, message: InboundMessage) -> Received:
         """Store one message with whatever else arrives now; its outcome once committed."""
-        future: asyncio.Future[Received] = asyncio.get_running_loop().create_future()
-        self._waiting.append((clean_message(message), future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write_all(), name="intake-writer")
-        return await future
+        return await self._writer.submit(clean_message(message))
 
     async def stop(self) -> None:
         """Finish the batches in hand."""
-        if self._writer is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(self._writer)
+        await self._writer.drain()
 
-    async def _write_all(self) -> None:
-        try:
-            idle = True
-            while self._waiting:
-                if idle and len(self._waiting) < self._max_batch and self._max_wait > 0:
-                    await asyncio.sleep(self._max_wait)  # let a burst gather
-                idle = False
-                batch = self._waiting[: self._max_batch]
-                del self._waiting[: self._max_batch]
-                await self._write(batch)
-        finally:
-            self._writer = None
-
-    async def _write(self, batch: list[tuple[InboundMessage, asyncio.Future[Received]]]) -> None:
-        messages = [message for message, _ in batch]
+    async def _write(self, messages: list[InboundMessage]) -> Sequence[Outcome | BaseException]:
         now = self._clock()
-        outcomes: Sequence[Outcome | BaseException]
         try:
             async with self._store.unit_of_work() as uow:
                 outcomes = await receive_batch(uow, messages, self._default_team, now)
                 await uow.commit()
             self.batches += 1
+            return outcomes
         except Exception as err:
-            if len(batch) > 1:
+            if len(messages) > 1:
                 log.info("a batch of messages failed; storing them one by one", error=str(err))
-            outcomes = await asyncio.gather(
+            return await asyncio.gather(
                 *(_receive_clean(self._store, m, self._default_team, now) for m in messages),
                 return_exceptions=True,
             )
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if future.done():
-                continue  # the caller went away; the message is stored all the same
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
 
 
 async def receive_batch(
@@ -470,12 +441,13 @@ async def _store_plain(
             return None
         return found.id if found.id > 0 else new_ids[-1 - found.id]
 
-    event_ids = await uow.intake.append(
+    event_ids = await uow.timeline.append_many(
         [
             NewEvent(
                 customer_id=customer_of[messages[n].sender],
                 interaction_id=interaction_id(n),
                 kind=messages[n].event_kind,
+                direction=Direction.INBOUND,
                 channel=messages[n].channel,
                 occurred_at=messages[n].received_at,
                 body=messages[n].body,
