@@ -119,6 +119,7 @@ async def test_the_conversation_survives_reconnects_and_resends(
     visitors.append(first)
     await first.connect(url)
     assert (await first.say("Hello?", "m1"))["ok"] is True
+    await chat_hub.settle()  # queued
     await first.client.disconnect()
     # Back in another tab (same stored id): the history, the chat, its place in line.
     back = Visitor()
@@ -277,6 +278,7 @@ async def test_nobody_available_the_visitor_leaves_a_message(
         {"client_id": "l1", "name": "Di", "email": "di@example.com", "text": "Call me back"},
     )
     assert left["ok"] is True, left
+    await chat_hub.settle()  # queued
     response = await client.get(
         f"/api/v1/interactions/{left['interaction_id']}", headers=team.headers("admin")
     )
