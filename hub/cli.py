@@ -756,7 +756,12 @@ def _bench(
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Run a benchmark (its progress on stderr) and print its figures."""
+    """Run a benchmark (its progress on stderr) and print its figures.
+
+    The hub under test logs warnings only: a line per request on a terminal would be timed
+    along with the hub, and the baselines log nothing.
+    """
+    configure_logging("WARNING", settings.log_format)
     result: dict[str, Any] = run(
         start(settings, progress=lambda line: click.echo(line, err=True), **options)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, Table, event, insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -80,3 +81,26 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
     async with engine.connect() as connection:
         return await connection.run_sync(read)
+
+
+async def insert_many(
+    session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]
+) -> list[int]:
+    """Insert rows with multi-row INSERTs; their new ids, in the order of ``rows``.
+
+    PostgreSQL keeps the order with SQLAlchemy's ``sort_by_parameter_order``. SQLite has no
+    way to promise the order of RETURNING, so SQLAlchemy would fall back to one statement
+    (and one thread hop) per row; instead the rows go in as one statement and the ids are
+    sorted: SQLite numbers the rows of one INSERT in the order it writes them, which is the
+    order of VALUES, and the hub's SQLite has a single writer.
+    """
+    if not rows:
+        return []
+    id_column = table.c.id
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        result = await session.execute(insert(table).returning(id_column), list(rows))
+        return sorted(row[0] for row in result)
+    result = await session.execute(
+        insert(table).returning(id_column, sort_by_parameter_order=True), list(rows)
+    )
+    return [row[0] for row in result]

@@ -16,6 +16,7 @@ from sqlalchemy import Table, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.crm_store.customers import fold_name
+from hub.crm_store.database import insert_many
 from hub.crm_store.interactions import _OPEN
 from hub.crm_store.tables import (
     CustomerRow,
@@ -120,8 +121,9 @@ class IntakeRepository:
         """New customers (display name, team), their ids in the same order."""
         if not customers:
             return []
-        rows = await self._session.execute(
-            insert(CUSTOMERS).returning(CUSTOMERS.c.id, sort_by_parameter_order=True),
+        return await insert_many(
+            self._session,
+            CUSTOMERS,
             [
                 {
                     "display_name": name,
@@ -135,7 +137,6 @@ class IntakeRepository:
                 for name, team_id in customers
             ],
         )
-        return [row[0] for row in rows]
 
     async def add_verified_identities(
         self, identities: Sequence[tuple[int, IdentityRef]], now: datetime
@@ -194,8 +195,9 @@ class IntakeRepository:
         opened_at), their ids in the same order."""
         if not interactions:
             return []
-        rows = await self._session.execute(
-            insert(INTERACTIONS).returning(INTERACTIONS.c.id, sort_by_parameter_order=True),
+        return await insert_many(
+            self._session,
+            INTERACTIONS,
             [
                 {
                     **values,
@@ -206,7 +208,6 @@ class IntakeRepository:
                 for values in interactions
             ],
         )
-        return [row[0] for row in rows]
 
     async def touch(self, customer_ids: Iterable[int], now: datetime) -> None:
         """Mark customers as having had activity now."""

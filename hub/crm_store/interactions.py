@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.crm_store.tables import InteractionRow
@@ -92,27 +92,27 @@ class InteractionRepository:
         )
         return {customer_id: agent_id for customer_id, agent_id in rows}
 
-    async def queue_many(
-        self, queued: Sequence[tuple[int, int | None, int, datetime]], now: datetime
-    ) -> None:
-        """Mark interactions queued: (id, queue, priority, in line since), one statement."""
-        if queued:
-            table = cast(Table, InteractionRow.__table__)
-            await self._session.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .values(
-                    state=InteractionState.QUEUED.value,
-                    queue_id=bindparam("b_queue"),
-                    priority=bindparam("b_priority"),
-                    queued_at=bindparam("b_since"),
-                    updated_at=now,
-                ),
-                [
-                    {"b_id": i, "b_queue": q, "b_priority": p, "b_since": since}
-                    for i, q, p, since in queued
-                ],
+    async def queue_new(
+        self, interaction_ids: Sequence[int], queue_id: int | None, priority: int, now: datetime
+    ) -> list[int]:
+        """Move interactions still new to queued (in line since they opened, unless they were
+        in line before); the ids moved. Compare-and-set: what left ``new`` is left alone."""
+        if not interaction_ids:
+            return []
+        table = cast(Table, InteractionRow.__table__)
+        moved = await self._session.execute(
+            update(table)
+            .where(table.c.id.in_(interaction_ids), table.c.state == InteractionState.NEW.value)
+            .values(
+                state=InteractionState.QUEUED.value,
+                queue_id=queue_id,
+                priority=priority,
+                queued_at=func.coalesce(table.c.queued_at, table.c.opened_at),
+                updated_at=now,
             )
+            .returning(table.c.id)
+        )
+        return [row[0] for row in moved]
 
     async def open_for(
         self, customer_id: int, channel: Channel, thread_key: str | None

@@ -25,6 +25,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, cast
 
 import asyncpg
@@ -60,6 +61,8 @@ def rows(events: Sequence[Event], now: float) -> list[dict[str, Any]]:
 class Ownership(abc.ABC):
     """Which partitions of the outbox this process dispatches."""
 
+    several_writers = True  # other processes commit rows too (ids may commit out of order)
+
     async def start(self, wake: Callable[[], None]) -> None:  # noqa: B027  (optional hook)
         """Begin; call wake when rows may have arrived from elsewhere."""
 
@@ -76,7 +79,9 @@ class Ownership(abc.ABC):
 
 
 class LocalOwnership(Ownership):
-    """One process dispatches everything."""
+    """One process writes and dispatches everything."""
+
+    several_writers = False
 
     def owned(self) -> frozenset[int] | None:
         return None
@@ -204,8 +209,40 @@ class OutboxDispatcher:
         self.delivered = 0
 
     def written(self) -> None:
-        """A unit of work of this process committed outbox rows: read them now."""
+        """Rows may have been committed where this process did not see them: read soon."""
         self._wake.set()
+
+    def committed(self, entries: Sequence[tuple[int, Event, float]]) -> None:
+        """A unit of work of this process committed these (outbox id, event, created): hand
+        the ones of partitions owned here straight to the bus, without reading them back.
+
+        What is not handed over (another process's partition, too much in hand, not running)
+        stays in the table for whoever reads it.
+        """
+        if not self._running:
+            return
+        owned = self._ownership.owned()
+        envelopes = []
+        for outbox_id, event, created in entries:
+            partition = partition_of(event)
+            if (owned is not None and partition not in owned) or (
+                len(self._in_flight) >= self._max_in_flight
+            ):
+                self._more = True
+                continue
+            if (
+                outbox_id in self._in_flight
+                or outbox_id in self._deleting
+                or outbox_id in self._gone
+            ):
+                continue  # a read got there first
+            self._in_flight[outbox_id] = (partition, created)
+            envelopes.append(
+                Envelope(replace(event, outbox_id=outbox_id), partition, created, self._delivered)
+            )
+        self._bus.enqueue(envelopes)
+        if self._more:
+            self._wake.set()
 
     async def start(self) -> None:
         """Lease partitions, then deliver what an earlier run left and whatever comes."""
@@ -263,14 +300,16 @@ class OutboxDispatcher:
             self._more = True
             return
         now = time.monotonic()
-        sweep = now - self._last_sweep >= self._sweep_every
+        # Now and then read from the start: where several processes write, a transaction can
+        # commit a lower id after a higher one was read.
+        sweep = now - self._last_sweep >= self._sweep_every and (
+            self._ownership.several_writers or not self._last_sweep
+        )
         statement = select(
             OUTBOX.c.id, OUTBOX.c.partition, OUTBOX.c.type, OUTBOX.c.data, OUTBOX.c.created_at
         ).order_by(OUTBOX.c.id)
         limit = room
         if sweep:
-            # Now and then read from the start: on PostgreSQL a transaction can commit a lower
-            # id after a higher one was read.
             self._last_sweep = now
             limit += len(self._in_flight) + len(self._done) + len(self._deleting)
         else:
@@ -283,13 +322,13 @@ class OutboxDispatcher:
         self._more = len(found) >= limit
         envelopes = []
         for outbox_id, partition, type_name, data, created in found:
+            self._newest = max(self._newest, outbox_id)
             if (
                 outbox_id in self._in_flight
                 or outbox_id in self._deleting
                 or outbox_id in self._gone
             ):
                 continue
-            self._newest = max(self._newest, outbox_id)
             try:
                 event = decode(type_name, data, outbox_id=outbox_id)
             except (KeyError, TypeError, ValueError):

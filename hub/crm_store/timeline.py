@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, insert, or_, select
+from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.crm_store.database import insert_many
 from hub.crm_store.tables import TimelineEventRow
 from hub.domain.interaction import Channel
 from hub.domain.timeline import Attachment, Direction, EventKind, TimelineEvent
@@ -134,8 +135,9 @@ class TimelineRepository:
         """Append events with one multi-row insert; their ids, in order (announced at commit)."""
         if not events:
             return []
-        rows = await self._session.execute(
-            insert(EVENTS).returning(EVENTS.c.id, sort_by_parameter_order=True),
+        ids = await insert_many(
+            self._session,
+            EVENTS,
             [
                 {
                     "customer_id": e.customer_id,
@@ -154,7 +156,6 @@ class TimelineRepository:
                 for e in events
             ],
         )
-        ids = [row[0] for row in rows]
         self.appended.extend(
             (e.customer_id, e.interaction_id, event_id)
             for e, event_id in zip(events, ids, strict=True)

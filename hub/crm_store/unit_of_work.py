@@ -6,7 +6,7 @@ import time
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -16,6 +16,7 @@ from hub.crm_store.audit import AuditRepository
 from hub.crm_store.calls import CallRepository
 from hub.crm_store.config_versions import ConfigVersionRepository
 from hub.crm_store.customers import CustomerRepository
+from hub.crm_store.database import insert_many
 from hub.crm_store.intake import IntakeRepository
 from hub.crm_store.interactions import InteractionRepository
 from hub.crm_store.mail import MailRepository
@@ -104,14 +105,18 @@ class UnitOfWork:
         an event exists exactly when its data does: a crash cannot keep one without the other.
         """
         events = self._recorded()
+        created = time.time()
         try:
+            ids: list[int] = []
             if events:
-                await self.session.execute(insert(OUTBOX), rows(events, time.time()))
+                ids = await insert_many(self.session, OUTBOX, rows(events, created))
             await self.session.commit()
         except IntegrityError as err:
             raise StoreConflict(f"a uniqueness rule refused the write: {err.orig}") from err
         if events:
-            self._outbox.written()
+            self._outbox.committed(
+                [(outbox_id, event, created) for outbox_id, event in zip(ids, events, strict=True)]
+            )
 
     def _recorded(self) -> list[Event]:
         """What this unit of work recorded, with its timeline appends and changes."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -66,6 +67,7 @@ def normalize_identity(kind: IdentityKind | str, raw: str, default_region: str) 
     return IdentityRef(kind, text)
 
 
+@functools.lru_cache(maxsize=65_536)  # the same numbers come back: phonenumbers is slow
 def normalize_phone(raw: str, default_region: str) -> str:
     """Format a phone number as E.164, reading numbers without +country in the default region."""
     text = raw.removeprefix("tel:").removeprefix("whatsapp:")

@@ -893,19 +893,14 @@ class _StoreEffects:
             return []
         now = service.clock()
         async with service.store.unit_of_work() as uow:
-            still_new = {
-                i.id
-                for i in await uow.interactions.many((w.interaction_id for w in items), lock=True)
-                if i.state is S.NEW
-            }
-            queued = [w for w in items if w.interaction_id in still_new]
-            await uow.interactions.queue_many(
-                [
-                    (w.interaction_id, service.queue_id(w.queue), w.priority, w.enqueued_at)
-                    for w in queued
-                ],
-                now,
-            )
+            groups: dict[tuple[int | None, int], list[int]] = {}
+            for w in items:
+                key = (service.queue_id(w.queue), w.priority)
+                groups.setdefault(key, []).append(w.interaction_id)
+            moved: set[int] = set()
+            for (queue_id, priority), ids in groups.items():
+                moved.update(await uow.interactions.queue_new(ids, queue_id, priority, now))
+            queued = [w for w in items if w.interaction_id in moved]
             await uow.timeline.append_many(
                 [
                     NewEvent(
