@@ -166,5 +166,14 @@ async def build_hub(
         channels.append(WebchatChannel(settings, store, routing, clock, email, limits))
     live = ChannelSettings(settings, store, clock)
     metrics = Metrics()
+    outbox = store.outbox
+    metrics.watch_outbox(
+        {
+            "in_flight": lambda: float(outbox.in_flight),
+            "lag_seconds": outbox.lag_seconds,
+            "delivered": lambda: float(outbox.delivered),
+            "failed": lambda: float(bus.failures),
+        }
+    )
     routing.upkeep.on_health.append(lambda health: metrics.routing_health(health.figures()))
     return Hub(settings, store, bus, metrics, clock, channels, routing, calls, live, limits)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -84,6 +84,21 @@ class Metrics:
             ["figure"],
             registry=self.registry,
         )
+
+        self.outbox = Gauge(
+            "hub_outbox",
+            "The outbox's dispatch in this process, as scraped: in_flight (events handed to "
+            "subscribers, not yet delivered), lag_seconds (how long the oldest of them has "
+            "waited since its commit), delivered and failed (subscriber calls that failed for "
+            "good) since start.",
+            ["figure"],
+            registry=self.registry,
+        )
+
+    def watch_outbox(self, figures: Mapping[str, Callable[[], float]]) -> None:
+        """Read the outbox's figures at every scrape."""
+        for figure, read in figures.items():
+            self.outbox.labels(figure).set_function(read)
 
     def routing_health(self, figures: Mapping[str, float]) -> None:
         """Record routing's latest health check."""

@@ -389,6 +389,11 @@ class OutboxDispatcher:
 
     # -- what operators and tests ask ----------------------------------------------------------
 
+    @property
+    def in_flight(self) -> int:
+        """Events handed to the bus and not yet delivered."""
+        return len(self._in_flight)
+
     def lag_seconds(self) -> float:
         """How long the oldest event in hand has waited since it was committed."""
         oldest = min((created for _, created in self._in_flight.values()), default=None)

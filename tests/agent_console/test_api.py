@@ -359,6 +359,10 @@ async def test_health_metrics_and_unknown_routes(hub: Hub, client: Client, team:
     text = await response.text()
     assert 'hub_inbound_messages_total{channel="api",outcome="stored"} 1.0' in text
     assert "hub_http_request_duration_seconds_bucket" in text
+    assert 'hub_outbox{figure="in_flight"} 0.0' in text  # settled: everything delivered
+    assert 'hub_outbox{figure="lag_seconds"} 0.0' in text
+    delivered = next(line for line in text.splitlines() if 'figure="delivered"' in line)
+    assert float(delivered.split()[-1]) >= 3  # received, customer created, timeline, queued
     hub.settings.metrics_token = SecretStr("scrape-me")
     response = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
     assert response.status == 200
