@@ -3,8 +3,9 @@
 Each request is a real Twilio-style webhook, signed with the account's token (the twilio
 library's own algorithm), sent over loopback HTTP to a running hub: the signature is checked,
 the message committed (customer resolved, interaction opened, event appended); routing (queued)
-runs behind the answers, and the time it takes to catch up after the last answer is reported. The baseline is a bare aiohttp app answering the same POST with
-empty TwiML, doing nothing else: the ratio says what the hub's work costs.
+runs behind the answers, and the time it takes to catch up after the last answer is reported.
+The baseline is a bare aiohttp app answering the same POST with empty TwiML, doing nothing
+else: the ratio says what the hub's work costs.
 """
 
 from __future__ import annotations
