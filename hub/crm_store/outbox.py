@@ -45,6 +45,7 @@ OUTBOX = cast(Table, OutboxRow.__table__)
 NOTIFY_CHANNEL = "hub_outbox"
 LOCK_CLASS = 0x6875  # the first key of the hub's advisory locks ("hu")
 MEMBER_LOCK = 1_000  # its second key for "this process dispatches"; partitions are 0-15
+DELETE_EVERY = 0.2  # seconds: delivered rows are deleted together, a write of its own each time
 
 
 def rows(events: Sequence[Event], now: float) -> list[dict[str, Any]]:
@@ -359,7 +360,7 @@ class OutboxDispatcher:
     async def _delete_loop(self) -> None:
         while self._running:
             await self._flush_wanted.wait()
-            await asyncio.sleep(0.02)  # gather a few deliveries into one statement
+            await asyncio.sleep(DELETE_EVERY)  # gather deliveries into one statement
             self._flush_wanted.clear()
             try:
                 await self._flush()
@@ -369,16 +370,20 @@ class OutboxDispatcher:
                 self._flush_wanted.set()
 
     async def _flush(self) -> None:
-        while self._done:
-            batch, self._done = self._done[:500], self._done[500:]
-            try:
-                async with self._engine.begin() as connection:
+        """Delete what was delivered until now (what is delivered meanwhile waits its turn)."""
+        done, self._done = self._done, []
+        if not done:
+            return
+        try:
+            async with self._engine.begin() as connection:
+                for start in range(0, len(done), 500):
+                    batch = done[start : start + 500]
                     await connection.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(batch)))
-            except BaseException:
-                self._done[:0] = batch
-                raise
-            self._deleting.difference_update(batch)
-            self._gone.update(batch)
+        except BaseException:
+            self._done[:0] = done
+            raise
+        self._deleting.difference_update(done)
+        self._gone.update(done)
 
     async def _release(self, partition: int) -> None:
         """Finish what was read of a partition before another process takes it."""

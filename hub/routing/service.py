@@ -510,7 +510,11 @@ class RoutingService:
     # -- work arriving and leaving -----------------------------------------------------------
 
     async def _on_received(self, event: InteractionReceived) -> None:
-        await self._arrivals.submit(event)
+        # Only new interactions need routing. A message continuing one that is still new
+        # (its own opening not routed yet) leaves it to that opening's event, which the outbox
+        # delivers at least once, or to the reconciler.
+        if event.opened:
+            await self._arrivals.submit(event)
 
     async def _route_arrivals(self, events: list[InteractionReceived]) -> list[None]:
         """Route the new interactions among these events, as one batch."""
