@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 MAX_BYTES = 50 * 1024 * 1024  # larger messages are quarantined, not parsed
-CONCURRENCY = 8  # conversations stored at once
+CONCURRENCY = 64  # conversations stored at once (their messages share the group commit)
 
 
 class Outcome(StrEnum):
