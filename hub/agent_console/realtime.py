@@ -283,8 +283,7 @@ class Realtime:
             user = await uow.accounts.user(agent_id)
         return user.principal() if user is not None else None
 
-    async def _on_offer(self, event: Event) -> None:
-        assert isinstance(event, OfferMade)
+    async def _on_offer(self, event: OfferMade) -> None:
         agent = await self.agent_principal(event.agent_id)
         if agent is None:
             return
@@ -304,25 +303,22 @@ class Realtime:
         the sockets this process holds are reached directly, whatever Redis does)."""
         await self.sio.emit(event, data, room=f"agent:{agent_id}", namespace="/agent")
 
-    async def _on_withdrawn(self, event: Event) -> None:
-        assert isinstance(event, OfferWithdrawn)
+    async def _on_withdrawn(self, event: OfferWithdrawn) -> None:
         await self.to_agent(
             event.agent_id,
             "offer_withdrawn",
             {"interaction_id": event.interaction_id, "reason": event.reason},
         )
 
-    async def _on_assigned(self, event: Event) -> None:
-        assert isinstance(event, InteractionAssigned)
+    async def _on_assigned(self, event: InteractionAssigned) -> None:
         await self.to_agent(
             event.agent_id,
             "assigned",
             {"interaction_id": event.interaction_id, "customer_id": event.customer_id},
         )
 
-    async def _on_timeline(self, event: Event) -> None:
+    async def _on_timeline(self, event: TimelineEventAdded | TimelineEventUpdated) -> None:
         """Anything new or changed on held work (a message, a call note, a delivery status)."""
-        assert isinstance(event, TimelineEventAdded | TimelineEventUpdated)
         if not (self.agent_connections or self.hub.settings.redis_url) or not event.interaction_id:
             return  # nobody to tell in this process
         # Read and push one event's changes in turn: two status callbacks racing (sent, then
@@ -353,8 +349,7 @@ class Realtime:
             {"interaction_id": interaction.id, "event": event_json(stored)},
         )
 
-    async def _on_agent_state(self, event: Event) -> None:
-        assert isinstance(event, AgentStateChanged)
+    async def _on_agent_state(self, event: AgentStateChanged) -> None:
         await self.to_agent(
             event.agent_id, "state", {"presence": event.presence, "reason": event.reason}
         )

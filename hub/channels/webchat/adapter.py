@@ -35,7 +35,7 @@ from hub.channels.webchat.outbound import public_event
 from hub.channels.webchat.visitors import VisitorIds
 from hub.config import ChatSiteSettings, Settings
 from hub.crm_store.unit_of_work import Store
-from hub.domain.events import Event, InteractionAssigned, InteractionClosed, InteractionEnded
+from hub.domain.events import InteractionAssigned, InteractionClosed, InteractionEnded
 from hub.domain.identity import IdentityKind, IdentityRef
 from hub.domain.interaction import OPEN_STATES, Channel, Interaction, InteractionState
 from hub.domain.timeline import Attachment, Direction, EventKind
@@ -162,8 +162,7 @@ class WebchatChannel(ChannelAdapter):
         visitor = latest.data.get("from")
         return (interaction, visitor) if isinstance(visitor, str) else None
 
-    async def _on_assigned(self, event: Event) -> None:
-        assert isinstance(event, InteractionAssigned)
+    async def _on_assigned(self, event: InteractionAssigned) -> None:
         found = await self.visitor_of(event.interaction_id)
         if found is None:
             return
@@ -172,8 +171,7 @@ class WebchatChannel(ChannelAdapter):
             name = await self._agent_name(uow, event.agent_id)
         await self.emit("agent", {"interaction_id": event.interaction_id, "name": name}, found[1])
 
-    async def _on_ended(self, event: Event) -> None:
-        assert isinstance(event, InteractionEnded | InteractionClosed)
+    async def _on_ended(self, event: InteractionEnded | InteractionClosed) -> None:
         found = await self.visitor_of(event.interaction_id)
         if found is None:
             return
