@@ -45,26 +45,52 @@ def _signed(n: int, customers: int) -> tuple[dict[str, str], dict[str, str]]:
     return params, {"X-Twilio-Signature": str(signature)}
 
 
+async def _post(
+    session: aiohttp.ClientSession, url: str, signed: tuple[dict[str, str], dict[str, str]]
+) -> float:
+    """Send one webhook; the seconds until its answer."""
+    params, headers = signed
+    sent = time.perf_counter()
+    async with session.post(url + PATH, data=params, headers=headers) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"the webhook answered {response.status}")
+    return time.perf_counter() - sent
+
+
 async def _drive(
-    url: str, requests: int, concurrency: int, customers: int
+    url: str, requests: int, concurrency: int, customers: int, first: int = 0
 ) -> tuple[float, list[float]]:
-    prepared = [_signed(n, customers) for n in range(requests)]
+    """Closed loop: ``concurrency`` senders, each sending its next webhook on an answer."""
+    prepared = [_signed(n, customers) for n in range(first, first + requests)]
     latencies: list[float] = []
     next_index = iter(range(requests))
 
     async def worker(session: aiohttp.ClientSession) -> None:
         for n in next_index:
-            params, headers = prepared[n]
-            sent = time.perf_counter()
-            async with session.post(url + PATH, data=params, headers=headers) as response:
-                await response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"the webhook answered {response.status}")
-            latencies.append(time.perf_counter() - sent)
+            latencies.append(await _post(session, url, prepared[n]))
 
     async with aiohttp.ClientSession() as session:
         started = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies
+
+
+async def _drive_paced(
+    url: str, requests: int, rate: float, customers: int, first: int
+) -> tuple[float, list[float]]:
+    """Open loop: webhooks sent at a steady rate whatever the answers do, as providers send."""
+    prepared = [_signed(n, customers) for n in range(first, first + requests)]
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        sending = []
+        for n in range(requests):
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sending.append(asyncio.create_task(_post(session, url, prepared[n])))
+        latencies = list(await asyncio.gather(*sending))
         return time.perf_counter() - started, latencies
 
 
@@ -107,7 +133,7 @@ async def run_sms_bench(
         runner, base = await serve_app(build_app(hub))
         try:
             progress(f"warming up the hub on {hub.store.dialect}")
-            await _drive(base, 50, concurrency, customers)
+            await _drive(base, 50, concurrency, customers, first=requests * 2)
             progress(f"timing {requests} signed webhooks")
             batches = hub.intake.batches
             seconds, latencies = await _drive(base, requests, concurrency, customers)
@@ -120,6 +146,12 @@ async def run_sms_bench(
             await hub.settle(within=300)
             result["hub"]["routing_caught_up_after_s"] = round(time.perf_counter() - started, 2)
             result["hub"]["queued"] = await _queued(hub)
+            # Latency when the hub is not saturated: half the rate it just reached, sent steadily.
+            half = result["hub"]["requests_per_second"] / 2
+            progress(f"timing {requests} webhooks sent at {half:.0f}/s")
+            seconds, latencies = await _drive_paced(base, requests, half, customers, requests)
+            result["hub_at_half_rate"] = {"rate": round(half, 1), **_figures(seconds, latencies)}
+            await hub.settle(within=300)
         finally:
             await runner.cleanup()
 
