@@ -226,10 +226,10 @@ class OutboxDispatcher:
         envelopes = []
         for outbox_id, event, created in entries:
             partition = partition_of(event)
-            if (owned is not None and partition not in owned) or (
-                len(self._in_flight) >= self._max_in_flight
-            ):
-                self._more = True
+            if owned is not None and partition not in owned:
+                continue  # its owner is woken by the database's notification
+            if len(self._in_flight) >= self._max_in_flight:
+                self._more = True  # read it when there is room
                 continue
             if (
                 outbox_id in self._in_flight
