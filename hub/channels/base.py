@@ -90,6 +90,11 @@ class ChannelAdapter(abc.ABC):
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
 
+    @property
+    def running(self) -> bool:
+        """Whether the channel is started (and not stopped)."""
+        return self._sink is not None
+
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run work after the answer (media downloads): the stored event is already safe."""
         if self._tasks is None:

@@ -180,3 +180,13 @@ class TimelineEventUpdated(Event):
     customer_id: int
     interaction_id: int | None
     event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentsOwed(Event):
+    """A message came with files the provider only links to: the channel fetches them."""
+
+    customer_id: int
+    interaction_id: int | None
+    event_id: int
+    channel: Channel

@@ -43,6 +43,11 @@ class Attachment:
     content_id: str | None = None  # an email's inline image, shown where the HTML says cid:...
     inline: bool = False
 
+    @property
+    def owed(self) -> bool:
+        """Still to fetch: a provider's link, and neither a kept file nor a reason it failed."""
+        return self.url is not None and self.path is None and self.error is None
+
 
 @dataclass(frozen=True, slots=True)
 class TimelineEvent:

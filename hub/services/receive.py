@@ -14,7 +14,7 @@ from hub.batches import Batcher
 from hub.crm_store.intake import Holder, OpenInteraction
 from hub.crm_store.timeline import NewEvent
 from hub.crm_store.unit_of_work import Store, UnitOfWork
-from hub.domain.events import CustomerCreated, InteractionReceived
+from hub.domain.events import AttachmentsOwed, CustomerCreated, InteractionReceived
 from hub.domain.identity import IdentityRef
 from hub.domain.messages import InboundMessage
 from hub.domain.text import clean_text
@@ -110,6 +110,7 @@ async def _receive_once(
         provider_ref=message.provider_ref,
         data=_event_data(message),
     )
+    _owe_attachments(uow, message, customer_id, event.interaction_id, event.id)
     if message.opt_out is not None:
         await _consent(uow, message, customer_id, opted_out=message.opt_out, now=now)
     if interaction is None:
@@ -126,6 +127,19 @@ async def _receive_once(
         )
     )
     return Received(customer_id, interaction.id, event.id, False, opened, created)
+
+
+def _owe_attachments(
+    uow: UnitOfWork,
+    message: InboundMessage,
+    customer_id: int,
+    interaction_id: int | None,
+    event_id: int,
+) -> None:
+    """Files the provider only links to are fetched after commit, by the channel: recorded
+    with the message, so a crash cannot lose the fetch."""
+    if any(attachment.owed for attachment in message.attachments):
+        uow.record(AttachmentsOwed(customer_id, interaction_id, event_id, message.channel))
 
 
 def _provider(message: InboundMessage) -> str:
@@ -465,6 +479,7 @@ async def _store_plain(
         message = messages[n]
         customer_id = customer_of[message.sender]
         work = interaction_id(n)
+        _owe_attachments(uow, message, customer_id, work, event_id)
         if work is not None:
             uow.record(
                 InteractionReceived(

@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 
 from hub.crm_store.tables import CustomerRow, IdentityRow, InteractionRow, TimelineEventRow
 from hub.crm_store.unit_of_work import Store
-from hub.domain.events import InteractionReceived, MergeSuggested
+from hub.domain.events import AttachmentsOwed, InteractionReceived, MergeSuggested
 from hub.domain.identity import IdentityClaim, IdentityKind, IdentityRef, normalize_identity
 from hub.domain.interaction import Channel, InteractionState
 from hub.domain.messages import InboundMessage
+from hub.domain.timeline import Attachment
 from hub.errors import HubError, ValidationError
 from hub.services import receive as core
 from tests.conftest import FrozenClock
@@ -400,3 +401,27 @@ async def test_a_message_the_database_refuses_fails_alone(store: Store, clock: F
     if store.dialect == "postgresql":  # SQLite does not enforce the column's length
         assert isinstance(outcomes[2], HubError)
     assert await count(store, TimelineEventRow) == len(stored)
+
+
+async def test_files_a_provider_only_links_to_are_owed_with_the_message(
+    receive: Receive, store: Store, clock: FrozenClock
+) -> None:
+    owed: list[AttachmentsOwed] = []
+
+    async def collect(event: AttachmentsOwed) -> None:
+        owed.append(event)
+
+    store.bus.subscribe(AttachmentsOwed, collect)
+    linked = Attachment("photo.jpg", "image/jpeg", url="https://api.twilio.com/media/ME1")
+    kept = Attachment("note.txt", "text/plain", path="attachments/1/note.txt")
+    with_link = await receive(
+        store,
+        sms("photo", clock, "MM1", attachments=(linked,)),
+        default_team="support",
+        now=clock(),
+    )
+    await receive(
+        store, sms("kept", clock, "MM2", attachments=(kept,)), default_team="support", now=clock()
+    )
+    await store.outbox.settle()
+    assert [(e.event_id, e.channel) for e in owed] == [(with_link.event_id, Channel.SMS)]

@@ -25,6 +25,7 @@ from hub.channels.twilio.client import HubTwilioHttpClient, twilio_client
 from hub.channels.twilio.media import RESUME_DAYS, keep_media, owed_media
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
+from hub.domain.events import AttachmentsOwed
 from hub.domain.identity import IdentityKind, IdentityRef
 from hub.domain.interaction import Channel
 from hub.domain.timeline import Attachment
@@ -74,6 +75,7 @@ class SmsChannel(ChannelAdapter):
         self._client: Client | None = None
         self._http: HubTwilioHttpClient | None = None
         self.backoff_seconds = 0.5
+        store.bus.subscribe(AttachmentsOwed, self._on_attachments_owed)
 
     async def start(self, sink: InboundSink) -> None:
         await super().start(sink)
@@ -93,6 +95,19 @@ class SmsChannel(ChannelAdapter):
             self.spawn(self._keep(event.id, event.attachments))
         if owed:
             log.info("fetching MMS media a stopped hub had not fetched", messages=len(owed))
+
+    async def _on_attachments_owed(self, event: AttachmentsOwed) -> None:
+        """Fetch an MMS's media once its message is committed (the outbox says so).
+
+        Fetched beside the lanes, not in one: a slow link must not hold up the events of other
+        interactions. A hub that stops first fetches what is still owed at its next start.
+        """
+        if event.channel is not Channel.SMS or not self.running:
+            return
+        async with self._store.unit_of_work() as uow:
+            stored = await uow.timeline.event(event.event_id)
+        if stored is not None and any(a.owed for a in stored.attachments):
+            self.spawn(self._keep(stored.id, stored.attachments))
 
     def _keep(self, event_id: int, media: tuple[Attachment, ...]) -> Coroutine[Any, Any, None]:
         return keep_media(
@@ -179,11 +194,6 @@ class SmsChannel(ChannelAdapter):
         params = await self._account.verified_form(request)
         webhook = parse_webhook(params, self._region)
         now = self._clock()
-        received = await self.sink()(
-            to_inbound_message(webhook, queues=self._account.queues, now=now)
-        )
-        if webhook.media and not received.duplicate:
-            # After commit; owed until done: a hub that stops first fetches it at its next start.
-            self.spawn(self._keep(received.event_id, webhook.media))
+        await self.sink()(to_inbound_message(webhook, queues=self._account.queues, now=now))
         # Answered only now, after commit: a lost answer makes Twilio retry, harmlessly.
         return web.Response(text=str(MessagingResponse()), content_type="application/xml")

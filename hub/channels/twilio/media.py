@@ -37,7 +37,7 @@ RESUME_DAYS = 7  # at start, media this recent that was never fetched is fetched
 
 def owed_media(attachment: Attachment) -> bool:
     """Media still to fetch: a link, and neither a kept file nor a reason it could not be."""
-    return attachment.url is not None and attachment.path is None and attachment.error is None
+    return attachment.owed
 
 
 def mp3(recording_url: str) -> str:
