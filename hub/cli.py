@@ -826,13 +826,21 @@ def bench_email(
 @bench.command(name="console")
 @click.option("--agents", default=500, show_default=True, help="Agent connections to hold.")
 @click.option("--contacts", default=200, show_default=True, help="Contacts to time to the offer.")
+@click.option(
+    "--rate",
+    default=0.0,
+    show_default=True,
+    help="Contacts a second, sent steadily (0: one at a time).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @with_settings
-def bench_console(settings: Settings, agents: int, contacts: int, as_json: bool) -> None:
+def bench_console(
+    settings: Settings, agents: int, contacts: int, rate: float, as_json: bool
+) -> None:
     """Agent socket.io connections one hub holds, and webhook-to-offer latency in the client."""
     from hub.bench.console import run_console_bench
 
-    _bench(run_console_bench, settings, as_json, agents=agents, contacts=contacts)
+    _bench(run_console_bench, settings, as_json, agents=agents, contacts=contacts, rate=rate)
 
 
 @bench.command(name="chat")

@@ -3,9 +3,10 @@
 The hub runs in this process on a scratch database like the configured one; the agents are
 real socket.io clients (websocket transport) in a second process, so their work does not count
 against the hub's core. Every agent connects to ``/agent`` with its own token and goes
-available. Then contacts arrive one at a time through ``POST /api/v1/inbound`` (authenticated,
-committed, routed); the figure is the time from sending that request to the ``offer`` event
-reaching an agent's client, measured in the client process (one clock for both ends).
+available. Then contacts arrive through ``POST /api/v1/inbound`` (authenticated, committed,
+routed), one at a time or, with ``rate``, sent steadily at that many a second whatever the
+answers do; the figure is the time from sending that request to the ``offer`` event reaching an
+agent's client, measured in the client process (one clock for both ends).
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ from hub.services.accounts import issue_token
 
 
 async def run_console_bench(
-    settings: Settings, *, agents: int, contacts: int, progress: Callable[[str], None]
+    settings: Settings,
+    *,
+    agents: int,
+    contacts: int,
+    progress: Callable[[str], None],
+    rate: float = 0.0,
 ) -> dict[str, Any]:
     """Start the hub, drive the agents from a child process, return the figures."""
-    result: dict[str, Any] = {"agents": agents, "contacts": contacts}
+    result: dict[str, Any] = {"agents": agents, "contacts": contacts, "rate": rate or None}
     async with scratch_database(settings.database_url, prefix="hub_bench_console") as url:
         hub = await build_hub(
             settings.model_copy(update={"database_url": url, "log_level": "WARNING"})
@@ -71,14 +77,16 @@ async def run_console_bench(
             admin = await issue_token(hub.store, username="bench-admin", name="bench", now=now)
             progress(f"connecting {agents} agents from a second process")
             result |= await clients_in_child(
-                "hub.bench.console", [base, admin, str(contacts)], tokens
+                "hub.bench.console", [base, admin, str(contacts), str(rate)], tokens
             )
         finally:
             await runner.cleanup()
     return result
 
 
-async def _agents(base: str, admin: str, contacts: int, tokens: list[str]) -> dict[str, Any]:
+async def _agents(
+    base: str, admin: str, contacts: int, tokens: list[str], rate: float = 0.0
+) -> dict[str, Any]:
     """The client side: connect every agent, make them available, time contacts to offers."""
     offered: dict[int, float] = {}
     arrived = asyncio.Event()
@@ -111,20 +119,39 @@ async def _agents(base: str, admin: str, contacts: int, tokens: list[str]) -> di
     for client in clients:
         answer = await client.call("state", {"state": "available"}, namespace="/agent")
         assert answer["ok"], answer
-    latencies: list[float] = []
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"}) as http:
-        for n in range(contacts):
-            arrived.clear()
-            sent = time.perf_counter()
+    sent: dict[int, float] = {}
+    async with aiohttp.ClientSession(
+        headers={"Authorization": f"Bearer {admin}"}, connector=aiohttp.TCPConnector(limit=0)
+    ) as http:
+
+        async def contact(n: int) -> None:
+            started = time.perf_counter()
             async with http.post(
                 f"{base}/api/v1/inbound",
                 json={"from": f"+1415{n:07d}", "body": f"contact {n}", "provider_ref": f"b{n}"},
             ) as response:
-                interaction = int((await response.json())["interaction_id"])
-            while interaction not in offered:
+                sent[int((await response.json())["interaction_id"])] = started
+
+        async def all_offered(wanted: int) -> None:
+            while sum(1 for i in sent if i in offered) < wanted:
                 arrived.clear()
-                await asyncio.wait_for(arrived.wait(), 10)
-            latencies.append(offered[interaction] - sent)
+                await asyncio.wait_for(arrived.wait(), 30)
+
+        if rate > 0:  # open loop: steadily, as providers send
+            first = time.perf_counter()
+            sending = []
+            for n in range(contacts):
+                delay = first + n / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sending.append(asyncio.create_task(contact(n)))
+            await asyncio.gather(*sending)
+            await all_offered(contacts)
+        else:  # one at a time: the next once the last was offered
+            for n in range(contacts):
+                await contact(n)
+                await all_offered(n + 1)
+    latencies = [offered[i] - started for i, started in sent.items()]
     for client in clients:
         await client.disconnect()
     return {
@@ -136,7 +163,9 @@ async def _agents(base: str, admin: str, contacts: int, tokens: list[str]) -> di
     }
 
 
-if __name__ == "__main__":  # the agents' process: python -m hub.bench.console BASE ADMIN N
+if __name__ == "__main__":  # the agents' process: python -m hub.bench.console BASE ADMIN N RATE
     tokens = json.loads(sys.stdin.read())
-    figures = asyncio.run(_agents(sys.argv[1], sys.argv[2], int(sys.argv[3]), tokens))
+    figures = asyncio.run(
+        _agents(sys.argv[1], sys.argv[2], int(sys.argv[3]), tokens, float(sys.argv[4]))
+    )
     os.write(1, json.dumps(figures).encode())
