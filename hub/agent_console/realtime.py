@@ -51,7 +51,7 @@ from hub.domain.interaction import InteractionState
 from hub.domain.users import Permission, Principal
 from hub.errors import AuthError, HubError
 from hub.http import GuardedNamespace, Id, failure, json_default, public, validate
-from hub.routing.service import queue_report
+from hub.routing.reports import queue_report
 from hub.services import customers, interactions
 from hub.services.accounts import authenticate
 

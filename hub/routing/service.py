@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,7 +27,6 @@ from hub.bus.base import EventBus
 from hub.config import Settings
 from hub.crm_store.accounts import AgentProfile, StoredPresence
 from hub.crm_store.config_versions import ConfigVersion
-from hub.crm_store.timeline import NewEvent
 from hub.crm_store.unit_of_work import Store
 from hub.domain.events import (
     AgentStateChanged,
@@ -35,11 +34,7 @@ from hub.domain.events import (
     InteractionAssigned,
     InteractionClosed,
     InteractionEnded,
-    InteractionQueued,
     InteractionReceived,
-    OfferMade,
-    OfferWithdrawn,
-    QueueClosedNotice,
 )
 from hub.domain.interaction import Channel, Interaction, InteractionState
 from hub.domain.timeline import Direction, EventKind
@@ -52,19 +47,19 @@ from hub.errors import (
     StoreConflict,
     ValidationError,
 )
+from hub.routing.effects import StoreEffects
 from hub.routing.model import AgentState, Presence, WorkItem
 from hub.routing.policy import (
     Policy,
     PolicyError,
     PolicyFile,
-    QueuePolicy,
     policy_document,
     policy_from_document,
     read_policy_file,
 )
 from hub.routing.router import Router
 from hub.routing.state.base import RoutingState
-from hub.routing.stats import intervals, live_stats, window_stats
+from hub.routing.stats import window_stats
 from hub.routing.upkeep import Upkeep
 from hub.services.interactions import require_handler, visible_interaction
 
@@ -119,7 +114,7 @@ class RoutingService:
         """Load the policy, rebuild the state from the store, subscribe, start ticking."""
         await self.state.start()
         policy = await self._load_policy()
-        self.router = Router(self.state, policy, _StoreEffects(self), self.clock)
+        self.router = Router(self.state, policy, StoreEffects(self), self.clock)
         await self._sync_queues(policy)
         # Subscribe before rebuilding: work arriving meanwhile is either in the store when the
         # rebuild reads it, or its event comes after (a repeat finds it queued and is ignored).
@@ -455,12 +450,12 @@ class RoutingService:
     async def requeue_lost(self, interaction: Interaction) -> None:
         """Work the store says waits that routing lost track of: back in line, routed."""
         if interaction.state is S.OFFERED:
-            await self._transition(interaction.id, S.QUEUED, expected=S.OFFERED)
+            await self.transition(interaction.id, S.QUEUED, expected=S.OFFERED)
         await self._route(interaction)
 
     async def offer_lost(self, interaction_id: int) -> None:
         """The store says offered, routing says waiting: the store follows (it waits)."""
-        await self._transition(interaction_id, S.QUEUED, expected=S.OFFERED)
+        await self.transition(interaction_id, S.QUEUED, expected=S.OFFERED)
 
     def agent_state(
         self, profile: AgentProfile, known: AgentState | None, stored: StoredPresence | None = None
@@ -599,7 +594,7 @@ class RoutingService:
     async def abandon(self, interaction_id: int, reason: str) -> None:
         """The customer left before an agent took the work (a caller hung up while waiting)."""
         await self._router().abandon(interaction_id)
-        await self._transition(
+        await self.transition(
             interaction_id,
             S.ABANDONED,
             reason=f"Abandoned: {reason}",
@@ -653,7 +648,7 @@ class RoutingService:
         ended = InteractionEnded(
             interaction.id, interaction.customer_id, interaction.assigned_user_id
         )
-        if not await self._transition(
+        if not await self.transition(
             interaction_id,
             S.WRAP_UP,
             expected=S.ASSIGNED,
@@ -675,7 +670,7 @@ class RoutingService:
             interaction = await uow.interactions.get(interaction_id)
         if interaction is None:
             raise NotFound(f"no interaction {interaction_id}")
-        if not await self._transition(
+        if not await self.transition(
             interaction_id,
             S.ASSIGNED,
             expected=S.NEW,
@@ -740,7 +735,7 @@ class RoutingService:
         router = self._router()
         target = router.queue_of(interaction.channel, queue or None) if queue else None
         item = await self._work_item(interaction, queue=target.name if target else "")
-        if not await self._transition(
+        if not await self.transition(
             interaction_id,
             S.QUEUED,
             expected=S.ASSIGNED,
@@ -756,7 +751,7 @@ class RoutingService:
         try:
             await router.transfer_to_agent(holder, item, agent_id)
         except Conflict:
-            await self._transition(
+            await self.transition(
                 interaction_id, S.ASSIGNED, expected=S.QUEUED, assigned_user_id=holder
             )
             raise
@@ -780,7 +775,7 @@ class RoutingService:
 
     # -- persisting ----------------------------------------------------------------------------
 
-    async def _transition(
+    async def transition(
         self,
         interaction_id: int,
         target: InteractionState,
@@ -869,187 +864,3 @@ def _ahead_of(other: WorkItem, item: WorkItem) -> bool:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-class _StoreEffects:
-    """Routing effects, persisted through the routing service and announced after commit."""
-
-    def __init__(self, service: RoutingService) -> None:
-        self._service = service
-
-    async def queued(self, item: WorkItem) -> None:
-        service = self._service
-        queue_id = service.queue_id(item.queue)
-        await service._transition(
-            item.interaction_id,
-            S.QUEUED,
-            reason=f"Queued in {item.queue}",
-            queue_id=queue_id,
-            priority=item.priority,
-            queued_at=item.enqueued_at,
-            events=[InteractionQueued(item.interaction_id, item.queue)],
-        )
-
-    async def queued_many(self, items: Sequence[WorkItem]) -> list[WorkItem]:
-        """New work queued in one transaction (compare-and-set: only what is still new)."""
-        service = self._service
-        if not items:
-            return []
-        now = service.clock()
-        async with service.store.unit_of_work() as uow:
-            groups: dict[tuple[int | None, int], list[int]] = {}
-            for w in items:
-                key = (service.queue_id(w.queue), w.priority)
-                groups.setdefault(key, []).append(w.interaction_id)
-            moved: set[int] = set()
-            for (queue_id, priority), ids in groups.items():
-                moved.update(await uow.interactions.queue_new(ids, queue_id, priority, now))
-            queued = [w for w in items if w.interaction_id in moved]
-            await uow.timeline.append_many(
-                [
-                    NewEvent(
-                        customer_id=w.customer_id,
-                        interaction_id=w.interaction_id,
-                        kind=EventKind.STATUS_CHANGE,
-                        direction=Direction.INTERNAL,
-                        occurred_at=now,
-                        channel=w.channel,
-                        body=f"Queued in {w.queue}",
-                        data={"from": S.NEW.value, "to": S.QUEUED.value},
-                    )
-                    for w in queued
-                ]
-            )
-            for w in queued:
-                uow.record(InteractionQueued(w.interaction_id, w.queue))
-            await uow.commit()
-        return queued
-
-    async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None:
-        service = self._service
-        event = OfferMade(item.interaction_id, item.customer_id, agent_id, expires_at.isoformat())
-        if await service._transition(
-            item.interaction_id, S.OFFERED, expected=S.QUEUED, events=[event]
-        ):
-            return
-        # Another process's effect got there first. Still OFFERED (an earlier offer's requeue
-        # has not landed yet): this offer stands. Moved on (closed, taken): withdraw it.
-        async with service.store.unit_of_work() as uow:
-            current = await uow.interactions.get(item.interaction_id)
-        if current is not None and current.state is S.OFFERED:
-            await service.bus.publish([event])
-        elif current is None or current.state not in (S.NEW, S.QUEUED):
-            await service.state.remove_item(item.interaction_id)
-
-    async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
-        service = self._service
-        event = OfferWithdrawn(item.interaction_id, agent_id, reason)
-        routed = await service.state.item(item.interaction_id)
-        if routed is not None and routed.offered_to is not None:
-            # Offered again already (perhaps by another process): the store stays OFFERED.
-            await service.bus.publish([event])
-            return
-        await service._transition(item.interaction_id, S.QUEUED, expected=S.OFFERED, events=[event])
-
-    async def assigned(self, item: WorkItem, agent_id: int) -> None:
-        async with self._service.store.unit_of_work() as uow:
-            user = await uow.accounts.user(agent_id)
-        name = user.display_name if user else f"agent {agent_id}"
-        # From QUEUED too: the agent may accept before the offer's own write has landed.
-        await self._service._transition(
-            item.interaction_id,
-            S.ASSIGNED,
-            expected=frozenset({S.OFFERED, S.QUEUED}),
-            reason=f"Assigned to {name}",
-            kind=EventKind.ASSIGNMENT,
-            author=agent_id,
-            assigned_user_id=agent_id,
-            events=[InteractionAssigned(item.interaction_id, item.customer_id, agent_id)],
-        )
-
-    async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None:
-        await self._service._transition(
-            item.interaction_id,
-            S.QUEUED,
-            expected=S.QUEUED,
-            reason=f"Moved from {from_queue} to {item.queue} ({reason})",
-            queue_id=self._service.queue_id(item.queue),
-            priority=item.priority,
-            events=[InteractionQueued(item.interaction_id, item.queue)],
-        )
-
-    async def closed(self, item: WorkItem, queue: QueuePolicy) -> None:
-        await self._service._transition(
-            item.interaction_id,
-            S.QUEUED,
-            expected=S.QUEUED,
-            reason=f"{queue.name} is closed: {queue.closed_action}",
-            closed_notice=True,
-            events=[
-                QueueClosedNotice(
-                    item.interaction_id, queue.name, queue.closed_action, queue.closed_message
-                )
-            ],
-        )
-
-    async def presence_changed(self, agent: AgentState, reason: str) -> None:
-        await self._service.keep_presence(agent)
-        event = AgentStateChanged(agent.agent_id, agent.presence.value, reason)
-        await self._service.bus.publish([event])
-
-    async def gave_up(self, item: WorkItem, reason: str) -> None:
-        await self._service._transition(
-            item.interaction_id,
-            S.ABANDONED,
-            reason=f"Not answered: {reason}",
-            events=[InteractionAbandoned(item.interaction_id, reason)],
-        )
-
-
-async def queue_report(
-    service: RoutingService,
-    queue: QueuePolicy,
-    *,
-    windows: tuple[int, ...],
-    interval_minutes: int | None,
-    interval_count: int,
-) -> dict[str, Any]:
-    """Live figures, rolling windows and (optionally) fixed intervals for one queue."""
-    now = service.clock()
-    waiting = await service.state.waiting(frozenset({queue.name}))
-    sizes = await service.state.queue_sizes()
-    agents = await service.state.agents(queue.team)
-    report: dict[str, Any] = {
-        "id": service.queue_id(queue.name),
-        "name": queue.name,
-        "team": queue.team,
-        "sla_seconds": queue.sla_seconds,
-        "open": queue.calendar is None or queue.calendar.is_open(now),
-        "live": live_stats(waiting, sizes.get(queue.name, 0) - len(waiting), agents, now),
-    }
-    queue_id = service.queue_id(queue.name)
-    longest = max([*windows, (interval_minutes or 0) * interval_count], default=0)
-    activity: list[Interaction] = []
-    if queue_id is not None and longest:
-        async with service.store.unit_of_work() as uow:
-            activity = await uow.interactions.queue_activity(
-                queue_id, now - timedelta(minutes=longest), now
-            )
-    report["windows"] = {
-        f"{minutes}m": window_stats(
-            activity, now - timedelta(minutes=minutes), now, queue.sla_seconds, rolling=True
-        ).as_dict()
-        for minutes in windows
-    }
-    if interval_minutes:
-        report["intervals"] = [
-            w.as_dict()
-            for w in intervals(
-                activity,
-                now,
-                minutes=interval_minutes,
-                count=interval_count,
-                sla_seconds=queue.sla_seconds,
-            )
-        ]
-    return report

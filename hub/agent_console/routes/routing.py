@@ -18,7 +18,8 @@ from hub.domain.users import Permission, Principal
 from hub.errors import NotFound, ValidationError
 from hub.http import HUB, Id, json_response, path_id, principal_of, query_int, read_json, requires
 from hub.routing.model import CHOSEN_PRESENCES, AgentState, Presence, WorkItem
-from hub.routing.service import RoutingService, queue_report
+from hub.routing.reports import queue_report
+from hub.routing.service import RoutingService
 from hub.services import interactions
 
 routes = web.RouteTableDef()

@@ -1,0 +1,162 @@
+"""Routing effects: what the router decides, persisted as state transitions and announced."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from hub.crm_store.timeline import NewEvent
+from hub.domain.events import (
+    AgentStateChanged,
+    InteractionAbandoned,
+    InteractionAssigned,
+    InteractionQueued,
+    OfferMade,
+    OfferWithdrawn,
+    QueueClosedNotice,
+)
+from hub.domain.interaction import InteractionState
+from hub.domain.timeline import Direction, EventKind
+from hub.routing.model import AgentState, WorkItem
+from hub.routing.policy import QueuePolicy
+
+if TYPE_CHECKING:
+    from hub.routing.service import RoutingService
+
+S = InteractionState
+
+
+class StoreEffects:
+    """Routing effects, persisted through the routing service and announced after commit."""
+
+    def __init__(self, service: RoutingService) -> None:
+        self._service = service
+
+    async def queued(self, item: WorkItem) -> None:
+        service = self._service
+        queue_id = service.queue_id(item.queue)
+        await service.transition(
+            item.interaction_id,
+            S.QUEUED,
+            reason=f"Queued in {item.queue}",
+            queue_id=queue_id,
+            priority=item.priority,
+            queued_at=item.enqueued_at,
+            events=[InteractionQueued(item.interaction_id, item.queue)],
+        )
+
+    async def queued_many(self, items: Sequence[WorkItem]) -> list[WorkItem]:
+        """New work queued in one transaction (compare-and-set: only what is still new)."""
+        service = self._service
+        if not items:
+            return []
+        now = service.clock()
+        async with service.store.unit_of_work() as uow:
+            groups: dict[tuple[int | None, int], list[int]] = {}
+            for w in items:
+                key = (service.queue_id(w.queue), w.priority)
+                groups.setdefault(key, []).append(w.interaction_id)
+            moved: set[int] = set()
+            for (queue_id, priority), ids in groups.items():
+                moved.update(await uow.interactions.queue_new(ids, queue_id, priority, now))
+            queued = [w for w in items if w.interaction_id in moved]
+            await uow.timeline.append_many(
+                [
+                    NewEvent(
+                        customer_id=w.customer_id,
+                        interaction_id=w.interaction_id,
+                        kind=EventKind.STATUS_CHANGE,
+                        direction=Direction.INTERNAL,
+                        occurred_at=now,
+                        channel=w.channel,
+                        body=f"Queued in {w.queue}",
+                        data={"from": S.NEW.value, "to": S.QUEUED.value},
+                    )
+                    for w in queued
+                ]
+            )
+            for w in queued:
+                uow.record(InteractionQueued(w.interaction_id, w.queue))
+            await uow.commit()
+        return queued
+
+    async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None:
+        service = self._service
+        event = OfferMade(item.interaction_id, item.customer_id, agent_id, expires_at.isoformat())
+        if await service.transition(
+            item.interaction_id, S.OFFERED, expected=S.QUEUED, events=[event]
+        ):
+            return
+        # Another process's effect got there first. Still OFFERED (an earlier offer's requeue
+        # has not landed yet): this offer stands. Moved on (closed, taken): withdraw it.
+        async with service.store.unit_of_work() as uow:
+            current = await uow.interactions.get(item.interaction_id)
+        if current is not None and current.state is S.OFFERED:
+            await service.bus.publish([event])
+        elif current is None or current.state not in (S.NEW, S.QUEUED):
+            await service.state.remove_item(item.interaction_id)
+
+    async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
+        service = self._service
+        event = OfferWithdrawn(item.interaction_id, agent_id, reason)
+        routed = await service.state.item(item.interaction_id)
+        if routed is not None and routed.offered_to is not None:
+            # Offered again already (perhaps by another process): the store stays OFFERED.
+            await service.bus.publish([event])
+            return
+        await service.transition(item.interaction_id, S.QUEUED, expected=S.OFFERED, events=[event])
+
+    async def assigned(self, item: WorkItem, agent_id: int) -> None:
+        async with self._service.store.unit_of_work() as uow:
+            user = await uow.accounts.user(agent_id)
+        name = user.display_name if user else f"agent {agent_id}"
+        # From QUEUED too: the agent may accept before the offer's own write has landed.
+        await self._service.transition(
+            item.interaction_id,
+            S.ASSIGNED,
+            expected=frozenset({S.OFFERED, S.QUEUED}),
+            reason=f"Assigned to {name}",
+            kind=EventKind.ASSIGNMENT,
+            author=agent_id,
+            assigned_user_id=agent_id,
+            events=[InteractionAssigned(item.interaction_id, item.customer_id, agent_id)],
+        )
+
+    async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None:
+        await self._service.transition(
+            item.interaction_id,
+            S.QUEUED,
+            expected=S.QUEUED,
+            reason=f"Moved from {from_queue} to {item.queue} ({reason})",
+            queue_id=self._service.queue_id(item.queue),
+            priority=item.priority,
+            events=[InteractionQueued(item.interaction_id, item.queue)],
+        )
+
+    async def closed(self, item: WorkItem, queue: QueuePolicy) -> None:
+        await self._service.transition(
+            item.interaction_id,
+            S.QUEUED,
+            expected=S.QUEUED,
+            reason=f"{queue.name} is closed: {queue.closed_action}",
+            closed_notice=True,
+            events=[
+                QueueClosedNotice(
+                    item.interaction_id, queue.name, queue.closed_action, queue.closed_message
+                )
+            ],
+        )
+
+    async def presence_changed(self, agent: AgentState, reason: str) -> None:
+        await self._service.keep_presence(agent)
+        event = AgentStateChanged(agent.agent_id, agent.presence.value, reason)
+        await self._service.bus.publish([event])
+
+    async def gave_up(self, item: WorkItem, reason: str) -> None:
+        await self._service.transition(
+            item.interaction_id,
+            S.ABANDONED,
+            reason=f"Not answered: {reason}",
+            events=[InteractionAbandoned(item.interaction_id, reason)],
+        )
