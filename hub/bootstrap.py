@@ -146,7 +146,7 @@ async def build_hub(
         if settings.redis_url
         else MemoryRateLimits()
     )
-    channels: list[ChannelAdapter] = [ApiChannel(settings.default_region)]
+    channels: list[ChannelAdapter] = [ApiChannel(settings.default_region, clock)]
     calls = None
     if settings.twilio.auth_token is not None:
         calls = CallControl(settings, store, routing, clock)

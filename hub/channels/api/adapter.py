@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import ClassVar
 
 from aiohttp import web
@@ -16,7 +18,7 @@ from hub.channels.base import (
 from hub.domain.interaction import Channel
 from hub.domain.users import Permission
 from hub.errors import ChannelConfigError
-from hub.http import HUB, json_response, read_json, requires
+from hub.http import json_response, read_json, requires
 
 
 class ApiChannel(ChannelAdapter):
@@ -26,8 +28,9 @@ class ApiChannel(ChannelAdapter):
     # The pushing system owns the way back to its customer; the hub cannot reply here.
     capabilities: ClassVar[Capability] = Capability.NONE
 
-    def __init__(self, default_region: str) -> None:
+    def __init__(self, default_region: str, clock: Callable[[], datetime]) -> None:
         self._default_region = default_region
+        self._clock = clock
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         raise ChannelConfigError(
@@ -41,9 +44,10 @@ class ApiChannel(ChannelAdapter):
     @requires(Permission.INBOUND_PUSH)
     async def handle_inbound(self, request: web.Request) -> web.Response:
         """Take one contact; 201 when stored, 200 when it repeats an earlier provider_ref."""
-        hub = request.app[HUB]
         payload = await read_json(request, ApiInbound)
-        message = to_inbound_message(payload, default_region=self._default_region, now=hub.clock())
+        message = to_inbound_message(
+            payload, default_region=self._default_region, now=self._clock()
+        )
         received = await self.sink()(message)
         return json_response(
             {

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -413,7 +412,7 @@ class FaxChannel(ChannelAdapter):
 
     def document_link(self, event_id: int) -> str:
         """Where the provider fetches an outbound fax's document: signed, for LINK_SECONDS."""
-        expires = int(time.time()) + LINK_SECONDS
+        expires = int(self.clock().timestamp()) + LINK_SECONDS
         signature = self._signature(event_id, expires)
         base = self.settings.public_url
         return f"{base}{DOCUMENTS}/{event_id}?expires={expires}&sig={signature}"
@@ -428,7 +427,7 @@ class FaxChannel(ChannelAdapter):
             raise NotFound("no such document") from err
         signature = request.query.get("sig", "")
         valid = hmac.compare_digest(signature, self._signature(event_id, expires))
-        if not valid or expires < time.time():
+        if not valid or expires < self.clock().timestamp():
             raise NotFound("no such document (or the link has expired)")
         path = self.folder / "outbound" / str(event_id) / "document.pdf"
         if not await asyncio.to_thread(path.is_file):

@@ -68,7 +68,7 @@ from hub.domain.calls import ENDING, LegRole
 from hub.domain.interaction import Channel, Interaction, InteractionState
 from hub.domain.timeline import Attachment, Direction, EventKind, TimelineEvent
 from hub.errors import ChannelConfigError, HubError, MalformedRequest
-from hub.http import HUB, public
+from hub.http import public
 from hub.services.receive import Received
 
 log = structlog.get_logger(__name__)
@@ -136,7 +136,7 @@ class VoiceChannel(ChannelAdapter):
         """A call comes in: store it (as work, unless a menu comes first), then answer."""
         params = await self._account.verified_form(request)
         call = parse_call(params, self._settings.default_region)
-        now = request.app[HUB].clock()
+        now = self._clock()
         menu = self._settings.twilio.menu
         if menu:
             await self.sink()(to_inbound_message(call, queue=None, now=now, creates_work=False))
@@ -163,7 +163,7 @@ class VoiceChannel(ChannelAdapter):
         tries = int(attempt) if attempt.isdigit() else 1
         if choice is None and (digits or speech) and tries < 3:
             return _xml(self._menu(attempt=tries + 1))
-        now = request.app[HUB].clock()
+        now = self._clock()
         message = to_inbound_message(
             call,
             queue=choice or self._account.queues.get(call.to),
@@ -393,7 +393,7 @@ class VoiceChannel(ChannelAdapter):
                 ref=f"{sid}:{mark}",
                 body=body,
                 direction=Direction.INBOUND,
-                now=request.app[HUB].clock(),
+                now=self._clock(),
                 attachments=attachments,
                 data=dict(data or {}),
             )
@@ -475,7 +475,7 @@ class VoiceChannel(ChannelAdapter):
                 ref=sid,
                 body=f"Call recording ({seconds} s)" if seconds.isdigit() else "Call recording",
                 direction=Direction.INTERNAL,
-                now=request.app[HUB].clock(),
+                now=self._clock(),
                 attachments=(Attachment("recording", "audio/mpeg", url=mp3(url)),),
                 data={
                     "recording_sid": sid,
@@ -509,7 +509,7 @@ class VoiceChannel(ChannelAdapter):
                     call_sid=params["CallSid"],
                     role=LegRole.AGENT,
                     status="in-progress",
-                    now=request.app[HUB].clock(),
+                    now=self._clock(),
                     user_id=agent,
                     number=params.get("From"),
                 )
