@@ -23,7 +23,7 @@ import aiohttp
 import socketio
 
 from hub.agent_console.app import build_app
-from hub.bench.figures import clients_in_child, percentile, serve_app
+from hub.bench.figures import clients_in_child, paced, percentile, serve_app
 from hub.bootstrap import build_hub
 from hub.config import Settings
 from hub.crm_store.scratch import scratch_database
@@ -138,14 +138,7 @@ async def _agents(
                 await asyncio.wait_for(arrived.wait(), 30)
 
         if rate > 0:  # open loop: steadily, as providers send
-            first = time.perf_counter()
-            sending = []
-            for n in range(contacts):
-                delay = first + n / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                sending.append(asyncio.create_task(contact(n)))
-            await asyncio.gather(*sending)
+            await paced(contacts, rate, contact)
             await all_offered(contacts)
         else:  # one at a time: the next once the last was offered
             for n in range(contacts):

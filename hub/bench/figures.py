@@ -1,4 +1,5 @@
-"""What the benchmarks share: a percentile, serving an app on loopback, clients elsewhere."""
+"""What the benchmarks share: a percentile, serving an app on loopback, clients elsewhere,
+requests sent at a steady rate."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import json
 import resource
 import subprocess
 import sys
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
+
+T = TypeVar("T")
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -44,3 +49,16 @@ async def clients_in_child(module: str, args: list[str], given: Any) -> dict[str
     figures: dict[str, Any] = json.loads(output)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return figures | {"hub_peak_rss_mb": round(peak / 1024, 1)}
+
+
+async def paced(count: int, rate: float, send: Callable[[int], Awaitable[T]]) -> list[T]:
+    """Open loop: start send(0), send(1), ... at ``rate`` a second whatever the answers do (as
+    providers send); their outcomes, in order, once all have finished."""
+    started = time.perf_counter()
+    sending = []
+    for n in range(count):
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sending.append(asyncio.ensure_future(send(n)))
+    return list(await asyncio.gather(*sending))

@@ -21,7 +21,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from hub.agent_console.app import build_app
-from hub.bench.figures import percentile, serve_app
+from hub.bench.figures import paced, percentile, serve_app
 from hub.bootstrap import Hub, build_hub
 from hub.config import Settings, TwilioSettings
 from hub.crm_store.scratch import scratch_database
@@ -84,13 +84,7 @@ async def _drive_paced(
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         started = time.perf_counter()
-        sending = []
-        for n in range(requests):
-            delay = started + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            sending.append(asyncio.create_task(_post(session, url, prepared[n])))
-        latencies = list(await asyncio.gather(*sending))
+        latencies = await paced(requests, rate, lambda n: _post(session, url, prepared[n]))
         return time.perf_counter() - started, latencies
 
 
