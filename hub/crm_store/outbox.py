@@ -231,11 +231,7 @@ class OutboxDispatcher:
             if len(self._in_flight) >= self._max_in_flight:
                 self._more = True  # read it when there is room
                 continue
-            if (
-                outbox_id in self._in_flight
-                or outbox_id in self._deleting
-                or outbox_id in self._gone
-            ):
+            if self._known(outbox_id):
                 continue  # a read got there first
             self._in_flight[outbox_id] = (partition, created)
             envelopes.append(
@@ -324,11 +320,7 @@ class OutboxDispatcher:
         envelopes = []
         for outbox_id, partition, type_name, data, created in found:
             self._newest = max(self._newest, outbox_id)
-            if (
-                outbox_id in self._in_flight
-                or outbox_id in self._deleting
-                or outbox_id in self._gone
-            ):
+            if self._known(outbox_id):
                 continue
             try:
                 event = decode(type_name, data, outbox_id=outbox_id)
@@ -340,6 +332,12 @@ class OutboxDispatcher:
             envelopes.append(Envelope(event, partition, created, self._delivered))
         self._last_read_found = len(envelopes)
         self._bus.enqueue(envelopes)
+
+    def _known(self, outbox_id: int) -> bool:
+        """In hand already: being delivered, delivered, or deleted while a read ran."""
+        return (
+            outbox_id in self._in_flight or outbox_id in self._deleting or outbox_id in self._gone
+        )
 
     def _delivered(self, envelope: Envelope) -> None:
         self._in_flight.pop(envelope.event.outbox_id, None)
