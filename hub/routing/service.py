@@ -520,8 +520,8 @@ class RoutingService:
                 if i.state is S.NEW
             ]
             customers = {i.customer_id for i in arrived}
-            traits = await uow.customers.traits(customers) if arrived else {}
-            last_agents = await uow.interactions.last_agents(customers) if arrived else {}
+            traits = await uow.customers.traits(customers)
+            last_agents = await uow.interactions.last_agents(customers)
         items = [
             (
                 self._item(i, *traits.get(i.customer_id, ({}, [])), last_agents.get(i.customer_id)),
