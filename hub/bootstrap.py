@@ -76,6 +76,10 @@ class Hub:
         """Start the bus and every channel; a channel that fails is logged, the rest go on."""
         if self.channel_settings is not None:
             await self.channel_settings.start()
+        if self.settings.redis_url:
+            await self.store.grants.share(
+                self.settings.redis_url, f"{self.settings.redis_prefix}revocations"
+            )
         # Subscribe before dispatching: an event delivered with nobody subscribed is deleted
         # from the outbox, lost to routing.
         if self.routing is not None:
@@ -110,6 +114,7 @@ class Hub:
         if self.channel_settings is not None:
             await self.channel_settings.stop()
         await self.limits.close()
+        await self.store.grants.stop()
         await self.store.close()
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.agent_console.presenters import event_json, interaction_json, record_json
 from hub.agent_console.routes.routing import StateBody, agent_json
+from hub.batches import Batcher
 from hub.channels.base import Capability, ChannelAdapter
 from hub.domain.events import (
     AgentStateChanged,
@@ -161,8 +163,13 @@ class Realtime:
         self._board: asyncio.Task[None] | None = None
         self._sockets: dict[str, _Socket] = {}  # sid -> its token, on this process
         self._sessions: asyncio.Task[None] | None = None
-        # timeline event id -> the lock its pushes take turns on, and how many use it
-        self._event_locks: dict[int, tuple[asyncio.Lock, int]] = {}
+        # Offers made together (a routing batch) reach the lanes together: read them once.
+        self._offers: Batcher[OfferMade, None] = Batcher(
+            self._push_offers, max_batch=64, max_wait=0, name="offer-pushes"
+        )
+        self._timeline_pushes: Batcher[TimelineEventAdded | TimelineEventUpdated, None] = Batcher(
+            self._push_events, max_batch=128, max_wait=0, name="timeline-pushes"
+        )
         bus = hub.bus
         bus.subscribe(OfferMade, self._on_offer)
         bus.subscribe(OfferWithdrawn, self._on_withdrawn)
@@ -267,36 +274,40 @@ class Realtime:
 
     # -- from the bus to the agents ----------------------------------------------------------
 
-    async def offer_payload(self, agent: Principal, interaction_id: int) -> dict[str, Any] | None:
-        """The interaction and its customer's unified record, as the agent may see them."""
-        try:
-            interaction = await interactions.get_interaction(self.hub.store, agent, interaction_id)
-            record = await customers.unified_record(
-                self.hub.store, agent, interaction.customer_id, events=RECORD_EVENTS
-            )
-        except HubError:
-            return None
-        return {"interaction": interaction_json(interaction), "customer": record_json(record)}
-
-    async def agent_principal(self, agent_id: int) -> Principal | None:
-        async with self.hub.store.unit_of_work() as uow:
-            user = await uow.accounts.user(agent_id)
-        return user.principal() if user is not None else None
+    async def offer_payloads(
+        self, offers: Sequence[tuple[int, int, int]]
+    ) -> dict[tuple[int, int], dict[str, Any]]:
+        """Offers (agent, interaction, customer) as their screen pops: the interaction and
+        its customer's unified record, read together; keyed by (agent, interaction)."""
+        found = await customers.offered_work(self.hub.store, offers, events=RECORD_EVENTS)
+        return {
+            key: {
+                "interaction": interaction_json(work.interaction),
+                "customer": record_json(work.record),
+            }
+            for key, work in found.items()
+        }
 
     async def _on_offer(self, event: OfferMade) -> None:
-        agent = await self.agent_principal(event.agent_id)
-        if agent is None:
-            return
-        payload = await self.offer_payload(agent, event.interaction_id)
-        if payload is None:
-            return
-        # The ring counts from now, when the agent is told, however late the event came.
+        await self._offers.submit(event)
+
+    async def _push_offers(self, events: list[OfferMade]) -> list[None]:
+        """Offers made together are popped together: one read of their agents and records."""
+        payloads = await self.offer_payloads(
+            [(e.agent_id, e.interaction_id, e.customer_id) for e in events]
+        )
         routing = self.hub.routing
-        until = await routing.rang(event.interaction_id, event.agent_id) if routing else None
-        if routing is not None and until is None:
-            return  # withdrawn or taken meanwhile: nothing to ring
-        payload |= _ring(until or event.expires_at, self.hub.clock())
-        await self.to_agent(event.agent_id, "offer", payload)
+        for event in events:
+            payload = payloads.get((event.agent_id, event.interaction_id))
+            if payload is None:
+                continue
+            # The ring counts from now, when the agent is told, however late the event came.
+            until = await routing.rang(event.interaction_id, event.agent_id) if routing else None
+            if routing is not None and until is None:
+                continue  # withdrawn or taken meanwhile: nothing to ring
+            payload |= _ring(until or event.expires_at, self.hub.clock())
+            await self.to_agent(event.agent_id, "offer", payload)
+        return [None] * len(events)
 
     async def to_agent(self, agent_id: int, event: str, data: Any) -> None:
         """Push to every console of an agent (scaled out, through Redis to the other processes;
@@ -321,33 +332,34 @@ class Realtime:
         """Anything new or changed on held work (a message, a call note, a delivery status)."""
         if not (self.agent_connections or self.hub.settings.redis_url) or not event.interaction_id:
             return  # nobody to tell in this process
-        # Read and push one event's changes in turn: two status callbacks racing (sent, then
-        # delivered) must not leave the older read pushed last.
-        lock, users = self._event_locks.get(event.event_id, (asyncio.Lock(), 0))
-        self._event_locks[event.event_id] = (lock, users + 1)
-        try:
-            async with lock:
-                await self._push_event(event.interaction_id, event.event_id)
-        finally:
-            lock, users = self._event_locks[event.event_id]
-            if users == 1:
-                del self._event_locks[event.event_id]
-            else:
-                self._event_locks[event.event_id] = (lock, users - 1)
+        await self._timeline_pushes.submit(event)
 
-    async def _push_event(self, interaction_id: int, event_id: int) -> None:
+    async def _push_events(
+        self, events: list[TimelineEventAdded | TimelineEventUpdated]
+    ) -> list[None]:
+        """Push events to the agents holding their interactions, read together.
+
+        Batches are handled one after another and each reads the events as they are now, so
+        two changes of one event (sent, then delivered) never leave the older one pushed last.
+        """
+        wanted = {e.event_id: e.interaction_id for e in events if e.interaction_id}
         async with self.hub.store.unit_of_work() as uow:
-            interaction = await uow.interactions.get(interaction_id)
-            if interaction is None or interaction.assigned_user_id is None:
-                return
-            stored = await uow.timeline.event(event_id)
-        if stored is None:
-            return
-        await self.to_agent(
-            interaction.assigned_user_id,
-            "message",
-            {"interaction_id": interaction.id, "event": event_json(stored)},
-        )
+            held = {
+                i.id: i.assigned_user_id
+                for i in await uow.interactions.many(set(wanted.values()))
+                if i.assigned_user_id is not None
+            }
+            stored = await uow.timeline.events([e for e, i in wanted.items() if i in held])
+        for event_id, interaction_id in wanted.items():
+            found = stored.get(event_id)
+            agent_id = held.get(interaction_id)
+            if found is not None and agent_id is not None:
+                await self.to_agent(
+                    agent_id,
+                    "message",
+                    {"interaction_id": interaction_id, "event": event_json(found)},
+                )
+        return [None] * len(events)
 
     async def _on_agent_state(self, event: AgentStateChanged) -> None:
         await self.to_agent(
@@ -460,8 +472,12 @@ class AgentNamespace(GuardedNamespace):
         agent = await routing.state.agent(principal.user_id)
         if agent is not None:
             hello["agent"] = agent_json(agent, self.hub.clock())
-        for item in await routing.offers_for(principal.user_id):
-            payload = await self.realtime.offer_payload(principal, item.interaction_id)
+        ringing = await routing.offers_for(principal.user_id)
+        payloads = await self.realtime.offer_payloads(
+            [(principal.user_id, item.interaction_id, item.customer_id) for item in ringing]
+        )
+        for item in ringing:
+            payload = payloads.get((principal.user_id, item.interaction_id))
             if payload is not None and item.offer_expires is not None:
                 hello["offers"].append(payload | _ring(item.offer_expires, self.hub.clock()))
         return hello

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -132,6 +133,36 @@ class AccountRepository:
         """The user with that id, or None."""
         row = await self._session.get(UserRow, user_id)
         return None if row is None else await self._user(row)
+
+    async def users_by_id(self, user_ids: Iterable[int]) -> dict[int, User]:
+        """These users (those that exist) with their teams, in one statement."""
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        rows = await self._session.execute(
+            select(UserRow.__table__, UserTeamRow.team_id)
+            .outerjoin(UserTeamRow, UserTeamRow.user_id == UserRow.id)
+            .where(UserRow.id.in_(ids))
+        )
+        teams: dict[int, set[int]] = {}
+        found: dict[int, Any] = {}
+        for row in rows:
+            found.setdefault(row.id, row)
+            members = teams.setdefault(row.id, set())
+            if row.team_id is not None:
+                members.add(row.team_id)
+        return {
+            user_id: User(
+                row.id,
+                row.username,
+                row.display_name,
+                Role(row.role),
+                row.active,
+                row.password_hash,
+                frozenset(teams[user_id]),
+            )
+            for user_id, row in found.items()
+        }
 
     async def users(self) -> list[User]:
         """Every user, by username."""

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.crm_store.customers import fold_name
 from hub.crm_store.database import insert_many
-from hub.crm_store.interactions import _OPEN
+from hub.crm_store.interactions import OPEN_STATE_VALUES
 from hub.crm_store.tables import (
     CustomerRow,
     IdentityRow,
@@ -184,7 +184,7 @@ class IntakeRepository:
             .where(
                 INTERACTIONS.c.customer_id.in_(ids),
                 INTERACTIONS.c.channel.in_(sorted({c.value for c in channels})),
-                INTERACTIONS.c.state.in_(_OPEN),
+                INTERACTIONS.c.state.in_(OPEN_STATE_VALUES),
             )
             .order_by(INTERACTIONS.c.id.desc())
         )

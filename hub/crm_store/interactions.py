@@ -13,7 +13,7 @@ from hub.crm_store.tables import InteractionRow
 from hub.domain.interaction import OPEN_STATES, Channel, Interaction, InteractionState
 
 
-def _interaction(row: Any) -> Interaction:
+def interaction_from_row(row: Any) -> Interaction:
     """A domain interaction from an ORM instance or a Core row (same attribute names)."""
     return Interaction(
         id=row.id,
@@ -37,7 +37,7 @@ def _interaction(row: Any) -> Interaction:
     )
 
 
-_OPEN = [state.value for state in OPEN_STATES]
+OPEN_STATE_VALUES = [state.value for state in OPEN_STATES]
 
 
 class InteractionRepository:
@@ -52,7 +52,7 @@ class InteractionRepository:
         if lock:
             query = query.with_for_update()
         row = await self._session.scalar(query)
-        return None if row is None else _interaction(row)
+        return None if row is None else interaction_from_row(row)
 
     async def many(
         self, interaction_ids: Iterable[int], *, lock: bool = False
@@ -64,7 +64,7 @@ class InteractionRepository:
         query = select(InteractionRow.__table__).where(InteractionRow.id.in_(ids))
         if lock:
             query = query.with_for_update()
-        return [_interaction(row) for row in await self._session.execute(query)]
+        return [interaction_from_row(row) for row in await self._session.execute(query)]
 
     async def last_agents(self, customer_ids: Iterable[int]) -> dict[int, int]:
         """The agent who most recently had one of each customer's interactions."""
@@ -114,6 +114,20 @@ class InteractionRepository:
         )
         return [row[0] for row in moved]
 
+    async def offer_queued(self, interaction_ids: Sequence[int], now: datetime) -> list[int]:
+        """Move waiting interactions to offered; the ids moved. Compare-and-set: only what is
+        still queued moves (what was closed or taken meanwhile is left alone)."""
+        if not interaction_ids:
+            return []
+        table = cast(Table, InteractionRow.__table__)
+        moved = await self._session.execute(
+            update(table)
+            .where(table.c.id.in_(interaction_ids), table.c.state == InteractionState.QUEUED.value)
+            .values(state=InteractionState.OFFERED.value, updated_at=now)
+            .returning(table.c.id)
+        )
+        return [row[0] for row in moved]
+
     async def open_for(
         self, customer_id: int, channel: Channel, thread_key: str | None
     ) -> Interaction | None:
@@ -123,7 +137,7 @@ class InteractionRepository:
             .where(
                 InteractionRow.customer_id == customer_id,
                 InteractionRow.channel == channel.value,
-                InteractionRow.state.in_(_OPEN),
+                InteractionRow.state.in_(OPEN_STATE_VALUES),
             )
             .order_by(InteractionRow.id.desc())
             .limit(1)
@@ -131,16 +145,19 @@ class InteractionRepository:
         if thread_key is not None:
             query = query.where(InteractionRow.thread_key == thread_key)
         row = await self._session.scalar(query)
-        return None if row is None else _interaction(row)
+        return None if row is None else interaction_from_row(row)
 
     async def open_of_customer(self, customer_id: int) -> list[Interaction]:
         """All the customer's open interactions, newest first."""
         rows = await self._session.execute(
             select(InteractionRow.__table__)
-            .where(InteractionRow.customer_id == customer_id, InteractionRow.state.in_(_OPEN))
+            .where(
+                InteractionRow.customer_id == customer_id,
+                InteractionRow.state.in_(OPEN_STATE_VALUES),
+            )
             .order_by(InteractionRow.id.desc())
         )
-        return [_interaction(row) for row in rows]
+        return [interaction_from_row(row) for row in rows]
 
     async def in_states(self, states: frozenset[InteractionState]) -> list[Interaction]:
         """Every interaction in one of these states (rebuilding routing after a restart)."""
@@ -149,7 +166,7 @@ class InteractionRepository:
             .where(InteractionRow.state.in_([s.value for s in states]))
             .order_by(InteractionRow.id)
         )
-        return [_interaction(row) for row in rows]
+        return [interaction_from_row(row) for row in rows]
 
     async def held_by(self, user_id: int) -> list[Interaction]:
         """The work an agent holds: assigned to them or in their wrap-up, oldest first."""
@@ -159,7 +176,7 @@ class InteractionRepository:
             .where(InteractionRow.assigned_user_id == user_id, InteractionRow.state.in_(held))
             .order_by(InteractionRow.id)
         )
-        return [_interaction(row) for row in rows]
+        return [interaction_from_row(row) for row in rows]
 
     async def last_agent_of(self, customer_id: int, *, excluding: int) -> int | None:
         """The agent who most recently had one of the customer's interactions."""
@@ -188,7 +205,7 @@ class InteractionRepository:
                 | (column.closed_at.between(since, until)),
             )
         )
-        return [_interaction(row) for row in rows]
+        return [interaction_from_row(row) for row in rows]
 
     async def create(
         self,
@@ -213,7 +230,7 @@ class InteractionRepository:
         )
         self._session.add(row)
         await self._session.flush()
-        return _interaction(row)
+        return interaction_from_row(row)
 
     async def save_state(self, interaction: Interaction, expected: InteractionState) -> bool:
         """Write the interaction's state if the stored one is still ``expected``.

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import Table, and_, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.crm_store.database import insert_many
@@ -180,6 +180,14 @@ class TimelineRepository:
         row = await self._session.get(TimelineEventRow, event_id)
         return None if row is None else _event(row)
 
+    async def events(self, event_ids: Sequence[int]) -> dict[int, TimelineEvent]:
+        """These events (those that exist) by id, in one query."""
+        ids = sorted(set(event_ids))
+        if not ids:
+            return {}
+        rows = await self._session.execute(select(EVENTS).where(EVENTS.c.id.in_(ids)))
+        return {row.id: _event(row) for row in rows}
+
     async def _change(self, event_id: int, **values: Any) -> None:
         """Set columns of a stored event, noted to be announced after commit."""
         row = await self._session.get(TimelineEventRow, event_id)
@@ -260,3 +268,31 @@ class TimelineRepository:
                 )
             )
         return [_event(row) for row in await self._session.execute(query)]
+
+    async def newest_of(
+        self, customer_ids: Sequence[int], *, limit: int
+    ) -> dict[int, list[TimelineEvent]]:
+        """Each customer's newest events (newest first), in one statement.
+
+        One indexed page per customer joined with UNION ALL: each reads only its ``limit``
+        rows from ``(customer_id, occurred_at, id)``, however long the customer's history.
+        """
+        ids = sorted(set(customer_ids))
+        if not ids:
+            return {}
+        pages = [
+            select(EVENTS)
+            .where(EVENTS.c.customer_id == customer_id)
+            .order_by(EVENTS.c.occurred_at.desc(), EVENTS.c.id.desc())
+            .limit(limit)
+            .subquery()
+            .select()
+            for customer_id in ids
+        ]
+        query = pages[0] if len(pages) == 1 else union_all(*pages)
+        found: dict[int, list[TimelineEvent]] = {customer_id: [] for customer_id in ids}
+        for row in await self._session.execute(query):
+            found[row.customer_id].append(_event(row))
+        for events in found.values():
+            events.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
+        return found

@@ -17,6 +17,7 @@ from hub.crm_store.calls import CallRepository
 from hub.crm_store.config_versions import ConfigVersionRepository
 from hub.crm_store.customers import CustomerRepository
 from hub.crm_store.database import insert_many
+from hub.crm_store.grants import GrantCache
 from hub.crm_store.intake import IntakeRepository
 from hub.crm_store.interactions import InteractionRepository
 from hub.crm_store.mail import MailRepository
@@ -35,6 +36,7 @@ class Store:
         self.engine = engine
         self.bus = bus
         self.outbox = OutboxDispatcher(engine, bus, ownership)
+        self.grants = GrantCache()  # authenticated tokens, for a few seconds
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
     @property

@@ -20,6 +20,7 @@ from hub.domain.interaction import InteractionState
 from hub.domain.timeline import Direction, EventKind
 from hub.routing.model import AgentState, WorkItem
 from hub.routing.policy import QueuePolicy
+from hub.routing.router import Reserved
 
 if TYPE_CHECKING:
     from hub.routing.service import RoutingService
@@ -82,20 +83,37 @@ class StoreEffects:
         return queued
 
     async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None:
+        await self.offered_many([Reserved(item, agent_id, expires_at)])
+
+    async def offered_many(self, offers: Sequence[Reserved]) -> None:
+        """Offers recorded in one transaction (compare-and-set: only what still waits)."""
+        if not offers:
+            return
         service = self._service
-        event = OfferMade(item.interaction_id, item.customer_id, agent_id, expires_at.isoformat())
-        if await service.transition(
-            item.interaction_id, S.OFFERED, expected=S.QUEUED, events=[event]
-        ):
+        events = {
+            o.item.interaction_id: OfferMade(
+                o.item.interaction_id, o.item.customer_id, o.agent_id, o.expires_at.isoformat()
+            )
+            for o in offers
+        }
+        async with service.store.unit_of_work() as uow:
+            moved = set(await uow.interactions.offer_queued(list(events), service.clock()))
+            for interaction_id in moved:
+                uow.record(events[interaction_id])
+            await uow.commit()
+        lost = [i for i in events if i not in moved]
+        if not lost:
             return
         # Another process's effect got there first. Still OFFERED (an earlier offer's requeue
         # has not landed yet): this offer stands. Moved on (closed, taken): withdraw it.
         async with service.store.unit_of_work() as uow:
-            current = await uow.interactions.get(item.interaction_id)
-        if current is not None and current.state is S.OFFERED:
-            await service.bus.publish([event])
-        elif current is None or current.state not in (S.NEW, S.QUEUED):
-            await service.state.remove_item(item.interaction_id)
+            current = {i.id: i for i in await uow.interactions.many(lost)}
+        for interaction_id in lost:
+            found = current.get(interaction_id)
+            if found is not None and found.state is S.OFFERED:
+                await service.bus.publish([events[interaction_id]])
+            elif found is None or found.state not in (S.NEW, S.QUEUED):
+                await service.state.remove_item(interaction_id)
 
     async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
         service = self._service

@@ -9,7 +9,7 @@ notifies, the simulator keeps statistics, the benchmark ignores it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -34,10 +34,23 @@ HEAD = 10  # a freed agent looks at this many of each of its queues first
 FULL_PASS_EVERY = 10  # ticks: in between, a tick without time rules reads only the heads
 
 
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """An offer made in the routing state, to be recorded (the item carries its offer)."""
+
+    item: WorkItem
+    agent_id: int
+    expires_at: datetime
+
+
 class RouterEffects(Protocol):
     """What the router tells the rest of the hub."""
 
     async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None: ...
+
+    async def offered_many(self, offers: Sequence[Reserved]) -> None:
+        """Offers made together (a batch of arrivals, a tick), recorded in one go."""
+        ...
 
     async def assigned(self, item: WorkItem, agent_id: int) -> None: ...
 
@@ -63,6 +76,10 @@ class NoEffects:
 
     async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None:
         return None
+
+    async def offered_many(self, offers: Sequence[Reserved]) -> None:
+        for offer in offers:
+            await self.offered(offer.item, offer.agent_id, offer.expires_at)
 
     async def assigned(self, item: WorkItem, agent_id: int) -> None:
         return None
@@ -157,8 +174,10 @@ class Router:
         """
         queued = await self.effects.queued_many(await self._place(arrivals))
         entered = [item for item in queued if await self.state.add_item(item)]
+        offers: list[Reserved] = []
         for item in entered:
-            await self.offer_item(item.interaction_id)
+            await self.offer_item(item.interaction_id, into=offers)
+        await self.effects.offered_many(offers)
         return entered
 
     async def _place(self, arrivals: Sequence[tuple[WorkItem, int]]) -> list[WorkItem]:
@@ -187,8 +206,12 @@ class Router:
                 )
         return placed
 
-    async def offer_item(self, interaction_id: int) -> bool:
-        """Offer one waiting item to the best agent who can take it now."""
+    async def offer_item(self, interaction_id: int, *, into: list[Reserved] | None = None) -> bool:
+        """Offer one waiting item to the best agent who can take it now.
+
+        With ``into``, the offer is added there for the caller to record with others
+        (``RouterEffects.offered_many``) instead of being recorded at once.
+        """
         for _ in range(RESERVE_ATTEMPTS):
             item = await self.state.item(interaction_id)
             if item is None or item.offered_to is not None:
@@ -203,7 +226,7 @@ class Router:
             if agent is None:
                 return False
             again = agent.agent_id in item.excluded
-            if await self._reserve(item, agent.agent_id, queue, now, again=again):
+            if await self._reserve(item, agent.agent_id, queue, now, again=again, into=into):
                 return True
         return False
 
@@ -249,15 +272,18 @@ class Router:
         now: datetime,
         *,
         again: bool = False,
+        into: list[Reserved] | None = None,
     ) -> bool:
         expires = offer_expiry(queue, now)
         if not await self.state.reserve(
             item.interaction_id, agent_id, expires, self.limits, now, again=again
         ):
             return False
-        await self.effects.offered(
-            replace(item, offered_to=agent_id, offer_expires=expires), agent_id, expires
-        )
+        offered = replace(item, offered_to=agent_id, offer_expires=expires)
+        if into is not None:
+            into.append(Reserved(offered, agent_id, expires))
+        else:
+            await self.effects.offered(offered, agent_id, expires)
         return True
 
     # -- agents answering --------------------------------------------------------------------
@@ -434,8 +460,10 @@ class Router:
         if limit == 0:
             return
         waiting = await self.state.waiting(limit=limit)
+        offers: list[Reserved] = []
         for decision in plan(waiting, agents, self._policy, now):
-            await self._apply(decision, now)
+            await self._apply(decision, now, offers)
+        await self.effects.offered_many(offers)
 
     async def _pass_limit(self, agents: list[AgentState], now: datetime) -> int | None:
         """How much of each queue a tick must read: all, its heads, or nothing at all.
@@ -468,12 +496,20 @@ class Router:
             return 0
         return max(HEAD, 4 * len(free))
 
-    async def _apply(self, decision: Offer | Overflow | Closed | GiveUp, now: datetime) -> None:
+    async def _apply(
+        self,
+        decision: Offer | Overflow | Closed | GiveUp,
+        now: datetime,
+        offers: list[Reserved],
+    ) -> None:
+        """Carry out one decision of a pass; offers are added to ``offers`` to record at once."""
         if isinstance(decision, Offer):
             item = await self.state.item(decision.interaction_id)
             if item is not None:
                 queue = self._policy.queues[item.queue]
-                await self._reserve(item, decision.agent_id, queue, now, again=decision.again)
+                await self._reserve(
+                    item, decision.agent_id, queue, now, again=decision.again, into=offers
+                )
         elif isinstance(decision, Overflow):
             current = await self.state.item(decision.interaction_id)
             if current is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -182,20 +182,29 @@ async def login(
 
 
 async def authenticate(store: Store, token: str, now: datetime) -> tuple[Principal, int]:
-    """The principal a bearer token stands for, and the token's id; AuthError if none."""
+    """The principal a bearer token stands for, and the token's id; AuthError if none.
+
+    A grant read from the store is kept a few seconds (``store.grants``), so most requests
+    read nothing for their token; revocations forget it at once.
+    """
     if not token.startswith(TOKEN_PREFIX):
         raise AuthError("that is not a hub token")
-    async with store.unit_of_work() as uow:
-        grant = await uow.accounts.grant_for(hash_token(token))
-        if grant is None:
-            raise AuthError("unknown or revoked token")
-        if grant.expires_at is not None and grant.expires_at <= now:
-            raise AuthError("the token has expired; log in again")
-        if not grant.user.active:
-            raise AuthError("the user is deactivated")
-        if grant.last_used_at is None or now - grant.last_used_at > TOUCH_EVERY:
-            await uow.accounts.touch_token(grant.token_id, now)
-            await uow.commit()
+    token_hash = hash_token(token)
+    grant = store.grants.get(token_hash)
+    if grant is None:
+        async with store.unit_of_work() as uow:
+            grant = await uow.accounts.grant_for(token_hash)
+            if grant is None:
+                raise AuthError("unknown or revoked token")
+            if grant.last_used_at is None or now - grant.last_used_at > TOUCH_EVERY:
+                await uow.accounts.touch_token(grant.token_id, now)
+                await uow.commit()
+                grant = replace(grant, last_used_at=now)
+        store.grants.put(token_hash, grant)
+    if grant.expires_at is not None and grant.expires_at <= now:
+        raise AuthError("the token has expired; log in again")
+    if not grant.user.active:
+        raise AuthError("the user is deactivated")
     return grant.user.principal(), grant.token_id
 
 
@@ -211,6 +220,7 @@ async def logout(store: Store, token_id: int, principal: Principal, now: datetim
             entity_id=token_id,
         )
         await uow.commit()
+    await store.grants.forget(token_ids=[token_id])
 
 
 async def list_users(store: Store, principal: Principal) -> list[User]:
@@ -265,6 +275,7 @@ async def set_user_active(
             entity_id=user.id,
         )
         await uow.commit()
+    await store.grants.forget(user_ids=[user.id])
     return user
 
 
@@ -288,6 +299,7 @@ async def revoke_token(store: Store, *, token_id: int, actor_id: int | None, now
             entity_id=token_id,
         )
         await uow.commit()
+    await store.grants.forget(token_ids=[token_id])
 
 
 async def update_user(
@@ -328,6 +340,7 @@ async def update_user(
         )
         await uow.commit()
         updated = await uow.accounts.user(user.id)
+    await store.grants.forget(user_ids=[user.id])  # a new role or teams, from now on
     assert updated is not None
     return updated
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from hub.domain.identity import (
     normalize_email,
     try_normalize_phone,
 )
+from hub.domain.interaction import Interaction
 from hub.domain.timeline import Direction, EventKind, TimelineEvent
 from hub.domain.users import Permission, Principal
 from hub.errors import Conflict, InvalidIdentity, NotFound, ValidationError
@@ -59,19 +61,89 @@ async def lock_pair(uow: UnitOfWork, principal: Principal, first: int, second: i
 async def unified_record(
     store: Store, principal: Principal, customer_id: int, *, events: int
 ) -> CustomerRecord:
-    """Profile, identities, open interactions and latest events across channels, in one go."""
+    """Profile, identities, open interactions and latest events across channels, in one go
+    (three statements: the customer with its identities and open work, the newest events,
+    the open merge suggestions)."""
     principal.require(Permission.CUSTOMERS_READ)
     async with store.unit_of_work() as uow:
-        customer = await visible_customer(uow, principal, customer_id)
-        identities = await uow.customers.identities_of([customer_id])
-        open_interactions = await uow.interactions.open_of_customer(customer_id)
-        latest: list[TimelineEvent] = []
-        if principal.can(Permission.TIMELINE_READ):
-            latest = await uow.timeline.page(customer_id, limit=events)
-        suggestions = await uow.customers.open_suggestions(customer_id)
-    return CustomerRecord(
-        customer, tuple(identities), tuple(open_interactions), tuple(latest), tuple(suggestions)
+        records = await _records(uow, [customer_id], principal, events=events, visible_only=True)
+    if customer_id not in records:
+        raise NotFound(f"no customer {customer_id}")
+    return records[customer_id]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedWork:
+    """What an offer's screen pop shows: who it rings at, the work, its customer's record."""
+
+    agent: Principal
+    interaction: Interaction
+    record: CustomerRecord
+
+
+async def offered_work(
+    store: Store, offers: Sequence[tuple[int, int, int]], *, events: int
+) -> dict[tuple[int, int], OfferedWork]:
+    """For offers (agent id, interaction id, customer id): the agent, the work and the
+    customer's unified record, read together in four statements however many there are.
+
+    The agent offered work may see its customer, whichever team the customer belongs to:
+    the screen pop is what lets them decide. Keyed by (agent id, interaction id); offers
+    whose agent, customer or open interaction is gone are left out.
+    """
+    if not offers:
+        return {}
+    async with store.unit_of_work() as uow:
+        users = await uow.accounts.users_by_id(agent for agent, _, _ in offers)
+        agents = {user_id: user.principal() for user_id, user in users.items() if user.active}
+        if not agents:
+            return {}
+        customer_ids = [customer for agent, _, customer in offers if agent in agents]
+        reader = max(agents.values(), key=lambda a: a.can(Permission.TIMELINE_READ))
+        records = await _records(uow, customer_ids, reader, events=events, visible_only=False)
+    found: dict[tuple[int, int], OfferedWork] = {}
+    for agent_id, interaction_id, customer_id in offers:
+        agent = agents.get(agent_id)
+        record = records.get(customer_id)
+        if agent is None or record is None or not agent.can(Permission.CUSTOMERS_READ):
+            continue
+        work = next((i for i in record.open_interactions if i.id == interaction_id), None)
+        if work is None:
+            continue
+        if not agent.can(Permission.TIMELINE_READ):
+            record = replace(record, latest_events=())
+        found[(agent_id, interaction_id)] = OfferedWork(agent, work, record)
+    return found
+
+
+async def _records(
+    uow: UnitOfWork,
+    customer_ids: Sequence[int],
+    principal: Principal,
+    *,
+    events: int,
+    visible_only: bool,
+) -> dict[int, CustomerRecord]:
+    """Unified records of these customers (of those the principal may see, if visible_only)."""
+    profiles = await uow.customers.profiles(
+        customer_ids, visible_to_principal=principal if visible_only else None
     )
+    if not profiles:
+        return {}
+    latest: dict[int, list[TimelineEvent]] = {}
+    if principal.can(Permission.TIMELINE_READ):
+        latest = await uow.timeline.newest_of(list(profiles), limit=events)
+    suggestions = await uow.customers.open_suggestions_of(profiles)
+    return {
+        customer_id: CustomerRecord(
+            profile.customer,
+            profile.identities,
+            profile.open_interactions,
+            tuple(latest.get(customer_id, ())),
+            tuple(suggestions.get(customer_id, ())),
+        )
+        for customer_id, profile in profiles.items()
+    }
 
 
 async def search_customers(

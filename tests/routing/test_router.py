@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from hub.domain.interaction import Channel
 from hub.errors import Conflict, RoutingError
 from hub.routing.model import AgentState, Presence, WorkItem
 from hub.routing.policy import QueuePolicy, parse_policy
-from hub.routing.router import Router
+from hub.routing.router import Reserved, Router
 from hub.routing.state import RoutingState
 from tests.conftest import FrozenClock
 from tests.routing.conftest import Factory
@@ -70,6 +71,10 @@ class Recorder:
         self.log.append(("offered", item.interaction_id, agent_id))
         if self.router is not None:
             await self.router.rang(item.interaction_id, agent_id)  # as the console would
+
+    async def offered_many(self, offers: Sequence[Reserved]) -> None:
+        for offer in offers:
+            await self.offered(offer.item, offer.agent_id, offer.expires_at)
 
     async def assigned(self, item: WorkItem, agent_id: int) -> None:
         self.log.append(("assigned", item.interaction_id, agent_id))
