@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, exists, false, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    false,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -73,6 +84,38 @@ class _Prefixed:
 CUSTOMERS = cast(Table, CustomerRow.__table__)
 IDENTITIES = cast(Table, IdentityRow.__table__)
 INTERACTIONS = cast(Table, InteractionRow.__table__)
+
+
+# Built once: building a statement costs more than running it on the record's hot path.
+_PROFILES = (
+    select(
+        CUSTOMERS,
+        *(column.label(f"i_{column.name}") for column in IDENTITIES.c),
+        *(column.label(f"w_{column.name}") for column in INTERACTIONS.c),
+    )
+    .select_from(
+        CUSTOMERS.outerjoin(IDENTITIES, IDENTITIES.c.customer_id == CUSTOMERS.c.id).outerjoin(
+            INTERACTIONS,
+            and_(
+                INTERACTIONS.c.customer_id == CUSTOMERS.c.id,
+                INTERACTIONS.c.state.in_(OPEN_STATE_VALUES),
+            ),
+        )
+    )
+    .where(CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(CUSTOMERS.c.id, IDENTITIES.c.id, INTERACTIONS.c.id.desc())
+)
+_OPEN_SUGGESTIONS = (
+    select(MergeSuggestionRow.__table__)
+    .where(
+        or_(
+            MergeSuggestionRow.customer_a_id.in_(bindparam("ids", expanding=True)),
+            MergeSuggestionRow.customer_b_id.in_(bindparam("ids", expanding=True)),
+        ),
+        MergeSuggestionRow.status == "open",
+    )
+    .order_by(MergeSuggestionRow.id)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,25 +505,12 @@ class CustomerRepository:
         ids = sorted(set(customer_ids))
         if not ids:
             return {}
-        c, i, w = CUSTOMERS, IDENTITIES, INTERACTIONS
-        query = (
-            select(
-                c,
-                *(column.label(f"i_{column.name}") for column in i.c),
-                *(column.label(f"w_{column.name}") for column in w.c),
-            )
-            .select_from(
-                c.outerjoin(i, i.c.customer_id == c.c.id).outerjoin(
-                    w, and_(w.c.customer_id == c.c.id, w.c.state.in_(OPEN_STATE_VALUES))
-                )
-            )
-            .where(c.c.id.in_(ids))
-            .order_by(c.c.id, i.c.id, w.c.id.desc())
-        )
+        query = _PROFILES
         if visible_to_principal is not None:
             query = query.where(visible_to(visible_to_principal))
         found: dict[int, tuple[Customer, dict[int, Identity], dict[int, Interaction]]] = {}
-        for row in await self._session.execute(query):
+        connection = await self._session.connection()  # Core: none of the ORM's machinery
+        for row in await connection.execute(query, {"ids": ids}):
             entry = found.get(row.id)
             if entry is None:
                 entry = found[row.id] = (_customer(row), {}, {})
@@ -500,17 +530,8 @@ class CustomerRepository:
         ids = sorted(set(customer_ids))
         if not ids:
             return {}
-        rows = await self._session.execute(
-            select(MergeSuggestionRow.__table__)
-            .where(
-                or_(
-                    MergeSuggestionRow.customer_a_id.in_(ids),
-                    MergeSuggestionRow.customer_b_id.in_(ids),
-                ),
-                MergeSuggestionRow.status == "open",
-            )
-            .order_by(MergeSuggestionRow.id)
-        )
+        connection = await self._session.connection()  # Core: none of the ORM's machinery
+        rows = await connection.execute(_OPEN_SUGGESTIONS, {"ids": ids})
         wanted = set(ids)
         found: dict[int, list[MergeSuggestion]] = {}
         for row in rows:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
+from sqlalchemy import event
 
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub
@@ -113,6 +114,44 @@ async def test_roles_decide_what_a_caller_may_do(client: Client, team: Team) -> 
     # The marketer finds the customer but the record carries no conversation.
     record = await get(client, team, f"/api/v1/customers/{customer}", role="marketer")
     assert record["latest_events"] == []
+
+
+async def test_the_unified_record_costs_three_statements(
+    hub: Hub, client: Client, team: Team
+) -> None:
+    """A GET of the record reads the customer with its identities and open work, the newest
+    events and the open suggestions; the token's grant is kept, so a warm GET reads nothing
+    else."""
+    first = await push(client, team, channel="api", **{"from": "+14155550123"}, body="Hi")
+    second = await push(client, team, channel="api", **{"from": "+14155550124"}, body="Yo")
+    await settled(client)
+    path = f"/api/v1/customers/{first['customer_id']}"
+    await get(client, team, path)  # the token's grant is read once
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = hub.store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        record = await get(client, team, path)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 3, statements
+    assert [e["body"] for e in record["latest_events"] if e["kind"] == "message"] == ["Hi"]
+    assert [i["value"] for i in record["identities"]] == ["+14155550123"]
+    assert len(record["open_interactions"]) == 1
+    await get(client, team, f"/api/v1/customers/{second['customer_id'] + 1000}", status=404)
+
+
+async def test_a_new_role_takes_effect_at_once(client: Client, team: Team) -> None:
+    assert (await get(client, team, "/api/v1/me", role="supervisor"))["role"] == "supervisor"
+    changed = await client.patch(
+        "/api/v1/users/supervisor", json={"role": "marketer"}, headers=team.headers("admin")
+    )
+    assert changed.status == 200, await changed.text()
+    assert (await get(client, team, "/api/v1/me", role="supervisor"))["role"] == "marketer"
 
 
 async def test_the_api_channel_stores_once_and_answers_retries(client: Client, team: Team) -> None:

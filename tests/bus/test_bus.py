@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.bus import EventBus
+from hub.bus.base import PARTITIONS
 from hub.bus.codec import decode, encode
 from hub.crm_store.database import create_engine
 from hub.crm_store.outbox import OUTBOX, LocalOwnership, Ownership, PostgresLeases
@@ -155,6 +156,39 @@ async def test_events_of_one_interaction_arrive_in_order(make_store: MakeStore) 
     for interaction in range(1, 6):
         queues = [e.queue for e in seen if e.interaction_id == interaction]
         assert queues == [f"q{step}" for step in range(20)]
+
+
+async def test_interactions_sharing_a_partition_do_not_wait_for_each_other(
+    make_store: MakeStore,
+) -> None:
+    """Order is kept per interaction, not per partition: a subscriber busy with one
+    interaction's event does not hold up another's in the same lane, so subscribers that
+    batch get the lane's events together."""
+    store = make_store()
+    release = asyncio.Event()
+    seen: list[int] = []
+    together: list[int] = []
+
+    async def handler(event: InteractionQueued) -> None:
+        together.append(event.interaction_id)
+        if event.interaction_id == 1:
+            await release.wait()  # interaction 1 is slow to handle
+        seen.append(event.interaction_id)
+
+    store.bus.subscribe(InteractionQueued, handler)
+    await store.outbox.start()
+    same_lane = [1 + PARTITIONS * n for n in range(5)]  # 1, 17, 33, ...: one partition
+    await commit(store, *(InteractionQueued(i, "q") for i in same_lane))
+    await commit(store, InteractionQueued(1, "again"))
+
+    async def others_done() -> bool:
+        return sorted(seen) == same_lane[1:]
+
+    await eventually(others_done, seconds=5, what="the other interactions' events")
+    assert together.count(1) == 1  # interaction 1's second event waits for its first
+    release.set()
+    await store.outbox.settle()
+    assert seen.count(1) == 2
 
 
 async def test_a_failing_subscriber_is_retried_and_does_not_stop_the_others(

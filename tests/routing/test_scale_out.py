@@ -18,7 +18,7 @@ from hub.config import Settings
 from hub.crm_store.tables import InteractionRow, TimelineEventRow
 from tests.agent_console.test_realtime import Listener
 from tests.agent_console.test_work_and_sessions import _ended
-from tests.conftest import REDIS_URL, FrozenClock, Team, empty_tables, make_team
+from tests.conftest import REDIS_URL, FrozenClock, Team, empty_tables, eventually, make_team
 
 Client = TestClient[Any, Any]
 
@@ -144,3 +144,29 @@ async def test_a_logout_through_one_process_ends_the_sockets_on_the_other_within
         assert await _ended(far) == "logged out"  # the other process saw it by itself
     finally:
         await far.client.disconnect()
+
+
+async def test_a_revoked_token_is_refused_at_once_by_every_process(
+    two_hubs: tuple[list[Hub], list[Client]],
+) -> None:
+    """Each process keeps the grants it read for a few seconds; a revocation through one
+    process reaches the other's at once (Redis pub/sub), not when the grant would expire."""
+    hubs, clients = two_hubs
+    team = await make_team(hubs[0], "support")
+    for role in ("agent", "supervisor"):
+        for client in clients:  # both processes now hold the grants
+            assert (await client.get("/api/v1/me", headers=team.headers(role))).status == 200
+    out = await clients[0].post("/api/v1/auth/logout", headers=team.headers("agent"))
+    assert out.status == 204
+    deactivated = await clients[0].post(
+        "/api/v1/users/supervisor/active", json={"active": False}, headers=team.headers("admin")
+    )
+    assert deactivated.status == 200, await deactivated.text()
+
+    async def refused(role: str) -> bool:
+        answer = await clients[1].get("/api/v1/me", headers=team.headers(role))
+        return answer.status == 401
+
+    for role in ("agent", "supervisor"):
+        await eventually(lambda r=role: refused(r), seconds=1, what=f"the {role}'s token refused")
+    assert (await clients[1].get("/api/v1/me", headers=team.headers("admin"))).status == 200
