@@ -19,7 +19,7 @@ from hub.channels.voice import VoiceChannel
 from hub.channels.voice.control import CallControl
 from hub.channels.webchat import WebchatChannel
 from hub.config import Settings
-from hub.crm_store.database import create_engine, migrate
+from hub.crm_store.database import create_engine, create_read_engine, migrate
 from hub.crm_store.outbox import LocalOwnership, Ownership, PostgresLeases
 from hub.crm_store.unit_of_work import Store
 from hub.domain.messages import InboundMessage
@@ -139,7 +139,7 @@ async def build_hub(
         if engine.dialect.name == "postgresql"
         else LocalOwnership()
     )
-    store = Store(engine, bus, ownership)
+    store = Store(engine, bus, ownership, reader=create_read_engine(settings.database_url))
     state: RoutingState = (
         RedisRoutingState(settings.redis_url, prefix=f"{settings.redis_prefix}routing:")
         if settings.redis_url

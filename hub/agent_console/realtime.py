@@ -343,7 +343,7 @@ class Realtime:
         two changes of one event (sent, then delivered) never leave the older one pushed last.
         """
         wanted = {e.event_id: e.interaction_id for e in events if e.interaction_id}
-        async with self.hub.store.unit_of_work() as uow:
+        async with self.hub.store.reading() as uow:
             held = {
                 i.id: i.assigned_user_id
                 for i in await uow.interactions.many(set(wanted.values()))

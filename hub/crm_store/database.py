@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -15,6 +17,32 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_read_engine(database_url: str) -> AsyncEngine | None:
+    """SQLite: an engine of read-only connections beside the one writer (WAL lets readers
+    and the writer go on side by side), so reads do not queue behind a unit of work that
+    holds the writer. None where the
+    main engine serves reads as well (PostgreSQL's pool; an in-memory SQLite)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or (url.database or ":memory:") == ":memory:":
+        return None
+    engine = create_async_engine(
+        url,
+        connect_args={**SQLITE_CONNECT, "async_creator_fn": _inline_connect},
+        pool_size=READERS,
+        max_overflow=0,
+        pool_timeout=60,
+    )
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "connect", _read_only)
+    return engine
+
+
+def _read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")  # a write here would be a bug: refuse it
+    cursor.close()
 
 
 def create_engine(database_url: str, **options: Any) -> AsyncEngine:
@@ -29,13 +57,49 @@ def create_engine(database_url: str, **options: Any) -> AsyncEngine:
         options.setdefault("pool_size", 1)
         options.setdefault("max_overflow", 0)
         options.setdefault("pool_timeout", 60)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **options)
+        engine = create_async_engine(
+            url, connect_args={**SQLITE_CONNECT, "async_creator_fn": _inline_connect}, **options
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 20)
     options.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **options)
+
+
+READERS = 3  # read-only SQLite connections beside the writer
+# Each connection is used from the event loop's thread, not the thread that opened it.
+SQLITE_CONNECT: dict[str, Any] = {"timeout": 30, "check_same_thread": False}
+
+
+class _InlineConnection(aiosqlite.Connection):
+    """aiosqlite's connection without its thread hop: each call runs on the event loop's
+    thread, at once.
+
+    aiosqlite sends every call (cursor, execute, fetch, close, commit) to a thread of its own
+    and back, four hops a statement, each waiting its turn on a busy event loop: a unit of
+    work held the one writer connection many times longer than SQLite worked for it. The
+    writer's statements are short (indexed reads and writes, WAL with synchronous=NORMAL, so
+    a commit does not wait for the disk), so running them in place costs less than handing
+    them over. A read-only unit of work (``Store.reading``) takes one of the read-only
+    connections, so a writer holding its connection never makes a reader wait.
+    """
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+def _inline_connect(database: str, **kwargs: Any) -> aiosqlite.Connection:
+    def connector() -> sqlite3.Connection:
+        connection: sqlite3.Connection = sqlite3.connect(database, **kwargs)
+        return connection
+
+    connection = _InlineConnection(connector, iter_chunk_size=64)
+    connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
+    return connection
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -32,7 +32,7 @@ def _page(number: int) -> Select[Any]:
     )
 
 
-@functools.lru_cache(maxsize=128)
+@functools.lru_cache(maxsize=16)
 def _pages(count: int) -> Select[Any] | CompoundSelect[Any]:
     """The pages of ``count`` customers in one statement (built once per count: building a
     statement costs more than running it)."""
@@ -300,12 +300,19 @@ class TimelineRepository:
         ids = sorted(set(customer_ids))
         if not ids:
             return {}
-        params: dict[str, Any] = {f"c{n}": customer_id for n, customer_id in enumerate(ids)}
+        # Statements for 1, 2, 4, 8 ... customers, the last one repeated to fill: a UNION of
+        # dozens of pages takes longer to compile than to run, so only a few are compiled.
+        size = 1 << (len(ids) - 1).bit_length()
+        padded = ids + [ids[-1]] * (size - len(ids))
+        params: dict[str, Any] = {f"c{n}": customer_id for n, customer_id in enumerate(padded)}
         params["limit"] = limit
         found: dict[int, list[TimelineEvent]] = {customer_id: [] for customer_id in ids}
+        seen: set[int] = set()
         connection = await self._session.connection()  # Core: none of the ORM's machinery
-        for row in await connection.execute(_pages(len(ids)), params):
-            found[row.customer_id].append(_event(row))
+        for row in await connection.execute(_pages(size), params):
+            if row.id not in seen:
+                seen.add(row.id)
+                found[row.customer_id].append(_event(row))
         if len(ids) > 1:
             for events in found.values():
                 events.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)

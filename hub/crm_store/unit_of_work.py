@@ -31,13 +31,24 @@ class Store:
     """The customer store: hands out units of work on one engine, and dispatches its outbox."""
 
     def __init__(
-        self, engine: AsyncEngine, bus: EventBus, ownership: Ownership | None = None
+        self,
+        engine: AsyncEngine,
+        bus: EventBus,
+        ownership: Ownership | None = None,
+        *,
+        reader: AsyncEngine | None = None,
     ) -> None:
         self.engine = engine
+        self.reader = reader  # read-only connections beside the writer (SQLite), if any
         self.bus = bus
         self.outbox = OutboxDispatcher(engine, bus, ownership)
         self.grants = GrantCache()  # authenticated tokens, for a few seconds
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._readings = (
+            self._sessions
+            if reader is None
+            else async_sessionmaker(reader, expire_on_commit=False, autoflush=False)
+        )
 
     @property
     def dialect(self) -> str:
@@ -47,6 +58,12 @@ class Store:
     def unit_of_work(self) -> UnitOfWork:
         """Start a unit of work (use it with ``async with``)."""
         return UnitOfWork(self._sessions(), self.outbox)
+
+    def reading(self) -> UnitOfWork:
+        """Start a unit of work that only reads (hot reads: records, pushes, routing's
+        arrivals): on SQLite it runs on a read-only connection, beside the writer, and sees
+        everything committed before it began."""
+        return UnitOfWork(self._readings(), self.outbox)
 
     async def ping(self) -> None:
         """Raise StoreError unless the database answers."""
@@ -58,6 +75,8 @@ class Store:
 
     async def close(self) -> None:
         """Close every pooled connection."""
+        if self.reader is not None:
+            await self.reader.dispose()
         await self.engine.dispose()
 
 

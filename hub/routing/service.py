@@ -513,7 +513,7 @@ class RoutingService:
 
     async def _route_arrivals(self, events: list[InteractionReceived]) -> list[None]:
         """Route the new interactions among these events, as one batch."""
-        async with self.store.unit_of_work() as uow:
+        async with self.store.reading() as uow:
             arrived = [
                 i
                 for i in await uow.interactions.many(e.interaction_id for e in events)

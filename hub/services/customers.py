@@ -65,7 +65,7 @@ async def unified_record(
     (three statements: the customer with its identities and open work, the newest events,
     the open merge suggestions)."""
     principal.require(Permission.CUSTOMERS_READ)
-    async with store.unit_of_work() as uow:
+    async with store.reading() as uow:
         records = await _records(uow, [customer_id], principal, events=events, visible_only=True)
     if customer_id not in records:
         raise NotFound(f"no customer {customer_id}")
@@ -93,7 +93,7 @@ async def offered_work(
     """
     if not offers:
         return {}
-    async with store.unit_of_work() as uow:
+    async with store.reading() as uow:
         users = await uow.accounts.users_by_id(agent for agent, _, _ in offers)
         agents = {user_id: user.principal() for user_id, user in users.items() if user.active}
         if not agents:

@@ -21,6 +21,7 @@ class MemoryRoutingState(RoutingState):
 
     def __init__(self) -> None:
         self._agents: dict[int, AgentState] = {}
+        self._teams: dict[str, dict[int, AgentState]] = {}  # team -> its agents, by id
         self._items: dict[int, WorkItem] = {}
         self._seen: dict[int, datetime] = {}
         self._claimed = False
@@ -28,14 +29,19 @@ class MemoryRoutingState(RoutingState):
     async def put_agent(self, agent: AgentState) -> None:
         known = self._agents.get(agent.agent_id)
         load = dict(known.load) if known is not None else dict(agent.load)
-        self._agents[agent.agent_id] = replace(agent, load=load)
+        kept = self._agents[agent.agent_id] = replace(agent, load=load)
+        for team in known.teams if known is not None else ():
+            self._teams.get(team, {}).pop(agent.agent_id, None)
+        for team in kept.teams:
+            self._teams.setdefault(team, {})[agent.agent_id] = kept
 
     async def agent(self, agent_id: int) -> AgentState | None:
         agent = self._agents.get(agent_id)
         return None if agent is None else _copy_agent(agent)
 
     async def agents(self, team: str | None = None) -> list[AgentState]:
-        return [_copy_agent(a) for a in self._agents.values() if team is None or team in a.teams]
+        members = self._agents if team is None else self._teams.get(team, {})
+        return [_copy_agent(a) for a in members.values()]
 
     async def set_presence(
         self, agent_id: int, presence: Presence, reason: str | None, now: datetime
@@ -213,7 +219,20 @@ class MemoryRoutingState(RoutingState):
 
 
 def _copy_agent(agent: AgentState) -> AgentState:
-    return replace(agent, load=dict(agent.load))
+    # Field by field: dataclasses.replace costs several times as much, on every decision.
+    return AgentState(
+        agent.agent_id,
+        agent.teams,
+        agent.presence,
+        agent.presence_since,
+        agent.idle_since,
+        agent.skills,
+        agent.languages,
+        agent.capacity,
+        agent.away_reason,
+        agent.wrap_up_until,
+        dict(agent.load),
+    )
 
 
 def _decrement(agent: AgentState, channel: Channel) -> None:
