@@ -132,12 +132,14 @@ async def test_the_unified_record_costs_three_statements(
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
-    engine = hub.store.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
+    engines = [e.sync_engine for e in (hub.store.engine, hub.store.reader) if e is not None]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         record = await get(client, team, path)
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
     assert len(statements) == 3, statements
     assert [e["body"] for e in record["latest_events"] if e["kind"] == "message"] == ["Hi"]
     assert [i["value"] for i in record["identities"]] == ["+14155550123"]
