@@ -12,10 +12,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import Flag, auto
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from aiohttp import web
 
+from hub.config import FaxGatewaySettings, MailboxSettings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.identity import IdentityRef
 from hub.domain.interaction import Channel
@@ -145,3 +146,42 @@ class ChannelAdapter(abc.ABC):
 
     async def agent_read(self, interaction_id: int, agent_id: int, event_id: int) -> None:  # noqa: B027
         """The agent has read the customer's messages up to event_id."""
+
+
+# -- ports one channel offers another (no channel imports another) ------------------------------
+
+
+class MailOut(Protocol):
+    """What the web chat asks of the email channel: mail that answers nothing (a transcript,
+    a message left while nobody was there), from the mailbox of a queue."""
+
+    def mailbox_for(self, queue: str | None) -> MailboxSettings:
+        """The mailbox whose mail feeds the queue, else the first one."""
+        ...
+
+    async def send_message(
+        self, mailbox: MailboxSettings, *, to: str, subject: str, body: str
+    ) -> str:
+        """Send it; its Message-ID."""
+        ...
+
+
+class FaxGateways(Protocol):
+    """What the email channel asks of the fax channel: whether mail comes from a
+    fax-to-email gateway, and if so the fax it carries."""
+
+    def gateway_for(self, address: str) -> FaxGatewaySettings | None:
+        """The gateway that sends mail from this address, if any."""
+        ...
+
+    async def take_gateway_mail(
+        self,
+        gateway: FaxGatewaySettings,
+        *,
+        message_id: str,
+        subject: str,
+        text: str,
+        attachments: tuple[Attachment, ...],
+    ) -> Received | None:
+        """The gateway's mail as the fax it carries; None when it is not one."""
+        ...

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import structlog
 
@@ -16,6 +16,7 @@ from hub.channels.base import (
     Capability,
     ChannelAdapter,
     DeliveryReceipt,
+    FaxGateways,
     InboundSink,
     OutboundMessage,
 )
@@ -27,9 +28,6 @@ from hub.config import MailboxSettings, Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.interaction import Channel
 from hub.errors import ChannelConfigError, NotFound
-
-if TYPE_CHECKING:
-    from hub.channels.fax import FaxChannel
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +45,7 @@ class EmailChannel(ChannelAdapter):
         store: Store,
         clock: Callable[[], datetime],
         *,
-        fax: FaxChannel | None = None,
+        fax: FaxGateways | None = None,
     ) -> None:
         if not settings.email.mailboxes:
             raise ChannelConfigError("the email channel needs at least one email.mailboxes entry")

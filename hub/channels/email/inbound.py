@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import structlog
 
-from hub.channels.base import InboundSink
+from hub.channels.base import FaxGateways, InboundSink
 from hub.channels.email.parse import (
     Bounce,
     ParsedEmail,
@@ -34,9 +33,6 @@ from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
 from hub.errors import InvalidIdentity, StoreConflict
 from hub.services.files import keep_files
-
-if TYPE_CHECKING:
-    from hub.channels.fax import FaxChannel
 
 log = structlog.get_logger(__name__)
 MAX_BYTES = 50 * 1024 * 1024  # larger messages are quarantined, not parsed
@@ -73,7 +69,7 @@ class MailIngest:
         tokens: ReplyTokens,
         clock: Callable[[], datetime],
         *,
-        fax: FaxChannel | None = None,
+        fax: FaxGateways | None = None,
     ) -> None:
         self._fax = fax
         self._settings = settings

@@ -40,6 +40,7 @@ from hub.channels.fax.provider import ExpiredLink, FaxEvent, FaxProvider
 from hub.channels.fax.telnyx import TelnyxFax
 from hub.config import FaxGatewaySettings, Settings
 from hub.crm_store.unit_of_work import Store
+from hub.domain.events import AttachmentsOwed
 from hub.domain.identity import IdentityKind, IdentityRef, anonymous, try_normalize_phone
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
@@ -93,6 +94,7 @@ class FaxChannel(ChannelAdapter):
         self._reading: asyncio.Queue[int | None] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self._later: set[asyncio.Task[None]] = set()
+        store.bus.subscribe(AttachmentsOwed, self._on_attachments_owed)
 
     async def start(self, sink: Any) -> None:
         await super().start(sink)
@@ -209,11 +211,26 @@ class FaxChannel(ChannelAdapter):
                 },
             )
         )
+        if not received.duplicate:
+            return  # the core recorded AttachmentsOwed with it: fetched once that is delivered
         stored = await self._event(received.event_id)
         kept = stored is not None and any(a.path for a in stored.attachments)
         # A retry of a fax whose document could not be fetched brings a fresh link: use it.
         if event.media_url and not kept:
             self.spawn(self._fetch(received.event_id, event.media_url, event.fax_id))
+
+    async def _on_attachments_owed(self, event: AttachmentsOwed) -> None:
+        """Fetch a received fax's document once its message is committed (the outbox says
+        so; a hub that stops first fetches it at its next start). Beside the lanes: a slow
+        link holds up no other interaction's events."""
+        if event.channel is not Channel.FAX or self.provider is None or not self.running:
+            return
+        stored = await self._event(event.event_id)
+        if stored is None or not stored.attachments:
+            return
+        document = stored.attachments[0]
+        if document.owed and document.url:
+            self.spawn(self._fetch(stored.id, document.url, str(stored.data.get("fax_id", ""))))
 
     async def _reception_failed(self, event: FaxEvent) -> None:
         """A fax that did not come through: on the sender's timeline, no work."""

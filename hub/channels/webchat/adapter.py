@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import structlog
 from aiohttp import web
 
-from hub.channels.base import Capability, ChannelAdapter, DeliveryReceipt, OutboundMessage
+from hub.channels.base import (
+    Capability,
+    ChannelAdapter,
+    DeliveryReceipt,
+    MailOut,
+    OutboundMessage,
+)
 from hub.channels.webchat.http import routes as chat_routes
 from hub.channels.webchat.inbound import (
     PROVIDER,
@@ -43,7 +49,6 @@ from hub.errors import ChannelConfigError, HubError, NotFound, ValidationError
 from hub.services.receive import Received
 
 if TYPE_CHECKING:
-    from hub.channels.email.adapter import EmailChannel
     from hub.channels.webchat.namespace import ChatNamespace
     from hub.rate_limits import MemoryRateLimits, RateLimits
 from hub.routing.service import RoutingService
@@ -86,7 +91,7 @@ class WebchatChannel(ChannelAdapter):
         store: Store,
         routing: RoutingService | None,
         clock: Callable[[], datetime],
-        email: EmailChannel | None = None,
+        email: MailOut | None = None,
         limits: RateLimits | None = None,
     ) -> None:
         if not settings.webchat.sites:
