@@ -115,6 +115,21 @@ class TimelineRepository:
         )
         return None if row is None else _event(row)
 
+    async def by_provider_refs(
+        self, provider: str, provider_refs: Sequence[str]
+    ) -> dict[str, TimelineEvent]:
+        """The events a provider already delivered under any of these references, by
+        reference, in one query."""
+        if not provider_refs:
+            return {}
+        connection = await self._session.connection()  # Core: none of the ORM's machinery
+        rows = await connection.execute(
+            select(EVENTS).where(
+                EVENTS.c.provider == provider, EVENTS.c.provider_ref.in_(sorted(set(provider_refs)))
+            )
+        )
+        return {row.provider_ref: _event(row) for row in rows}
+
     async def append(
         self,
         *,

@@ -112,7 +112,9 @@ class MailIngest:
         assert parsed.sender is not None
         sender = normalize_identity(IdentityKind.EMAIL, parsed.sender.email, "US")
         now = self._clock()
-        async with self._store.unit_of_work() as uow:
+        # Only reads: a conversation's messages are stored one after another, so each reads
+        # what the one before it committed.
+        async with self._store.reading() as uow:
             if await uow.timeline.by_provider_ref(PROVIDER, parsed.message_id) is not None:
                 return Outcome.DUPLICATE
             bounced = await self._bounced_reply(uow, parsed)

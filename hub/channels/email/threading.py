@@ -88,11 +88,19 @@ async def decide(
     subject_window: timedelta,
 ) -> Thread:
     """Decide the thread of an inbound message (see the module's docstring)."""
-    for message_id in _referenced(parsed):
-        event = await uow.timeline.by_provider_ref(PROVIDER, message_id)
+    referenced = _referenced(parsed)
+    known = await uow.timeline.by_provider_refs(PROVIDER, referenced)  # one query for all
+    held = {
+        i.id: i
+        for i in await uow.interactions.many(
+            e.interaction_id for e in known.values() if e.interaction_id is not None
+        )
+    }
+    for message_id in referenced:
+        event = known.get(message_id)
         if event is None or event.interaction_id is None:
             continue
-        interaction = await uow.interactions.get(event.interaction_id)
+        interaction = held.get(event.interaction_id)
         if interaction is None or interaction.thread_key is None:
             continue
         header = "In-Reply-To" if message_id == parsed.in_reply_to else "References"
