@@ -101,6 +101,19 @@ class TokenGrant:
     user: User
 
 
+def _user_of(row: Any, team_ids: frozenset[int]) -> User:
+    """A user from an ORM instance or a Core row (same attribute names) and their teams."""
+    return User(
+        row.id,
+        row.username,
+        row.display_name,
+        Role(row.role),
+        row.active,
+        row.password_hash,
+        team_ids,
+    )
+
+
 class AccountRepository:
     """Reads and writes users, teams, queues and tokens."""
 
@@ -114,15 +127,7 @@ class AccountRepository:
         return frozenset(rows.all())
 
     async def _user(self, row: UserRow) -> User:
-        return User(
-            row.id,
-            row.username,
-            row.display_name,
-            Role(row.role),
-            row.active,
-            row.password_hash,
-            await self._teams_of(row.id),
-        )
+        return _user_of(row, await self._teams_of(row.id))
 
     async def user_by_name(self, username: str) -> User | None:
         """The user with that username, or None."""
@@ -151,18 +156,7 @@ class AccountRepository:
             members = teams.setdefault(row.id, set())
             if row.team_id is not None:
                 members.add(row.team_id)
-        return {
-            user_id: User(
-                row.id,
-                row.username,
-                row.display_name,
-                Role(row.role),
-                row.active,
-                row.password_hash,
-                frozenset(teams[user_id]),
-            )
-            for user_id, row in found.items()
-        }
+        return {user_id: _user_of(row, frozenset(teams[user_id])) for user_id, row in found.items()}
 
     async def users(self) -> list[User]:
         """Every user, by username."""

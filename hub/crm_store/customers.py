@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from hub.crm_store.interactions import OPEN_STATE_VALUES, interaction_from_row
+from hub.crm_store.interactions import INTERACTIONS, OPEN_STATE_VALUES, interaction_from_row
 from hub.crm_store.tables import (
     CustomerRow,
     IdentityRow,
@@ -83,7 +83,6 @@ class _Prefixed:
 
 CUSTOMERS = cast(Table, CustomerRow.__table__)
 IDENTITIES = cast(Table, IdentityRow.__table__)
-INTERACTIONS = cast(Table, InteractionRow.__table__)
 
 
 # Built once: building a statement costs more than running it on the record's hot path.

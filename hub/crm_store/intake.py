@@ -17,11 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.crm_store.customers import fold_name
 from hub.crm_store.database import insert_many
-from hub.crm_store.interactions import OPEN_STATE_VALUES
+from hub.crm_store.interactions import INTERACTIONS, OPEN_STATE_VALUES
 from hub.crm_store.tables import (
     CustomerRow,
     IdentityRow,
-    InteractionRow,
     QueueRow,
     TimelineEventRow,
 )
@@ -30,7 +29,6 @@ from hub.domain.interaction import Channel, InteractionState
 
 CUSTOMERS = cast(Table, CustomerRow.__table__)
 IDENTITIES = cast(Table, IdentityRow.__table__)
-INTERACTIONS = cast(Table, InteractionRow.__table__)
 EVENTS = cast(Table, TimelineEventRow.__table__)
 QUEUES = cast(Table, QueueRow.__table__)
 

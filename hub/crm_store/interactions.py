@@ -38,6 +38,7 @@ def interaction_from_row(row: Any) -> Interaction:
 
 
 OPEN_STATE_VALUES = [state.value for state in OPEN_STATES]
+INTERACTIONS = cast(Table, InteractionRow.__table__)
 
 
 class InteractionRepository:
@@ -97,34 +98,37 @@ class InteractionRepository:
     ) -> list[int]:
         """Move interactions still new to queued (in line since they opened, unless they were
         in line before); the ids moved. Compare-and-set: what left ``new`` is left alone."""
-        if not interaction_ids:
-            return []
-        table = cast(Table, InteractionRow.__table__)
-        moved = await self._session.execute(
-            update(table)
-            .where(table.c.id.in_(interaction_ids), table.c.state == InteractionState.NEW.value)
-            .values(
-                state=InteractionState.QUEUED.value,
-                queue_id=queue_id,
-                priority=priority,
-                queued_at=func.coalesce(table.c.queued_at, table.c.opened_at),
-                updated_at=now,
-            )
-            .returning(table.c.id)
+        return await self._move(
+            interaction_ids,
+            InteractionState.NEW,
+            state=InteractionState.QUEUED.value,
+            queue_id=queue_id,
+            priority=priority,
+            queued_at=func.coalesce(INTERACTIONS.c.queued_at, INTERACTIONS.c.opened_at),
+            updated_at=now,
         )
-        return [row[0] for row in moved]
 
     async def offer_queued(self, interaction_ids: Sequence[int], now: datetime) -> list[int]:
         """Move waiting interactions to offered; the ids moved. Compare-and-set: only what is
         still queued moves (what was closed or taken meanwhile is left alone)."""
+        return await self._move(
+            interaction_ids,
+            InteractionState.QUEUED,
+            state=InteractionState.OFFERED.value,
+            updated_at=now,
+        )
+
+    async def _move(
+        self, interaction_ids: Sequence[int], expected: InteractionState, **values: Any
+    ) -> list[int]:
+        """Set values on those of these interactions still in ``expected``; the ids set."""
         if not interaction_ids:
             return []
-        table = cast(Table, InteractionRow.__table__)
         moved = await self._session.execute(
-            update(table)
-            .where(table.c.id.in_(interaction_ids), table.c.state == InteractionState.QUEUED.value)
-            .values(state=InteractionState.OFFERED.value, updated_at=now)
-            .returning(table.c.id)
+            update(INTERACTIONS)
+            .where(INTERACTIONS.c.id.in_(interaction_ids), INTERACTIONS.c.state == expected.value)
+            .values(**values)
+            .returning(INTERACTIONS.c.id)
         )
         return [row[0] for row in moved]
 
