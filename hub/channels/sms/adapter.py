@@ -33,6 +33,7 @@ from hub.errors import ChannelConfigError, ChannelError, Conflict, MalformedRequ
 from hub.http import public
 
 log = structlog.get_logger(__name__)
+EMPTY_TWIML = str(MessagingResponse())  # the answer to every inbound SMS, built once
 
 INBOUND_PATH = "/webhooks/twilio/sms"  # our numbers' SMS URL
 STATUS_PATH = "/webhooks/twilio/sms/status"
@@ -196,4 +197,4 @@ class SmsChannel(ChannelAdapter):
         now = self._clock()
         await self.sink()(to_inbound_message(webhook, queues=self._account.queues, now=now))
         # Answered only now, after commit: a lost answer makes Twilio retry, harmlessly.
-        return web.Response(text=str(MessagingResponse()), content_type="application/xml")
+        return web.Response(text=EMPTY_TWIML, content_type="application/xml")
