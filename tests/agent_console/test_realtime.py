@@ -12,6 +12,7 @@ import socketio
 from aiohttp.test_utils import TestClient
 
 from hub.bootstrap import Hub
+from hub.domain.identity import IdentityKind, IdentityRef
 from tests.conftest import Team
 
 Client = TestClient[Any, Any]
@@ -168,3 +169,30 @@ async def test_long_polling_answers_with_or_without_an_origin(client: Client) ->
         headers={"Origin": "https://evil.example.net"},
     )
     assert foreign.status == 400  # not an origin the hub or any chat site allows
+
+
+async def test_work_offered_pops_its_customer_whichever_team_the_customer_is_in(
+    hub: Hub, client: Client, team: Team, listeners: list[Listener]
+) -> None:
+    """A customer of another team writing to this team's queue: the agent offered the work
+    sees the record (the screen pop is how they decide), though a search would not find it."""
+    now = hub.clock()
+    async with hub.store.unit_of_work() as uow:
+        sales = await uow.accounts.ensure_team("sales", now)
+        customer = await uow.customers.create(display_name="Ada Sales", team_id=sales.id, now=now)
+        phone = IdentityRef(IdentityKind.PHONE, "+14155550100")
+        await uow.customers.add_identity(customer.id, phone, verified=True, now=now)
+        await uow.commit()
+    agent = Listener("/agent")
+    listeners.append(agent)
+    await agent.connect(str(client.make_url("")), team.tokens["agent"])
+    await agent.next("hello")
+    assert (await agent.call("state", {"state": "available"}))["ok"] is True
+    interaction = await contact(client, team, "cross-team", "Is my order on its way?")
+    offer = await agent.next("offer")
+    assert offer["interaction"]["id"] == interaction
+    assert offer["customer"]["id"] == customer.id
+    assert offer["customer"]["name"] == "Ada Sales"
+    assert "Is my order on its way?" in [e["body"] for e in offer["customer"]["latest_events"]]
+    found = await client.get(f"/api/v1/customers/{customer.id}", headers=team.headers("agent"))
+    assert found.status == 404  # not theirs to browse until they take the work
