@@ -139,7 +139,7 @@ async def build_hub(
         if engine.dialect.name == "postgresql"
         else LocalOwnership()
     )
-    store = Store(engine, bus, ownership, reader=create_read_engine(settings.database_url))
+    store = Store(engine, bus, ownership, reader=create_read_engine(engine))
     state: RoutingState = (
         RedisRoutingState(settings.redis_url, prefix=f"{settings.redis_prefix}routing:")
         if settings.redis_url

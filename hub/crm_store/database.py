@@ -19,24 +19,31 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_read_engine(database_url: str) -> AsyncEngine | None:
-    """SQLite: an engine of read-only connections beside the one writer (WAL lets readers
-    and the writer go on side by side), so reads do not queue behind a unit of work that
-    holds the writer. None where the
-    main engine serves reads as well (PostgreSQL's pool; an in-memory SQLite)."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or (url.database or ":memory:") == ":memory:":
+def create_read_engine(engine: AsyncEngine) -> AsyncEngine | None:
+    """The engine for units of work that only read (``Store.reading``), or None where the
+    main engine serves them as well (an in-memory SQLite).
+
+    SQLite: read-only connections beside the one writer (WAL lets readers and the writer go
+    on side by side), so reads do not queue behind a unit of work that holds the writer.
+    PostgreSQL: the same pool in autocommit, so a read costs no BEGIN and no ROLLBACK round
+    trip (each statement sees what was committed when it ran, as in a READ COMMITTED
+    transaction).
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    if (url.database or ":memory:") == ":memory:":
         return None
-    engine = create_async_engine(
+    reader = create_async_engine(
         url,
         connect_args={**SQLITE_CONNECT, "async_creator_fn": _inline_connect},
         pool_size=READERS,
         max_overflow=0,
         pool_timeout=60,
     )
-    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    event.listen(engine.sync_engine, "connect", _read_only)
-    return engine
+    event.listen(reader.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(reader.sync_engine, "connect", _read_only)
+    return reader
 
 
 def _read_only(dbapi_connection: Any, _record: Any) -> None:

@@ -75,8 +75,9 @@ class Store:
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        if self.reader is not None:
-            await self.reader.dispose()
+        reader = self.reader
+        if reader is not None and reader.sync_engine.pool is not self.engine.sync_engine.pool:
+            await reader.dispose()  # a pool of its own (SQLite's read-only connections)
         await self.engine.dispose()
 
 

@@ -132,7 +132,10 @@ async def test_the_unified_record_costs_three_statements(
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
-    engines = [e.sync_engine for e in (hub.store.engine, hub.store.reader) if e is not None]
+    engines = [hub.store.engine.sync_engine]  # a reader sharing its pool shares its events
+    reader = hub.store.reader
+    if reader is not None and reader.sync_engine.pool is not engines[0].pool:
+        engines.append(reader.sync_engine)
     for engine in engines:
         event.listen(engine, "before_cursor_execute", count)
     try:
