@@ -541,18 +541,7 @@ class CustomerRepository:
 
     async def open_suggestions(self, customer_id: int) -> list[MergeSuggestion]:
         """Open merge suggestions that involve the customer."""
-        rows = await self._session.scalars(
-            select(MergeSuggestionRow)
-            .where(
-                or_(
-                    MergeSuggestionRow.customer_a_id == customer_id,
-                    MergeSuggestionRow.customer_b_id == customer_id,
-                ),
-                MergeSuggestionRow.status == "open",
-            )
-            .order_by(MergeSuggestionRow.id)
-        )
-        return [_suggestion(row) for row in rows]
+        return (await self.open_suggestions_of([customer_id])).get(customer_id, [])
 
     async def resolve_suggestions(
         self, first: int, second: int, *, status: str, by: int | None, now: datetime

@@ -34,14 +34,7 @@ def create_read_engine(engine: AsyncEngine) -> AsyncEngine | None:
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     if (url.database or ":memory:") == ":memory:":
         return None
-    reader = create_async_engine(
-        url,
-        connect_args={**SQLITE_CONNECT, "async_creator_fn": _inline_connect},
-        pool_size=READERS,
-        max_overflow=0,
-        pool_timeout=60,
-    )
-    event.listen(reader.sync_engine, "connect", _sqlite_pragmas)
+    reader = create_engine(url.render_as_string(hide_password=False), pool_size=READERS)
     event.listen(reader.sync_engine, "connect", _read_only)
     return reader
 
