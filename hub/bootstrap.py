@@ -16,7 +16,7 @@ from hub.channels.email.adapter import EmailChannel
 from hub.channels.fax import FaxChannel
 from hub.channels.sms import SmsChannel
 from hub.channels.voice import VoiceChannel
-from hub.channels.voice.control import CallControl
+from hub.channels.voice.conference import TwilioConference
 from hub.channels.webchat import WebchatChannel
 from hub.config import Settings
 from hub.crm_store.database import create_engine, create_read_engine, migrate
@@ -29,6 +29,7 @@ from hub.rate_limits import MemoryRateLimits, RateLimits, RedisRateLimits
 from hub.routing.service import RoutingService
 from hub.routing.state import MemoryRoutingState, RoutingState
 from hub.routing.state.redis import RedisRoutingState
+from hub.services.calls import CallService
 from hub.services.channel_settings import ChannelSettings
 from hub.services.receive import Intake, Received
 
@@ -53,7 +54,7 @@ class Hub:
     clock: Clock = utc_now
     channels: list[ChannelAdapter] = field(default_factory=list)
     routing: RoutingService | None = None
-    calls: CallControl | None = None  # phone calls' controls, when Twilio is set up
+    calls: CallService | None = None  # phone calls' controls, when Twilio is set up
     channel_settings: ChannelSettings | None = None  # what admins change while it runs
     limits: RateLimits = field(default_factory=MemoryRateLimits)  # abuse limits' counts
     intake: Intake = field(init=False)  # the core path's group commit
@@ -154,7 +155,7 @@ async def build_hub(
     channels: list[ChannelAdapter] = [ApiChannel(settings.default_region, clock)]
     calls = None
     if settings.twilio.auth_token is not None:
-        calls = CallControl(settings, store, routing, clock)
+        calls = CallService(settings, store, routing, TwilioConference(settings), clock)
         channels += [
             SmsChannel(settings, store, clock),
             VoiceChannel(settings, store, routing, calls, clock),

@@ -11,11 +11,11 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.channels.voice.control import CallControl
 from hub.domain.calls import CallLeg, MonitorMode
 from hub.domain.users import Permission
 from hub.errors import ChannelNotReady
 from hub.http import HUB, Id, json_response, path_id, principal_of, read_json, requires
+from hub.services.calls import CallService
 
 routes = web.RouteTableDef()
 CALL = r"/api/v1/interactions/{interaction_id:\d+}/call"
@@ -57,7 +57,7 @@ class PlaceBody(BaseModel):
     to: str | None = To
 
 
-def _calls(request: web.Request) -> CallControl:
+def _calls(request: web.Request) -> CallService:
     calls = request.app[HUB].calls
     if calls is None:
         raise ChannelNotReady("phone calls are not set up: HUB_TWILIO__AUTH_TOKEN is not set")

@@ -22,7 +22,7 @@ from hub.channels.sms.inbound import parse_webhook, to_inbound_message
 from hub.channels.sms.outbound import send_sms
 from hub.channels.twilio.account import TwilioAccount
 from hub.channels.twilio.client import HubTwilioHttpClient, twilio_client
-from hub.channels.twilio.media import RESUME_DAYS, keep_media, owed_media
+from hub.channels.twilio.media import RESUME_DAYS, keep_media, owed_event, owed_media
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.events import AttachmentsOwed
@@ -105,9 +105,8 @@ class SmsChannel(ChannelAdapter):
         """
         if event.channel is not Channel.SMS or not self.running:
             return
-        async with self._store.unit_of_work() as uow:
-            stored = await uow.timeline.event(event.event_id)
-        if stored is not None and any(a.owed for a in stored.attachments):
+        stored = await owed_event(self._store, event.event_id)
+        if stored is not None:
             self.spawn(self._keep(stored.id, stored.attachments))
 
     def _keep(self, event_id: int, media: tuple[Attachment, ...]) -> Coroutine[Any, Any, None]:

@@ -12,7 +12,7 @@ import structlog
 
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
-from hub.domain.timeline import Attachment
+from hub.domain.timeline import Attachment, TimelineEvent
 
 log = structlog.get_logger(__name__)
 
@@ -155,3 +155,11 @@ async def keep_media(
     async with store.unit_of_work() as uow:
         await uow.timeline.set_attachments(event_id, kept)
         await uow.commit()
+
+
+async def owed_event(store: Store, event_id: int) -> TimelineEvent | None:
+    """The stored event if any of its files is still to be fetched (an outbox delivery of
+    ``AttachmentsOwed`` may come again, after the files were kept)."""
+    async with store.reading() as uow:
+        stored = await uow.timeline.event(event_id)
+    return stored if stored is not None and any(a.owed for a in stored.attachments) else None

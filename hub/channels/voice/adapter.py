@@ -6,7 +6,10 @@ the chosen queue. Then, by the queue's hours and the recording setting: the clos
 a voicemail or a callback offer, the recording consent question (``CONSENT_PATH``), or the
 wait in the interaction's conference, where the wait URL (``WAIT_PATH``) tells the caller their
 place in line between the hold music. Status callbacks of every leg (``STATUS_PATH``) and the
-conference's events (``CONFERENCE_PATH``) go to the call control, which keeps the legs.
+conference's events (``CONFERENCE_PATH``) go to the call service (``hub.services.calls``), which
+keeps the legs: this module verifies, parses and answers, and opens no unit of work itself.
+Recordings and voicemails are fetched when the outbox delivers the ``AttachmentsOwed`` that was
+committed with them.
 """
 
 from __future__ import annotations
@@ -32,10 +35,9 @@ from hub.channels.twilio.media import (
     RESUME_DAYS,
     keep_media,
     mp3,
-    owed_media,
+    owed_event,
 )
 from hub.channels.voice.agents import agent_of
-from hub.channels.voice.control import CallControl
 from hub.channels.voice.inbound import CallWebhook, parse_call, to_inbound_message
 from hub.channels.voice.twiml import (
     AGENT_PATH,
@@ -63,12 +65,13 @@ from hub.channels.voice.twiml import (
     wait_twiml,
 )
 from hub.config import Settings
-from hub.crm_store.unit_of_work import Store, UnitOfWork
-from hub.domain.calls import ENDING, LegRole
-from hub.domain.interaction import Channel, Interaction, InteractionState
-from hub.domain.timeline import Attachment, Direction, EventKind, TimelineEvent
+from hub.crm_store.unit_of_work import Store
+from hub.domain.events import AttachmentsOwed
+from hub.domain.interaction import Channel
+from hub.domain.timeline import Attachment, TimelineEvent
 from hub.errors import ChannelConfigError, HubError, MalformedRequest
 from hub.http import public
+from hub.services.calls import CallService
 from hub.services.receive import Received
 
 log = structlog.get_logger(__name__)
@@ -92,7 +95,7 @@ class VoiceChannel(ChannelAdapter):
         settings: Settings,
         store: Store,
         routing: RoutingService | None,
-        calls: CallControl,
+        calls: CallService,
         clock: Callable[[], datetime],
     ) -> None:
         self._account = TwilioAccount.from_settings(settings, "voice")
@@ -102,6 +105,7 @@ class VoiceChannel(ChannelAdapter):
         self.calls = calls
         self._clock = clock
         self.backoff_seconds = 2.0  # then 4, 8, 16, 32 s: a recording's download, six tries
+        store.bus.subscribe(AttachmentsOwed, self._on_attachments_owed)
 
     async def stop(self) -> None:
         await super().stop()
@@ -178,17 +182,7 @@ class VoiceChannel(ChannelAdapter):
         """Keep the caller's leg, then: closed, ask to record, or wait for an agent."""
         interaction_id = received.interaction_id
         assert interaction_id is not None  # a call that creates work has an interaction
-        async with self._store.unit_of_work() as uow:
-            await uow.calls.add(
-                interaction_id=interaction_id,
-                call_sid=call.call_sid,
-                role=LegRole.CUSTOMER,
-                status="in-progress",
-                now=now,
-                number=call.caller,
-            )
-            interaction = await uow.interactions.get(interaction_id)
-            await uow.commit()
+        interaction = await self.calls.caller_waiting(interaction_id, call.call_sid, call.caller)
         twilio, public_url = self._settings.twilio, self._account.public_url
         queue = None
         if self._routing is not None and interaction is not None:
@@ -243,9 +237,8 @@ class VoiceChannel(ChannelAdapter):
         params = await self._account.verified_form(request)
         interaction_id = _interaction_in(request)
         agreed = params.get("Digits") == "1"
-        await self._note_call(
-            request,
-            params,
+        await self.calls.caller_did(
+            _call_sid(params),
             "Caller agreed to recording" if agreed else "Caller declined recording",
             mark="consent",
             data={"recording_consent": agreed},
@@ -294,10 +287,7 @@ class VoiceChannel(ChannelAdapter):
         """
         params = await self._account.verified_form(request)
         interaction_id = _interaction_in(request)
-        async with self._store.unit_of_work() as uow:
-            interaction = await uow.interactions.get(interaction_id)
-        waiting = (InteractionState.NEW, InteractionState.QUEUED, InteractionState.OFFERED)
-        if interaction is not None and interaction.state in waiting:
+        if await self.calls.still_waiting(interaction_id):
             log.warning(
                 "a waiting caller's conference ended; putting them back",
                 interaction_id=interaction_id,
@@ -321,24 +311,16 @@ class VoiceChannel(ChannelAdapter):
         if not url:
             raise MalformedRequest("the recording webhook lacks RecordingUrl")
         seconds = params.get("RecordingDuration", "")
-        mark = "voicemail"
-        kept = await self._note_call(
-            request,
-            params,
+        await self.calls.caller_did(
+            _call_sid(params),
             f"Voicemail ({seconds} s)" if seconds.isdigit() else "Voicemail",
-            mark=mark,
+            mark="voicemail",
             attachments=(Attachment("voicemail", "audio/mpeg", url=mp3(url)),),
             data={"recording_sid": params.get("RecordingSid")},
+            fetch=params.get("RecordingStatus") == "completed",
         )
         if "RecordingStatus" not in params:
             return _xml(said_twiml("Thank you. We will call you back."))
-        if params["RecordingStatus"] == "completed":
-            async with self._store.unit_of_work() as uow:
-                event = kept or await uow.timeline.by_provider_ref(
-                    "twilio", f"{params.get('CallSid')}:{mark}"
-                )
-            if event is not None:
-                self._keep(event, again=True)
         return web.Response(status=204)
 
     @public  # authenticated by Twilio's signature
@@ -349,9 +331,8 @@ class VoiceChannel(ChannelAdapter):
         if params.get("Digits") != "1":
             return _xml(said_twiml("Goodbye."))
         number = params.get("From", "")
-        await self._note_call(
-            request,
-            params,
+        await self.calls.caller_did(
+            _call_sid(params),
             f"Callback requested to {number}",
             mark="callback",
             data={"callback_number": number},
@@ -363,48 +344,21 @@ class VoiceChannel(ChannelAdapter):
             )
         )
 
-    async def _note_call(
-        self,
-        request: web.Request,
-        params: dict[str, str],
-        body: str,
-        *,
-        mark: str,
-        attachments: tuple[Attachment, ...] = (),
-        data: dict[str, object] | None = None,
-    ) -> TimelineEvent | None:
-        """Put what the caller did on their call's interaction, once per call (``mark``).
+    async def _on_attachments_owed(self, event: AttachmentsOwed) -> None:
+        """Fetch a recording or voicemail once the provider said it is ready (the outbox says
+        so), and keep it under data_dir like MMS media.
 
-        Returns the new event, or None when it was there already (or the call is not ours).
-        The answer to it hangs up, so the leg is the hub's to end (ENDING) from here: a
-        callback rings the customer anew even if Twilio never reports this call's end.
+        A recording still being processed answers 404, so the tries are spread over about a
+        minute; a fetch that gave up earlier is tried again (the provider says it is ready now),
+        and what is still owed when the hub stops is fetched at its next start.
         """
-        sid = params.get("CallSid")
-        if not sid:
-            raise MalformedRequest("the webhook lacks CallSid")
-        async with self._store.unit_of_work() as uow:
-            leg = await uow.calls.by_sid(sid)
-            interaction = await uow.interactions.get(leg.interaction_id) if leg else None
-            if leg is not None and leg.live:
-                await uow.calls.update(sid, status=ENDING)
-            return await _append_once(
-                uow,
-                interaction,
-                ref=f"{sid}:{mark}",
-                body=body,
-                direction=Direction.INBOUND,
-                now=self._clock(),
-                attachments=attachments,
-                data=dict(data or {}),
-            )
+        if event.channel is not Channel.VOICE or not self.running:
+            return
+        stored = await owed_event(self._store, event.event_id)
+        if stored is not None:
+            self._keep(stored, again=True)
 
     def _keep(self, event: TimelineEvent, *, again: bool = False) -> None:
-        """Download a recording after commit and keep it under data_dir, like MMS media.
-
-        Only once Twilio says it is ready (its status callback); a recording still being
-        processed answers 404, so the tries are spread over about a minute, and what is still
-        owed when the hub stops is fetched at its next start.
-        """
         self.spawn(
             keep_media(
                 self._store,
@@ -424,14 +378,7 @@ class VoiceChannel(ChannelAdapter):
 
     async def _resume_recordings(self) -> None:
         """Fetch the recordings a stopped hub was owed (Twilio keeps them until deleted)."""
-        since = self._clock() - timedelta(days=RESUME_DAYS)
-        owed: list[TimelineEvent] = []
-        async with self._store.unit_of_work() as uow:
-            for direction in (Direction.INBOUND, Direction.INTERNAL):  # voicemails, recordings
-                recent = await uow.timeline.recent_messages(
-                    Channel.VOICE, since=since, limit=1000, direction=direction, kind=EventKind.CALL
-                )
-                owed += [e for e in recent if any(owed_media(a) for a in e.attachments)]
+        owed = await self.calls.owed_recordings(self._clock() - timedelta(days=RESUME_DAYS))
         for event in owed:
             self._keep(event)
         if owed:
@@ -441,7 +388,7 @@ class VoiceChannel(ChannelAdapter):
 
     @public  # authenticated by Twilio's signature
     async def handle_status(self, request: web.Request) -> web.Response:
-        """A leg rang, was answered or ended: the call control notes it."""
+        """A leg rang, was answered or ended: the call service notes it."""
         params = await self._account.verified_form(request)
         sid, status = params.get("CallSid"), params.get("CallStatus")
         if not sid or not status:
@@ -452,7 +399,7 @@ class VoiceChannel(ChannelAdapter):
 
     @public  # authenticated by Twilio's signature
     async def handle_conference(self, request: web.Request) -> web.Response:
-        """A conference event (join, leave, hold): the call control keeps what it learns."""
+        """A conference event (join, leave, hold): the call service keeps what it learns."""
         params = await self._account.verified_form(request)
         await self.calls.on_conference(_interaction_in(request), params)
         return web.Response(status=204)
@@ -468,22 +415,13 @@ class VoiceChannel(ChannelAdapter):
         if params.get("RecordingStatus", "completed") != "completed":
             return web.Response(status=204)  # in-progress or absent: nothing to fetch yet
         seconds = params.get("RecordingDuration", "")
-        async with self._store.unit_of_work() as uow:
-            event = await _append_once(
-                uow,
-                await uow.interactions.get(interaction_id),
-                ref=sid,
-                body=f"Call recording ({seconds} s)" if seconds.isdigit() else "Call recording",
-                direction=Direction.INTERNAL,
-                now=self._clock(),
-                attachments=(Attachment("recording", "audio/mpeg", url=mp3(url)),),
-                data={
-                    "recording_sid": sid,
-                    "duration": int(seconds) if seconds.isdigit() else None,
-                },
-            )
-        if event is not None:
-            self._keep(event)
+        await self.calls.recording_ready(
+            interaction_id,
+            sid,
+            f"Call recording ({seconds} s)" if seconds.isdigit() else "Call recording",
+            Attachment("recording", "audio/mpeg", url=mp3(url)),
+            {"recording_sid": sid, "duration": int(seconds) if seconds.isdigit() else None},
+        )
         return web.Response(status=204)
 
     @public  # authenticated by Twilio's signature
@@ -494,61 +432,12 @@ class VoiceChannel(ChannelAdapter):
         wanted = params.get("interaction", "")
         if agent is None or not wanted.isdigit():
             return _xml(said_twiml("This line is for agents joining a call."))
-        async with self._store.unit_of_work() as uow:
-            interaction = await uow.interactions.get(int(wanted))
-            if (
-                interaction is None
-                or interaction.channel is not Channel.VOICE
-                or interaction.state is not InteractionState.ASSIGNED
-                or interaction.assigned_user_id != agent
-            ):
-                return _xml(said_twiml("That call is not assigned to you."))
-            if params.get("CallSid"):
-                await uow.calls.add(
-                    interaction_id=interaction.id,
-                    call_sid=params["CallSid"],
-                    role=LegRole.AGENT,
-                    status="in-progress",
-                    now=self._clock(),
-                    user_id=agent,
-                    number=params.get("From"),
-                )
-                await uow.commit()
-        return _xml(join_twiml(interaction.id))
-
-
-async def _append_once(
-    uow: UnitOfWork,
-    interaction: Interaction | None,
-    *,
-    ref: str,
-    body: str,
-    direction: Direction,
-    now: datetime,
-    attachments: tuple[Attachment, ...],
-    data: dict[str, object],
-) -> TimelineEvent | None:
-    """A call event on the interaction's timeline, committed, unless Twilio sent it before.
-
-    None when the interaction is not ours or ``ref`` is already there (a retried webhook).
-    """
-    if interaction is None or await uow.timeline.by_provider_ref("twilio", ref):
-        return None
-    event = await uow.timeline.append(
-        customer_id=interaction.customer_id,
-        interaction_id=interaction.id,
-        kind=EventKind.CALL,
-        direction=direction,
-        occurred_at=now,
-        channel=Channel.VOICE,
-        body=body,
-        attachments=attachments,
-        provider="twilio",
-        provider_ref=ref,
-        data=data,
-    )
-    await uow.commit()
-    return event
+        mine = await self.calls.agent_dialled_in(
+            int(wanted), agent, params.get("CallSid"), params.get("From")
+        )
+        if not mine:
+            return _xml(said_twiml("That call is not assigned to you."))
+        return _xml(join_twiml(int(wanted)))
 
 
 def choose(menu: dict[str, str], digits: str, speech: str) -> str | None:
@@ -560,6 +449,13 @@ def choose(menu: dict[str, str], digits: str, speech: str) -> str | None:
         if queue.casefold() in said:
             return queue
     return None
+
+
+def _call_sid(params: dict[str, str]) -> str:
+    sid = params.get("CallSid")
+    if not sid:
+        raise MalformedRequest("the webhook lacks CallSid")
+    return sid
 
 
 def _interaction_in(request: web.Request) -> int:

@@ -87,7 +87,7 @@ async def twilio(sms_hub: Hub, client: TestClient[Any, Any]) -> AsyncIterator[Tw
         if hasattr(channel, "backoff_seconds"):
             channel.backoff_seconds = 0.01  # keep retries quick in tests
     if sms_hub.calls is not None:
-        sms_hub.calls.backoff_seconds = 0.01
+        sms_hub.calls.conference.backoff_seconds = 0.01  # type: ignore[attr-defined]
     yield simulator
     await simulator.stop()
 

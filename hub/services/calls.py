@@ -1,48 +1,32 @@
-"""Call controls: who is on an interaction's conference, changed through Twilio's REST API.
+"""Phone calls' use cases: joining, holding, muting, transferring, monitoring and ending them,
+and what the provider's webhooks tell of them.
 
-Every party is dialled into (or leaves) the interaction's conference through the Conference
-Participants API (https://www.twilio.com/docs/voice/api/conference-participant-resource):
-an agent joining in the browser (``client:agent-7``) or on their own phone, a supervisor
-listening, whispering (``coaching``) or barging in, a number a call is transferred to, and the
-customer of a callback or a click-to-call. Hold and mute are updates of a participant; a
-participant leaves by being removed; hanging up ends the conference.
-
-Each leg is kept in the store by CallSid, and Twilio's status callbacks for it
-(ringing, answered, completed, with the duration) go on the interaction's timeline.
+Every call is a conference named for its interaction, and each party on it is a leg kept in the
+store by CallSid (``hub.domain.calls``). The service decides and keeps; the voice channel's
+edge (``hub.channels.voice.conference.TwilioConference``) only carries out, through the
+``Conference`` port, what the provider must do. Status callbacks of every leg (ringing,
+answered, completed, with the duration) go on the interaction's timeline, and a customer's
+hang-up ends the work it ends.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from twilio.base import values
-from twilio.rest import Client
 
-from hub.channels.twilio.account import TwilioAccount
-from hub.channels.twilio.client import HubTwilioHttpClient, twilio_client
-from hub.channels.twilio.rest import with_retries
-from hub.channels.voice.agents import agent_identity
-from hub.channels.voice.twiml import (
-    CONFERENCE_EVENTS,
-    CONFERENCE_PATH,
-    HOLD_PATH,
-    LEG_EVENTS,
-    RECORDING_PATH,
-    STATUS_PATH,
-    conference_name,
-    for_interaction,
-)
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.calls import ENDED, ENDING, CallLeg, LegRole, MonitorMode
+from hub.domain.events import AttachmentsOwed
 from hub.domain.identity import IdentityKind, normalize_phone
 from hub.domain.interaction import Channel, Interaction, InteractionState
-from hub.domain.timeline import Direction, EventKind
+from hub.domain.timeline import Attachment, Direction, EventKind, TimelineEvent
 from hub.domain.users import Permission, Principal
 from hub.errors import (
     ChannelConfigError,
@@ -58,53 +42,108 @@ from hub.services.interactions import visible_interaction
 if TYPE_CHECKING:
     from hub.routing.service import RoutingService
 
-T = TypeVar("T")
 S = InteractionState
 log = structlog.get_logger(__name__)
 WAITING = frozenset({S.NEW, S.QUEUED, S.OFFERED})
 # A caller who left a voicemail or asked to be called back is still owed a call.
 KEPT_MARKS = ("voicemail", "callback")
+PROVIDER = "twilio"
 
 
-class CallControl:
-    """Joins, holds, mutes, transfers, monitors and ends the hub's calls."""
+@dataclass(frozen=True, slots=True)
+class Dialled:
+    """A leg the provider started: its call, and the conference's sid if it is known yet."""
+
+    call_sid: str
+    conference_sid: str | None
+
+
+class Conference(Protocol):
+    """What the call service asks of the provider's conferences (the voice channel's edge)."""
+
+    def browser(self, user_id: int) -> str:
+        """The address that rings a person's browser."""
+        ...
+
+    def own_number(self) -> str | None:
+        """A number of ours to call from when no call says which."""
+        ...
+
+    async def dial(
+        self,
+        interaction_id: int,
+        *,
+        to: str,
+        role: LegRole,
+        caller_id: str,
+        monitor: MonitorMode | None = None,
+        coach: str | None = None,
+        record: bool = False,
+    ) -> Dialled:
+        """Ring someone into the interaction's conference."""
+        ...
+
+    async def hold(self, conference_sid: str, call_sid: str, on: bool) -> None:
+        """Put a participant on hold (they hear music), or take them off it."""
+        ...
+
+    async def mute(self, conference_sid: str, call_sid: str, on: bool) -> None:
+        """Mute or unmute a participant."""
+        ...
+
+    async def monitor(
+        self, conference_sid: str, call_sid: str, mode: MonitorMode, coach: str | None
+    ) -> None:
+        """Change how a supervisor is on the call."""
+        ...
+
+    async def remove(self, conference_sid: str, call_sid: str) -> None:
+        """Take a participant off the call (their call ends)."""
+        ...
+
+    async def end(self, conference_sid: str) -> None:
+        """Hang up everyone on the conference."""
+        ...
+
+    async def find(self, interaction_id: int) -> str | None:
+        """The sid of the interaction's conference going on now, if any."""
+        ...
+
+    async def call_status(self, call_sid: str) -> tuple[str, int | None]:
+        """A call's status and duration (seconds) as the provider has them now."""
+        ...
+
+    async def close(self) -> None:
+        """Release the provider client's connections."""
+        ...
+
+
+class CallService:
+    """Joins, holds, mutes, transfers, monitors and ends the hub's calls, and keeps their legs."""
 
     def __init__(
         self,
         settings: Settings,
         store: Store,
         routing: RoutingService | None,
+        conference: Conference,
         clock: Callable[[], datetime],
     ) -> None:
-        self._account = TwilioAccount.from_settings(settings, "voice")
         self._settings = settings
         self._store = store
         self._routing = routing
+        self.conference = conference
         self._clock = clock
-        self._client: Client | None = None
-        self._http: HubTwilioHttpClient | None = None
-        self.backoff_seconds = 0.5
 
     async def close(self) -> None:
-        """Release the REST client's connections."""
-        if self._http is not None:
-            await self._http.close()
-            self._client = self._http = None
-
-    def _rest(self) -> Client:
-        if self._client is None:
-            self._client, self._http = twilio_client(self._settings)
-        return self._client
-
-    async def _twilio(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
-        return await with_retries(operation, what=what, backoff_seconds=self.backoff_seconds)
+        await self.conference.close()
 
     # -- reading -------------------------------------------------------------------------------
 
     async def legs(self, principal: Principal, interaction_id: int) -> list[CallLeg]:
         """Every leg of a call the caller may see, oldest first."""
         principal.require(Permission.TIMELINE_READ)
-        async with self._store.unit_of_work() as uow:
+        async with self._store.reading() as uow:
             interaction = await visible_interaction(uow, principal, interaction_id)
             return await uow.calls.of_interaction(interaction.id)
 
@@ -112,7 +151,7 @@ class CallControl:
         """Calls with someone on them now, among the customers the caller may see."""
         principal.require(Permission.CALLS_MONITOR)
         found: list[tuple[Interaction, list[CallLeg]]] = []
-        async with self._store.unit_of_work() as uow:
+        async with self._store.reading() as uow:
             legs = await uow.calls.live()
             for interaction_id in dict.fromkeys(leg.interaction_id for leg in legs):
                 try:
@@ -127,7 +166,7 @@ class CallControl:
     ) -> tuple[Interaction, list[CallLeg]]:
         """A phone call the caller may act on (assigned to them, if ``mine``), and its legs."""
         principal.require(Permission.WORK_TAKE)
-        async with self._store.unit_of_work() as uow:
+        async with self._store.reading() as uow:
             interaction = await visible_interaction(uow, principal, interaction_id)
             legs = await uow.calls.of_interaction(interaction_id)
         if interaction.channel is not Channel.VOICE:
@@ -148,7 +187,7 @@ class CallControl:
     def _address(self, user_id: int, to: str | None) -> str:
         """Where to ring a person: their browser, or a phone number they gave."""
         if to is None or to == "browser":
-            return f"client:{agent_identity(user_id)}"
+            return self.conference.browser(user_id)
         return self._phone(to)
 
     def _phone(self, number: str) -> str:
@@ -161,16 +200,16 @@ class CallControl:
         """The number we call out from: the one the customer called, else our first one."""
         customer = next((leg for leg in legs if leg.role is LegRole.CUSTOMER), None)
         if customer is not None:
-            async with self._store.unit_of_work() as uow:
-                event = await uow.timeline.by_provider_ref("twilio", customer.call_sid)
+            async with self._store.reading() as uow:
+                event = await uow.timeline.by_provider_ref(PROVIDER, customer.call_sid)
             if event is not None and isinstance(event.data.get("to"), str):
                 return str(event.data["to"])
-        number = next(iter(self._account.queues), None)
+        number = self.conference.own_number()
         if number is None:
             raise ChannelConfigError("no Twilio number to call from: set twilio.numbers")
         return number
 
-    # -- dialling --------------------------------------------------------------------------------
+    # -- changing the call -----------------------------------------------------------------------
 
     async def _dial(
         self,
@@ -185,78 +224,39 @@ class CallControl:
         record: bool = False,
     ) -> CallLeg:
         """Ring someone into the interaction's conference and keep their leg."""
-        public = self._account.public_url
-        options: dict[str, Any] = {}
-        if record:
-            options["conference_record"] = "record-from-start"
-            options["conference_recording_status_callback"] = for_interaction(
-                public, RECORDING_PATH, interaction_id
-            )
-        participant = await self._twilio(
-            f"the call to {to}",
-            lambda: (
-                self._rest()
-                .conferences(conference_name(interaction_id))
-                .participants.create_async(
-                    from_=caller_id,
-                    to=to,
-                    label=f"{role.value}-{secrets.token_hex(4)}",
-                    early_media=True,
-                    beep="false",
-                    # Listening in never starts a conference: only the parties to it do.
-                    start_conference_on_enter=role is not LegRole.SUPERVISOR,
-                    end_conference_on_exit=role is LegRole.CUSTOMER,
-                    muted=monitor is MonitorMode.LISTEN,
-                    coaching=coach is not None,
-                    call_sid_to_coach=coach or values.unset,
-                    status_callback=public + STATUS_PATH,
-                    status_callback_event=LEG_EVENTS,
-                    conference_status_callback=for_interaction(
-                        public, CONFERENCE_PATH, interaction_id
-                    ),
-                    conference_status_callback_event=CONFERENCE_EVENTS.split(),
-                    **options,
-                )
-            ),
+        dialled = await self.conference.dial(
+            interaction_id,
+            to=to,
+            role=role,
+            caller_id=caller_id,
+            monitor=monitor,
+            coach=coach,
+            record=record,
         )
         async with self._store.unit_of_work() as uow:
             leg = await uow.calls.add(
                 interaction_id=interaction_id,
-                call_sid=str(participant.call_sid),
+                call_sid=dialled.call_sid,
                 role=role,
                 status="queued",
                 now=self._clock(),
                 user_id=user_id,
                 number=to,
-                conference_sid=participant.conference_sid,
+                conference_sid=dialled.conference_sid,
                 monitor=monitor,
             )
             await uow.commit()
         return leg
 
     async def _set_hold(self, interaction: Interaction, leg: CallLeg, on: bool, by: int) -> None:
-        # The holdUrl is the hub's TwiML, which loops the music (a bare MP3 plays once).
-        hold_url = self._settings.public_url + HOLD_PATH
-        participant = await self._participant(leg)
-        await self._twilio(
-            "the hold",
-            lambda: participant.update_async(
-                hold=on,
-                hold_url=hold_url if on else values.unset,
-                hold_method="POST" if on else values.unset,
-            ),
-        )
+        conference = leg.conference_sid or await self._conference_sid(leg.interaction_id)
+        await self.conference.hold(conference, leg.call_sid, on)
         async with self._store.unit_of_work() as uow:
             await uow.calls.update(leg.call_sid, held=on)
             await self._note(
                 uow, interaction, "Customer on hold" if on else "Customer off hold", author=by
             )
             await uow.commit()
-
-    async def _participant(self, leg: CallLeg) -> Any:
-        """The leg's Participant resource: Twilio names it by the conference's sid."""
-        conference = leg.conference_sid or await self._conference_sid(leg.interaction_id)
-        return self._rest().conferences(conference).participants(leg.call_sid)
 
     async def _conference_sid(self, interaction_id: int) -> str:
         """The sid of the interaction's conference now, looked up if no event has told it yet.
@@ -265,17 +265,12 @@ class CallControl:
         dialling in alone); the join event that brings it can come late or out of order. A
         lookup is kept on the live legs that lack it.
         """
-        async with self._store.unit_of_work() as uow:
+        async with self._store.reading() as uow:
             legs = await uow.calls.of_interaction(interaction_id, live=True)
         known = next((x.conference_sid for x in reversed(legs) if x.conference_sid), None)
         if known is not None:
             return known
-        name = conference_name(interaction_id)
-        found = await self._twilio(
-            "the conference",
-            lambda: self._rest().conferences.list_async(friendly_name=name, limit=20),
-        )
-        sid = next((str(c.sid) for c in found if str(c.status) != "completed"), None)
+        sid = await self.conference.find(interaction_id)
         if sid is None:
             raise Conflict("the call's conference has not started yet; try again in a moment")
         async with self._store.unit_of_work() as uow:
@@ -288,19 +283,16 @@ class CallControl:
         """Hang up everyone on the call."""
         conference = await self._conference_sid(interaction_id)
         async with self._ending(legs):
-            await self._twilio(
-                "the hang-up",
-                lambda: self._rest().conferences(conference).update_async(status="completed"),
-            )
+            await self.conference.end(conference)
 
     async def _remove(self, leg: CallLeg) -> None:
-        participant = await self._participant(leg)
+        conference = leg.conference_sid or await self._conference_sid(leg.interaction_id)
         async with self._ending([leg]):
-            await self._twilio("the leg", participant.delete_async)
+            await self.conference.remove(conference, leg.call_sid)
 
     @contextlib.asynccontextmanager
     async def _ending(self, legs: list[CallLeg]) -> AsyncIterator[None]:
-        """Mark legs as being ended by us (ENDING) while Twilio ends them; undo if it fails.
+        """Mark legs as being ended by us (ENDING) while the provider ends them; undo if it fails.
 
         Their status callbacks then know the hang-up was ours, not the caller's or the agent's.
         """
@@ -318,6 +310,11 @@ class CallControl:
             for leg in legs:
                 await uow.calls.update(leg.call_sid, status=status)
             await uow.commit()
+
+    def _routing_on(self) -> RoutingService:
+        if self._routing is None:
+            raise ChannelNotReady("calls need routing, which is not running in this hub")
+        return self._routing
 
     # -- what agents do ----------------------------------------------------------------------
 
@@ -358,8 +355,8 @@ class CallControl:
         leg = self._live(legs, LegRole.AGENT, principal.user_id)
         if leg is None:
             raise Conflict("you are not on this call")
-        participant = await self._participant(leg)
-        await self._twilio("the mute", lambda: participant.update_async(muted=on))
+        conference = leg.conference_sid or await self._conference_sid(interaction_id)
+        await self.conference.mute(conference, leg.call_sid, on)
         async with self._store.unit_of_work() as uow:
             await uow.calls.update(leg.call_sid, muted=on)
             await uow.commit()
@@ -379,15 +376,13 @@ class CallControl:
         if customer is not None and customer.held:
             await self._set_hold(interaction, customer, False, principal.user_id)
         if interaction.state is S.ASSIGNED and interaction.assigned_user_id == principal.user_id:
-            assert self._routing is not None
-            await self._routing.wrap_up(interaction_id, author=principal.user_id)
+            await self._routing_on().wrap_up(interaction_id, author=principal.user_id)
 
     async def hang_up(self, principal: Principal, interaction_id: int) -> None:
         """End the call for everyone on it; the interaction goes to wrap-up."""
         _, legs = await self._call(principal, interaction_id)
         await self._end_conference(interaction_id, legs)
-        assert self._routing is not None
-        await self._routing.wrap_up(interaction_id, reason="Hung up", author=principal.user_id)
+        await self._routing_on().wrap_up(interaction_id, reason="Hung up", author=principal.user_id)
 
     async def transfer(
         self,
@@ -412,38 +407,29 @@ class CallControl:
         customer = self._live(legs, LegRole.CUSTOMER)
         if customer is None:
             raise Conflict("the customer is not on the line")
-        external: CallLeg | None = None
-        if number is not None:
-            target = self._phone(number)
-            if warm:
+        routing = self._routing_on()
+        if number is None:
+            await routing.transfer(principal, interaction_id, queue=queue, agent_id=agent_id)
+            if not customer.held:
                 await self._set_hold(interaction, customer, True, principal.user_id)
-            external = await self._dial(
-                interaction_id,
-                to=target,
-                role=LegRole.EXTERNAL,
-                caller_id=await self._caller_id(legs),
-            )
-            async with self._store.unit_of_work() as uow:
-                await self._note(
-                    uow,
-                    interaction,
-                    f"{'Consulting' if warm else 'Transferred to'} {target}",
-                    author=principal.user_id,
-                )
-                await uow.commit()
-            if not warm:
-                if mine is not None:
-                    await self._remove(mine)
-                assert self._routing is not None
-                await self._routing.wrap_up(interaction_id, author=principal.user_id)
-            return external
-        assert self._routing is not None
-        await self._routing.transfer(principal, interaction_id, queue=queue, agent_id=agent_id)
-        if not customer.held:
+            if not warm and mine is not None:
+                await self._remove(mine)
+            return None
+        target = self._phone(number)
+        if warm:
             await self._set_hold(interaction, customer, True, principal.user_id)
-        if not warm and mine is not None:
-            await self._remove(mine)
-        return None
+        external = await self._dial(
+            interaction_id, to=target, role=LegRole.EXTERNAL, caller_id=await self._caller_id(legs)
+        )
+        async with self._store.unit_of_work() as uow:
+            said = f"{'Consulting' if warm else 'Transferred to'} {target}"
+            await self._note(uow, interaction, said, author=principal.user_id)
+            await uow.commit()
+        if not warm:
+            if mine is not None:
+                await self._remove(mine)
+            await routing.wrap_up(interaction_id, author=principal.user_id)
+        return external
 
     async def place_call(
         self, principal: Principal, customer_id: int, *, number: str | None, to: str | None
@@ -491,13 +477,13 @@ class CallControl:
                 record=record,
             )
             await self._dial(interaction.id, to=target, role=LegRole.CUSTOMER, caller_id=caller_id)
-        except HubError as err:  # Twilio refused or failed: the work ends, and says why
+        except HubError as err:  # the provider refused or failed: the work ends, and says why
             await self._routing.wrap_up(interaction.id, reason=f"Call not placed: {err.message}")
             raise
         return interaction.id
 
     async def _customer_phone(self, principal: Principal, customer_id: int) -> str:
-        async with self._store.unit_of_work() as uow:
+        async with self._store.reading() as uow:
             customer = await visible_customer(uow, principal, customer_id)
             identities = await uow.customers.identities_of([customer.id])
         phones = [i.value for i in identities if i.kind is IdentityKind.PHONE]
@@ -529,15 +515,8 @@ class CallControl:
                 coach=coach,
             )
         else:
-            participant = await self._participant(mine)
-            await self._twilio(
-                "the change of mode",
-                lambda: participant.update_async(
-                    muted=mode is MonitorMode.LISTEN,
-                    coaching=coach is not None,
-                    call_sid_to_coach=coach or values.unset,
-                ),
-            )
+            conference = mine.conference_sid or await self._conference_sid(interaction_id)
+            await self.conference.monitor(conference, mine.call_sid, mode, coach)
         async with self._store.unit_of_work() as uow:
             mine = await uow.calls.update(mine.call_sid, monitor=mode) or mine
             uow.audit.add(
@@ -553,7 +532,132 @@ class CallControl:
             await uow.commit()
         return mine
 
-    # -- what Twilio tells us ----------------------------------------------------------------
+    # -- what the provider tells us ------------------------------------------------------------
+
+    async def caller_waiting(
+        self, interaction_id: int, call_sid: str, caller: str | None
+    ) -> Interaction | None:
+        """An inbound call's interaction is stored: keep the caller's leg; the interaction."""
+        async with self._store.unit_of_work() as uow:
+            await uow.calls.add(
+                interaction_id=interaction_id,
+                call_sid=call_sid,
+                role=LegRole.CUSTOMER,
+                status="in-progress",
+                now=self._clock(),
+                number=caller,
+            )
+            interaction = await uow.interactions.get(interaction_id)
+            await uow.commit()
+        return interaction
+
+    async def still_waiting(self, interaction_id: int) -> bool:
+        """Whether the interaction waits for an agent yet (new, queued or offered)."""
+        async with self._store.reading() as uow:
+            interaction = await uow.interactions.get(interaction_id)
+        return interaction is not None and interaction.state in WAITING
+
+    async def agent_dialled_in(
+        self, interaction_id: int, agent_id: int, call_sid: str | None, number: str | None
+    ) -> bool:
+        """An agent's browser calls in to their assigned call: keep the leg; False if not theirs."""
+        async with self._store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(interaction_id)
+            if (
+                interaction is None
+                or interaction.channel is not Channel.VOICE
+                or interaction.state is not S.ASSIGNED
+                or interaction.assigned_user_id != agent_id
+            ):
+                return False
+            if call_sid:
+                await uow.calls.add(
+                    interaction_id=interaction.id,
+                    call_sid=call_sid,
+                    role=LegRole.AGENT,
+                    status="in-progress",
+                    now=self._clock(),
+                    user_id=agent_id,
+                    number=number,
+                )
+                await uow.commit()
+        return True
+
+    async def caller_did(
+        self,
+        call_sid: str,
+        body: str,
+        *,
+        mark: str,
+        attachments: tuple[Attachment, ...] = (),
+        data: dict[str, object] | None = None,
+        fetch: bool = False,
+    ) -> TimelineEvent | None:
+        """Put what the caller did on their call's interaction, once per call (``mark``).
+
+        Returns the new event, or None when it was there already (or the call is not ours).
+        The answer to it hangs up, so the leg is the hub's to end (ENDING) from here: a
+        callback rings the customer anew even if the provider never reports this call's end.
+        With ``fetch``, its attachments are ready at the provider: fetching them is owed, in
+        the same transaction (whether the event is new or was noted before).
+        """
+        async with self._store.unit_of_work() as uow:
+            leg = await uow.calls.by_sid(call_sid)
+            interaction = await uow.interactions.get(leg.interaction_id) if leg else None
+            if interaction is None:
+                return None
+            assert leg is not None
+            if leg.live:
+                await uow.calls.update(call_sid, status=ENDING)
+            ref = f"{call_sid}:{mark}"
+            known = await uow.timeline.by_provider_ref(PROVIDER, ref)
+            event = None
+            if known is None:
+                event = await self._note(
+                    uow,
+                    interaction,
+                    body,
+                    ref=ref,
+                    inbound=True,
+                    attachments=attachments,
+                    data=dict(data or {}),
+                )
+            noted = event or known
+            if fetch and noted is not None:
+                _fetch_owed(uow, noted)
+            await uow.commit()
+        return event
+
+    async def recording_ready(
+        self,
+        interaction_id: int,
+        recording_sid: str,
+        body: str,
+        recording: Attachment,
+        data: dict[str, object],
+    ) -> TimelineEvent | None:
+        """A call's recording is ready: it goes on the call's timeline once, to be fetched."""
+        async with self._store.unit_of_work() as uow:
+            interaction = await uow.interactions.get(interaction_id)
+            if interaction is None or await uow.timeline.by_provider_ref(PROVIDER, recording_sid):
+                return None
+            event = await self._note(
+                uow, interaction, body, ref=recording_sid, attachments=(recording,), data=data
+            )
+            _fetch_owed(uow, event)
+            await uow.commit()
+        return event
+
+    async def owed_recordings(self, since: datetime) -> list[TimelineEvent]:
+        """Voicemails and call recordings since then whose audio is still to be fetched."""
+        owed: list[TimelineEvent] = []
+        async with self._store.reading() as uow:
+            for direction in (Direction.INBOUND, Direction.INTERNAL):  # voicemails, recordings
+                recent = await uow.timeline.recent_messages(
+                    Channel.VOICE, since=since, limit=1000, direction=direction, kind=EventKind.CALL
+                )
+                owed += [e for e in recent if any(a.owed for a in e.attachments)]
+        return owed
 
     async def on_status(self, call_sid: str, status: str, duration: int | None) -> None:
         """A leg's status callback: keep it, note it, end the work a customer's hang-up ends."""
@@ -565,8 +669,8 @@ class CallControl:
                 return
             interaction = await uow.interactions.get(leg.interaction_id)
             ref = f"{call_sid}:{status}"
-            if interaction is None or await uow.timeline.by_provider_ref("twilio", ref):
-                return  # Twilio retried the callback: already noted
+            if interaction is None or await uow.timeline.by_provider_ref(PROVIDER, ref):
+                return  # the provider retried the callback: already noted
             changes: dict[str, Any] = {"status": status}
             if status == "in-progress":
                 changes["answered_at"] = now
@@ -587,7 +691,7 @@ class CallControl:
             if leg.role is LegRole.CUSTOMER and status in ENDED and interaction.state in WAITING:
                 for mark in KEPT_MARKS:
                     kept = kept or bool(
-                        await uow.timeline.by_provider_ref("twilio", f"{leg.call_sid}:{mark}")
+                        await uow.timeline.by_provider_ref(PROVIDER, f"{leg.call_sid}:{mark}")
                     )
             await uow.commit()
         if status not in ENDED or self._routing is None or leg.status == ENDING:
@@ -606,20 +710,19 @@ class CallControl:
 
     async def _agent_dropped(self, interaction: Interaction) -> None:
         """The agent's own phone or browser hung up: with nobody else to talk to, the call ends."""
-        async with self._store.unit_of_work() as uow:
+        async with self._store.reading() as uow:
             legs = await uow.calls.of_interaction(interaction.id, live=True)
         if any(leg.role in (LegRole.AGENT, LegRole.EXTERNAL) for leg in legs):
             return  # a colleague or a number is still with the customer
         if any(leg.role is LegRole.CUSTOMER for leg in legs):
             await self._end_conference(interaction.id, legs)
-        assert self._routing is not None
-        await self._routing.wrap_up(interaction.id, reason="Agent hung up")
+        await self._routing_on().wrap_up(interaction.id, reason="Agent hung up")
 
     async def on_conference(self, interaction_id: int, params: dict[str, str]) -> None:
         """Conference events: learn the conference's sid, and who is held.
 
-        Twilio numbers a conference's events (SequenceNumber) and may deliver them out of
-        order: an event older than the last one applied to the leg says nothing new.
+        The provider numbers a conference's events (SequenceNumber) and may deliver them out
+        of order: an event older than the last one applied to the leg says nothing new.
         """
         event, call_sid = params.get("StatusCallbackEvent"), params.get("CallSid")
         if not call_sid:
@@ -659,16 +762,12 @@ class CallControl:
         back).
         """
         try:
-            call = await self._twilio(
-                "the call", lambda: self._rest().calls(call_sid).fetch_async()
-            )
+            status, duration = await self.conference.call_status(call_sid)
         except HubError as err:
-            log.warning("could not ask Twilio about a caller who left", error=err.message)
+            log.warning("could not ask the provider about a caller who left", error=err.message)
             return
-        status = str(getattr(call, "status", ""))
         if status in ENDED:
-            duration = str(getattr(call, "duration", "") or "")
-            await self.on_status(call_sid, status, int(duration) if duration.isdigit() else None)
+            await self.on_status(call_sid, status, duration)
 
     async def _status_line(
         self, uow: UnitOfWork, leg: CallLeg, status: str, duration: int | None
@@ -676,7 +775,7 @@ class CallControl:
         """What a status callback says on the timeline, or None if nothing worth a line."""
         seconds = f", {duration} s" if duration is not None else ""
         if leg.role is LegRole.CUSTOMER:
-            inbound = await uow.timeline.by_provider_ref("twilio", leg.call_sid) is not None
+            inbound = await uow.timeline.by_provider_ref(PROVIDER, leg.call_sid) is not None
             if status in ENDED:
                 if status == "completed" or inbound:
                     return f"Call ended ({status}{seconds})"
@@ -706,12 +805,12 @@ class CallControl:
         self, uow: UnitOfWork, call_sid: str, status: str, duration: int | None
     ) -> None:
         """A caller who hung up in the IVR menu, before any interaction: note it."""
-        event = await uow.timeline.by_provider_ref("twilio", call_sid)
+        event = await uow.timeline.by_provider_ref(PROVIDER, call_sid)
         ref = f"{call_sid}:{status}"
         if (
             event is None
             or status not in ENDED
-            or await uow.timeline.by_provider_ref("twilio", ref)
+            or await uow.timeline.by_provider_ref(PROVIDER, ref)
         ):
             return
         seconds = f", {duration} s" if duration is not None else ""
@@ -722,7 +821,7 @@ class CallControl:
             occurred_at=self._clock(),
             channel=Channel.VOICE,
             body=f"Call ended in the menu ({status}{seconds})",
-            provider="twilio",
+            provider=PROVIDER,
             provider_ref=ref,
             data={"call_status": status, "duration": duration},
         )
@@ -737,9 +836,11 @@ class CallControl:
         author: int | None = None,
         ref: str | None = None,
         inbound: bool = False,
+        attachments: tuple[Attachment, ...] = (),
         data: dict[str, Any] | None = None,
-    ) -> None:
-        await uow.timeline.append(
+    ) -> TimelineEvent:
+        """A line about the call on the interaction's timeline (``ref``: the provider's)."""
+        return await uow.timeline.append(
             customer_id=interaction.customer_id,
             interaction_id=interaction.id,
             kind=EventKind.CALL,
@@ -748,7 +849,13 @@ class CallControl:
             channel=Channel.VOICE,
             author_id=author,
             body=body,
-            provider="twilio" if ref else None,
+            attachments=attachments,
+            provider=PROVIDER if ref else None,
             provider_ref=ref,
             data=data,
         )
+
+
+def _fetch_owed(uow: UnitOfWork, event: TimelineEvent) -> None:
+    """Owe the fetch of the event's files, with the transaction that keeps their links."""
+    uow.record(AttachmentsOwed(event.customer_id, event.interaction_id, event.id, Channel.VOICE))
