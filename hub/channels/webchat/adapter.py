@@ -42,10 +42,10 @@ from hub.channels.webchat.visitors import VisitorIds
 from hub.config import ChatSiteSettings, Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.events import InteractionAssigned, InteractionClosed, InteractionEnded
-from hub.domain.identity import IdentityKind, IdentityRef
-from hub.domain.interaction import OPEN_STATES, Channel, Interaction, InteractionState
-from hub.domain.timeline import Attachment, Direction, EventKind
+from hub.domain.interaction import Channel, Interaction
+from hub.domain.timeline import Attachment
 from hub.errors import ChannelConfigError, HubError, NotFound, ValidationError
+from hub.services.chats import Chats
 from hub.services.receive import Received
 
 if TYPE_CHECKING:
@@ -68,7 +68,6 @@ _MAGIC = {
     "application/pdf": (b"%PDF-",),
 }
 # What a reply's delivery status may become next (the widget tells delivered, then read).
-_ORDER = ("sending", "sent", "delivered", "read")
 
 
 def visitor_room(visitor: str) -> str:
@@ -99,7 +98,7 @@ class WebchatChannel(ChannelAdapter):
         from hub.channels.webchat.namespace import ChatNamespace
 
         self.settings = settings
-        self.store = store
+        self.chats = Chats(store, clock)
         self.routing = routing
         self.clock = clock
         self.email = email
@@ -138,11 +137,7 @@ class WebchatChannel(ChannelAdapter):
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """Push an agent's reply to the visitor; they tell us when it is delivered and read."""
-        async with self.store.unit_of_work() as uow:
-            event = None if message.event_id is None else await uow.timeline.event(message.event_id)
-            author = await self._agent_name(uow, message.author_id)
-        if event is None:
-            raise NotFound("the reply's timeline event is gone")
+        event, author = await self.chats.reply(message.event_id, message.author_id)
         await self.emit(
             "message",
             {"event": public_event(event, author) | {"status": "sent"}},
@@ -150,34 +145,16 @@ class WebchatChannel(ChannelAdapter):
         )
         return DeliveryReceipt(PROVIDER, f"out:{event.id}", "sent")
 
-    @staticmethod
-    async def _agent_name(uow: Any, user_id: int | None) -> str | None:
-        if user_id is None:
-            return None
-        user = await uow.accounts.user(user_id)
-        return None if user is None else str(user.display_name)
-
-    async def visitor_of(self, interaction_id: int) -> tuple[Interaction, str] | None:
-        """A web chat and the visitor it is with."""
-        async with self.store.unit_of_work() as uow:
-            interaction = await uow.interactions.get(interaction_id)
-            latest = await uow.timeline.latest_inbound(interaction_id)
-        if interaction is None or interaction.channel is not Channel.WEBCHAT or latest is None:
-            return None
-        visitor = latest.data.get("from")
-        return (interaction, visitor) if isinstance(visitor, str) else None
-
     async def _on_assigned(self, event: InteractionAssigned) -> None:
-        found = await self.visitor_of(event.interaction_id)
+        found = await self.chats.chat_of(event.interaction_id)
         if found is None:
             return
         self.waiting.pop(event.interaction_id, None)
-        async with self.store.unit_of_work() as uow:
-            name = await self._agent_name(uow, event.agent_id)
+        name = await self.chats.agent_name(event.agent_id)
         await self.emit("agent", {"interaction_id": event.interaction_id, "name": name}, found[1])
 
     async def _on_ended(self, event: InteractionEnded | InteractionClosed) -> None:
-        found = await self.visitor_of(event.interaction_id)
+        found = await self.chats.chat_of(event.interaction_id)
         if found is None:
             return
         self.waiting.pop(event.interaction_id, None)
@@ -219,92 +196,27 @@ class WebchatChannel(ChannelAdapter):
 
     async def agent_typing(self, interaction_id: int, agent_id: int, typing: bool) -> None:
         """The agent is (or stopped) writing to the visitor."""
-        found = await self.visitor_of(interaction_id)
+        found = await self.chats.chat_of(interaction_id)
         if found is None or found[0].assigned_user_id != agent_id:
             return
-        async with self.store.unit_of_work() as uow:
-            name = await self._agent_name(uow, agent_id)
+        name = await self.chats.agent_name(agent_id)
         await self.emit(
             "typing", {"interaction_id": interaction_id, "typing": typing, "name": name}, found[1]
         )
 
     async def agent_read(self, interaction_id: int, agent_id: int, event_id: int) -> None:
         """The agent has seen the visitor's messages up to event_id."""
-        found = await self.visitor_of(interaction_id)
+        found = await self.chats.chat_of(interaction_id)
         if found is None or found[0].assigned_user_id != agent_id:
             return
         await self.emit("read", {"interaction_id": interaction_id, "up_to": event_id}, found[1])
 
     # -- what the visitor tells us -----------------------------------------------------------
 
-    async def mark_seen(self, visitor: str, event_id: int, *, read: bool) -> bool:
-        """The visitor's widget has a reply (read: shown to them); the status only moves on."""
-        async with self.store.unit_of_work() as uow:
-            event = await uow.timeline.event(event_id)
-            if (
-                event is None
-                or event.channel is not Channel.WEBCHAT
-                or event.direction is not Direction.OUTBOUND
-                or event.data.get("to") != visitor
-            ):
-                return False
-            wanted = "read" if read else "delivered"
-            status = event.data.get("status")
-            current = _ORDER.index(status) if status in _ORDER else -1
-            if _ORDER.index(wanted) <= current or status == "failed":
-                return True
-            await uow.timeline.update_delivery(
-                event_id, status=wanted, **{f"{wanted}_at": self.clock().isoformat()}
-            )
-            await uow.commit()
-        return True
-
-    async def rate(self, visitor: str, interaction_id: int, score: int, comment: str) -> None:
-        """The visitor's rating at the end of their chat, kept on the interaction once."""
-        found = await self.visitor_of(interaction_id)
-        if found is None or found[1] != visitor:
-            raise NotFound(f"no chat {interaction_id} of yours")
-        interaction = found[0]
-        if interaction.state in OPEN_STATES - {InteractionState.WRAP_UP}:
-            raise ValidationError("a chat is rated when it has ended")
-        now = self.clock()
-        async with self.store.unit_of_work() as uow:
-            if not await uow.interactions.set_rating(interaction_id, score, comment or None, now):
-                raise ValidationError("this chat is rated already")
-            await uow.timeline.append(
-                customer_id=interaction.customer_id,
-                interaction_id=interaction_id,
-                kind=EventKind.NOTE,
-                direction=Direction.INTERNAL,
-                occurred_at=now,
-                channel=Channel.WEBCHAT,
-                body=f"The customer rated the chat {score}/5" + (f": {comment}" if comment else ""),
-                data={"csat": score},
-            )
-            await uow.commit()
-
     async def history(self, visitor: str) -> tuple[list[dict[str, Any]], Interaction | None]:
         """The visitor's chat messages (oldest first) and their open chat, if any."""
-        ref = IdentityRef(IdentityKind.CHAT_VISITOR, visitor)
-        async with self.store.unit_of_work() as uow:
-            customer_id = await uow.customers.verified_owner(ref)
-            if customer_id is None:
-                return [], None
-            events = await uow.timeline.page(customer_id, limit=4 * HISTORY)
-            current = await uow.interactions.open_for(customer_id, Channel.WEBCHAT, None)
-            names: dict[int, str | None] = {}
-            chat = [
-                e
-                for e in events
-                if e.channel is Channel.WEBCHAT
-                and e.kind is EventKind.MESSAGE
-                and visitor in (e.data.get("from"), e.data.get("to"))
-            ][:HISTORY]
-            for e in chat:
-                if e.author_id is not None and e.author_id not in names:
-                    names[e.author_id] = await self._agent_name(uow, e.author_id)
-        shown = [public_event(e, names.get(e.author_id or -1)) for e in reversed(chat)]
-        return shown, current
+        chat, current = await self.chats.history(visitor, HISTORY)
+        return [public_event(e, author) for e, author in reversed(chat)], current
 
     async def availability(self, site: ChatSiteSettings) -> dict[str, Any]:
         """Whether anyone can chat now: the queue's hours, and its team's agents signed in as
@@ -339,20 +251,8 @@ class WebchatChannel(ChannelAdapter):
             subject=f"Your chat with {site.name or site.title}",
             body="\n".join(lines),
         )
-        last = history[-1]
-        async with self.store.unit_of_work() as uow:
-            event = await uow.timeline.event(last["id"])
-            if event is not None:
-                await uow.timeline.append(
-                    customer_id=event.customer_id,
-                    interaction_id=current.id if current else event.interaction_id,
-                    kind=EventKind.NOTE,
-                    direction=Direction.INTERNAL,
-                    occurred_at=self.clock(),
-                    channel=Channel.WEBCHAT,
-                    body=f"Chat transcript emailed to {address} at the visitor's request",
-                )
-                await uow.commit()
+        chat_id = None if current is None else current.id
+        await self.chats.note_transcript(history[-1]["id"], chat_id, address)
 
     async def leave_message(self, session: dict[str, Any], left: LeftMessage) -> Received:
         """A message left while nobody can chat: email work when a mailbox can answer it."""

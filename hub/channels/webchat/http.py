@@ -120,16 +120,9 @@ def routes(channel: WebchatChannel) -> list[web.RouteDef]:
         if visitor is None:
             raise NotFound("no such file")
         event_id, index = int(request.match_info["event_id"]), int(request.match_info["n"])
-        async with channel.store.unit_of_work() as uow:
-            event = await uow.timeline.event(event_id)
-        if (
-            event is None
-            or visitor not in (event.data.get("from"), event.data.get("to"))
-            or not 0 <= index < len(event.attachments)
-            or not event.attachments[index].path
-        ):
+        found = await channel.chats.file(visitor, event_id, index)
+        if found is None:
             raise NotFound("no such file")
-        found = event.attachments[index]
         path = Path(str(found.path))
         if not await asyncio.to_thread(path.is_file):
             raise NotFound("the file is no longer kept")

@@ -27,7 +27,7 @@ from hub.channels.webchat.limits import RateLimit
 from hub.channels.webchat.outbound import public_event
 from hub.channels.webchat.visitors import signed_user
 from hub.domain.identity import IdentityClaim, IdentityKind, IdentityRef, normalize_identity
-from hub.domain.interaction import Channel, Interaction, InteractionState
+from hub.domain.interaction import Interaction, InteractionState
 from hub.errors import AuthError, HubError, InvalidIdentity, TooManyRequests, ValidationError
 from hub.http import GuardedNamespace, Id, failure, validate
 
@@ -150,18 +150,11 @@ class ChatNamespace(GuardedNamespace):
             return None
         agent = None
         if chat.assigned_user_id is not None:
-            async with self.channel.store.unit_of_work() as uow:
-                user = await uow.accounts.user(chat.assigned_user_id)
-            agent = None if user is None else user.display_name
+            agent = await self.channel.chats.agent_name(chat.assigned_user_id)
         return {"interaction_id": chat.id, "state": chat.state.value, "agent": agent}
 
     async def _open_chat(self, visitor: str) -> Interaction | None:
-        ref = IdentityRef(IdentityKind.CHAT_VISITOR, visitor)
-        async with self.channel.store.unit_of_work() as uow:
-            customer_id = await uow.customers.verified_owner(ref)
-            if customer_id is None:
-                return None
-            return await uow.interactions.open_for(customer_id, Channel.WEBCHAT, None)
+        return await self.channel.chats.open_chat(visitor)
 
     async def _limit(self, session: dict[str, Any]) -> None:
         if not await self.per_visitor.allow(session["visitor"]):
@@ -223,9 +216,7 @@ class ChatNamespace(GuardedNamespace):
 
     async def _after_message(self, sid: str, visitor: str, event_id: int) -> None:
         """Show the message in the visitor's other tabs; tell them where they stand."""
-        async with self.channel.store.unit_of_work() as uow:
-            event = await uow.timeline.event(event_id)
-            chat = None if event is None else await uow.interactions.get(event.interaction_id or -1)
+        event, chat = await self.channel.chats.message(event_id)
         if event is None:
             return
         await self.emit(
@@ -257,7 +248,9 @@ class ChatNamespace(GuardedNamespace):
         try:
             session = await self.get_session(sid)
             seen = validate(Seen, data)
-            known = await self.channel.mark_seen(session["visitor"], seen.event_id, read=seen.read)
+            known = await self.channel.chats.mark_seen(
+                session["visitor"], seen.event_id, read=seen.read
+            )
         except HubError as err:
             return failure(err)
         return {"ok": known}
@@ -267,7 +260,7 @@ class ChatNamespace(GuardedNamespace):
         try:
             session = await self.get_session(sid)
             rating = validate(Rating, data)
-            await self.channel.rate(
+            await self.channel.chats.rate(
                 session["visitor"], rating.interaction_id, rating.score, rating.comment
             )
         except HubError as err:
