@@ -19,7 +19,6 @@ import hmac
 import os
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -44,7 +43,7 @@ from hub.domain.events import AttachmentsOwed
 from hub.domain.identity import IdentityKind, IdentityRef, anonymous, try_normalize_phone
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
-from hub.domain.timeline import Attachment, Direction
+from hub.domain.timeline import Attachment
 from hub.errors import (
     ChannelConfigError,
     HubError,
@@ -54,6 +53,7 @@ from hub.errors import (
 )
 from hub.http import path_id, public
 from hub.keys import key_file
+from hub.services.faxes import FaxRecords
 from hub.services.receive import Received
 
 log = structlog.get_logger(__name__)
@@ -87,6 +87,7 @@ class FaxChannel(ChannelAdapter):
             raise ChannelConfigError("the fax channel needs fax.provider or fax.gateways")
         self.settings = settings
         self.store = store
+        self.records = FaxRecords(store)
         self.clock = clock
         self.provider: FaxProvider | None = TelnyxFax(fax) if fax.provider == "telnyx" else None
         self.folder = Path(settings.data_dir) / "fax"
@@ -104,11 +105,7 @@ class FaxChannel(ChannelAdapter):
     async def _resume(self) -> None:
         """Pick up the faxes a stopped hub had not finished: fetch or read them, send again."""
         since = self.clock() - timedelta(days=RESUME_DAYS)
-        async with self.store.unit_of_work() as uow:
-            recent = await uow.timeline.recent_messages(Channel.FAX, since=since, limit=500)
-            sent = await uow.timeline.recent_messages(
-                Channel.FAX, since=since, limit=500, direction=Direction.OUTBOUND
-            )
+        recent, sent = await self.records.recent(since)
         for event in sent:
             if event.data.get("status") == "retrying" and self.provider is not None:
                 due = _instant(event.data.get("retry_at")) or self.clock()
@@ -213,7 +210,7 @@ class FaxChannel(ChannelAdapter):
         )
         if not received.duplicate:
             return  # the core recorded AttachmentsOwed with it: fetched once that is delivered
-        stored = await self._event(received.event_id)
+        stored = await self.records.event(received.event_id)
         kept = stored is not None and any(a.path for a in stored.attachments)
         # A retry of a fax whose document could not be fetched brings a fresh link: use it.
         if event.media_url and not kept:
@@ -225,7 +222,7 @@ class FaxChannel(ChannelAdapter):
         link holds up no other interaction's events."""
         if event.channel is not Channel.FAX or self.provider is None or not self.running:
             return
-        stored = await self._event(event.event_id)
+        stored = await self.records.event(event.event_id)
         if stored is None or not stored.attachments:
             return
         document = stored.attachments[0]
@@ -251,10 +248,6 @@ class FaxChannel(ChannelAdapter):
             )
         )  # fmt: skip
 
-    async def _event(self, event_id: int) -> Any:
-        async with self.store.unit_of_work() as uow:
-            return await uow.timeline.event(event_id)
-
     async def _fetch(self, event_id: int, url: str, fax_id: str) -> None:
         """Fetch a received fax's document, keep it, queue it to read.
 
@@ -275,7 +268,7 @@ class FaxChannel(ChannelAdapter):
             kind = documents.kind_of(data)
         except HubError as err:
             log.warning("fax document not fetched", event_id=event_id, error=err.message)
-            await self._note_document(event_id, error=err.message)
+            await self.records.document_failed(event_id, err.message)
             return
         await self.keep_document(event_id, data, kind, source=url)
 
@@ -287,21 +280,8 @@ class FaxChannel(ChannelAdapter):
         attachment = Attachment(
             f"fax-{event_id}.{suffix}", kind, size=len(data), url=source, path=str(path)
         )
-        async with self.store.unit_of_work() as uow:
-            await uow.timeline.set_attachments(event_id, (attachment,))
-            await uow.timeline.update_delivery(event_id, document="kept")
-            await uow.commit()
+        await self.records.document_kept(event_id, attachment)
         await self._reading.put(event_id)
-
-    async def _note_document(self, event_id: int, *, error: str) -> None:
-        async with self.store.unit_of_work() as uow:
-            event = await uow.timeline.event(event_id)
-            if event is None:
-                return
-            kept = tuple(replace(a, error=error) for a in event.attachments)
-            await uow.timeline.set_attachments(event_id, kept)
-            await uow.timeline.update_delivery(event_id, document="failed", document_error=error)
-            await uow.commit()
 
     async def _read_documents(self) -> None:
         """The background worker: page pictures and OCR, one document at a time."""
@@ -315,13 +295,11 @@ class FaxChannel(ChannelAdapter):
 
     async def _unreadable(self, event_id: int, reason: str) -> None:
         ocr = {"status": "failed", "error": reason[:300]}
-        async with self.store.unit_of_work() as uow:
-            await uow.timeline.update_delivery(event_id, ocr=ocr, document_error=reason[:300])
-            await uow.commit()
+        await self.records.progress(event_id, ocr=ocr, document_error=reason[:300])
 
     async def read_document(self, event_id: int) -> None:
         """Draw a kept document's pages and read their text onto the event."""
-        event = await self._event(event_id)
+        event = await self.records.event(event_id)
         if event is None or not event.attachments or not event.attachments[0].path:
             return
         document = event.attachments[0]
@@ -357,11 +335,9 @@ class FaxChannel(ChannelAdapter):
         for page in drawn:  # the full-size pictures were for Tesseract only
             page.image.unlink(missing_ok=True)
         text = "\n\n".join(t for t in texts if t)
-        async with self.store.unit_of_work() as uow:
-            await uow.timeline.set_attachments(event_id, (document, *thumbnails))
-            await uow.timeline.set_body(event_id, text)
-            await uow.timeline.update_delivery(event_id, page_count=len(drawn), ocr=ocr)
-            await uow.commit()
+        await self.records.document_read(
+            event_id, (document, *thumbnails), text, page_count=len(drawn), ocr=ocr
+        )
 
     # -- from fax-to-email gateways ---------------------------------------------------------
 
@@ -473,12 +449,7 @@ class FaxChannel(ChannelAdapter):
         path = self.folder / "outbound" / str(message.event_id) / "document.pdf"
         await asyncio.to_thread(_write, path, data)
         sent = Attachment("fax.pdf", documents.PDF, size=len(data), path=str(path))
-        async with self.store.unit_of_work() as uow:
-            await uow.timeline.set_attachments(message.event_id, (sent,))
-            await uow.timeline.update_delivery(
-                message.event_id, page_count=pages, attempts=1, sent_from=ours
-            )
-            await uow.commit()
+        await self.records.outgoing(message.event_id, sent, pages=pages, ours=ours)
         fax_id = await self._send(message.to.value, ours, message.event_id)
         return DeliveryReceipt(self.provider.name, fax_id, "queued")
 
@@ -520,9 +491,7 @@ class FaxChannel(ChannelAdapter):
                     "retry_at": due.isoformat(),
                 }
                 self._retry_later(stored.id, stored.data, attempts, wait)
-        async with self.store.unit_of_work() as uow:
-            await uow.timeline.update_delivery(stored.id, **changes)
-            await uow.commit()
+        await self.records.progress(stored.id, **changes)
 
     def _retry_later(self, event_id: int, data: dict[str, Any], attempts: int, wait: float) -> None:
         async def again() -> None:
@@ -531,20 +500,15 @@ class FaxChannel(ChannelAdapter):
             try:
                 fax_id = await self._send(to, ours, event_id)
             except HubError as err:
-                changes = {"status": "failed", "error": err.message}
-                async with self.store.unit_of_work() as uow:
-                    await uow.timeline.update_delivery(event_id, **changes)
-                    await uow.commit()
+                await self.records.progress(event_id, status="failed", error=err.message)
                 return
-            async with self.store.unit_of_work() as uow:
-                await uow.timeline.update_delivery(
-                    event_id,
-                    provider_ref=fax_id,
-                    status="queued",
-                    fax_status="queued",
-                    attempts=attempts + 1,
-                )
-                await uow.commit()
+            await self.records.progress(
+                event_id,
+                provider_ref=fax_id,
+                status="queued",
+                fax_status="queued",
+                attempts=attempts + 1,
+            )
 
         task = asyncio.create_task(again(), name=f"fax retry {event_id}")
         self._later.add(task)
