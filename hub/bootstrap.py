@@ -16,7 +16,7 @@ from hub.channels.email.adapter import EmailChannel
 from hub.channels.fax import FaxChannel
 from hub.channels.sms import SmsChannel
 from hub.channels.voice import VoiceChannel
-from hub.channels.voice.conference import TwilioConference
+from hub.channels.voice.outbound import TwilioConference
 from hub.channels.webchat import WebchatChannel
 from hub.config import Settings
 from hub.crm_store.database import create_engine, create_read_engine, migrate

@@ -3,7 +3,7 @@ and what the provider's webhooks tell of them.
 
 Every call is a conference named for its interaction, and each party on it is a leg kept in the
 store by CallSid (``hub.domain.calls``). The service decides and keeps; the voice channel's
-edge (``hub.channels.voice.conference.TwilioConference``) only carries out, through the
+edge (``hub.channels.voice.outbound.TwilioConference``) only carries out, through the
 ``Conference`` port, what the provider must do. Status callbacks of every leg (ringing,
 answered, completed, with the duration) go on the interaction's timeline, and a customer's
 hang-up ends the work it ends.

@@ -12,12 +12,8 @@ only ever move forward; busy and no-answer are tried again as configured.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import os
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,16 +29,16 @@ from hub.channels.base import (
     DeliveryReceipt,
     OutboundMessage,
 )
-from hub.channels.caller_id import WITHHELD, caller_number
 from hub.channels.fax import documents
+from hub.channels.fax.inbound import failed_fax, gateway_fax, received_fax
+from hub.channels.fax.outbound import DOCUMENTS, DocumentLinks, document_of
 from hub.channels.fax.provider import ExpiredLink, FaxEvent, FaxProvider
 from hub.channels.fax.telnyx import TelnyxFax
 from hub.config import FaxGatewaySettings, Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.events import AttachmentsOwed
-from hub.domain.identity import IdentityKind, IdentityRef, anonymous, try_normalize_phone
+from hub.domain.identity import try_normalize_phone
 from hub.domain.interaction import Channel
-from hub.domain.messages import InboundMessage
 from hub.domain.timeline import Attachment
 from hub.errors import (
     ChannelConfigError,
@@ -52,16 +48,12 @@ from hub.errors import (
     ValidationError,
 )
 from hub.http import path_id, public
-from hub.keys import key_file
 from hub.services.faxes import FaxRecords
 from hub.services.receive import Received
 
 log = structlog.get_logger(__name__)
 
 WEBHOOK = "/webhooks/fax/telnyx"
-DOCUMENTS = "/webhooks/fax/documents"
-GATEWAY = "email-fax"  # the provider name of faxes that came through a fax-to-email gateway
-LINK_SECONDS = 3600  # how long the provider may fetch an outbound document
 MAX_WEBHOOK_BYTES = 256 * 1024
 # The statuses of an outbound fax, in the order they happen (the last two are final).
 _ORDER = ("sending", "queued", "media.processed", "sending.started", "delivered", "failed")
@@ -91,7 +83,7 @@ class FaxChannel(ChannelAdapter):
         self.clock = clock
         self.provider: FaxProvider | None = TelnyxFax(fax) if fax.provider == "telnyx" else None
         self.folder = Path(settings.data_dir) / "fax"
-        self._link_key = key_file(Path(settings.data_dir) / "fax-link.key")
+        self.links = DocumentLinks(Path(settings.data_dir) / "fax-link.key")
         self._reading: asyncio.Queue[int | None] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self._later: set[asyncio.Task[None]] = set()
@@ -173,39 +165,15 @@ class FaxChannel(ChannelAdapter):
             await self._status(event)
         return web.json_response({"ok": True})
 
-    def _sender(self, event: FaxEvent) -> tuple[IdentityRef, dict[str, Any]]:
-        """Who sent the fax, and what the event keeps of it: a withheld number (``anonymous``,
-        a placeholder) is a sender of its own, never anybody's customer record."""
-        number = caller_number(event.sender, self.settings.default_region)
-        if number is None:
-            sender = anonymous(self.provider.name if self.provider else "fax", event.fax_id)
-            return sender, {"from": WITHHELD, "sender_withheld": True}
-        return IdentityRef(IdentityKind.FAX, number), {"from": number}
-
     async def _received(self, event: FaxEvent) -> None:
-        sender, who = self._sender(event)
+        assert self.provider is not None
         received = await self.sink()(
-            InboundMessage(
-                channel=Channel.FAX,
-                sender=sender,
-                received_at=self.clock(),
-                provider=self.provider.name if self.provider else None,
-                provider_ref=event.fax_id,
+            received_fax(
+                event,
+                provider=self.provider.name,
+                region=self.settings.default_region,
                 queue=self.queue_for(event.to),
-                attachments=(
-                    Attachment(f"fax-{event.fax_id}", documents.PDF, url=event.media_url),
-                ),
-                name="Withheld number" if "sender_withheld" in who else None,
-                data={
-                    **who,
-                    "to": event.to,
-                    "fax_id": event.fax_id,
-                    "page_count": event.page_count,
-                    # Only some pages came through: the document is what did.
-                    "status": "received in part" if event.partial else "received",
-                    "partial": event.partial,
-                    "document": "fetching",
-                },
+                now=self.clock(),
             )
         )
         if not received.duplicate:
@@ -231,22 +199,17 @@ class FaxChannel(ChannelAdapter):
 
     async def _reception_failed(self, event: FaxEvent) -> None:
         """A fax that did not come through: on the sender's timeline, no work."""
-        sender, who = self._sender(event)
         assert self.provider is not None
         meaning, _ = self.provider.failure(event.failure_reason)
         await self.sink()(
-            InboundMessage(
-                channel=Channel.FAX,
-                sender=sender,
-                received_at=self.clock(),
-                body=f"A fax from {who['from']} did not come through ({meaning}).",
-                provider=self.provider.name if self.provider else None,
-                provider_ref=f"{event.fax_id}:failed",
-                creates_work=False,
-                data={**who, "to": event.to, "status": "failed",
-                      "failure_reason": event.failure_reason},
+            failed_fax(
+                event,
+                meaning,
+                provider=self.provider.name,
+                region=self.settings.default_region,
+                now=self.clock(),
             )
-        )  # fmt: skip
+        )
 
     async def _fetch(self, event_id: int, url: str, fax_id: str) -> None:
         """Fetch a received fax's document, keep it, queue it to read.
@@ -358,69 +321,34 @@ class FaxChannel(ChannelAdapter):
         attachments: tuple[Attachment, ...],
     ) -> Received | None:
         """A gateway's mail as the fax it carries; None when it is not one (then it is email)."""
-        kept = [
-            a for a in attachments if a.path and a.content_type in (documents.PDF, documents.TIFF)
-        ]
-        number = None
-        region = self.settings.default_region
-        for where in (subject, text):
-            for found in re.finditer(gateway.number_pattern, where or ""):
-                read = caller_number(found.group(1) if found.groups() else found.group(0), region)
-                if read is not None:
-                    number = IdentityRef(IdentityKind.FAX, read)
-                    break
-            if number is not None:
-                break
-        if not kept or number is None:
-            return None
-        document = kept[0]
-        received = await self.sink()(
-            InboundMessage(
-                channel=Channel.FAX,
-                sender=number,
-                received_at=self.clock(),
-                provider=GATEWAY,
-                provider_ref=message_id,
-                queue=gateway.queue,
-                attachments=(document,),
-                data={
-                    "from": number.value,
-                    "to": gateway.address,
-                    "gateway": gateway.address,
-                    "subject": subject,
-                    "status": "received",
-                    "document": "kept",
-                },
-            )
+        message = gateway_fax(
+            gateway,
+            message_id=message_id,
+            subject=subject,
+            text=text,
+            attachments=attachments,
+            region=self.settings.default_region,
+            now=self.clock(),
         )
+        if message is None:
+            return None
+        received = await self.sink()(message)
         if not received.duplicate:
             await self._reading.put(received.event_id)
         return received
 
     # -- outbound ---------------------------------------------------------------------------
 
-    def _signature(self, event_id: int, expires: int) -> str:
-        digest = hmac.new(self._link_key, f"{event_id}:{expires}".encode(), hashlib.sha256)
-        return base64.urlsafe_b64encode(digest.digest()[:24]).decode()
-
     def document_link(self, event_id: int) -> str:
-        """Where the provider fetches an outbound fax's document: signed, for LINK_SECONDS."""
-        expires = int(self.clock().timestamp()) + LINK_SECONDS
-        signature = self._signature(event_id, expires)
-        base = self.settings.public_url
-        return f"{base}{DOCUMENTS}/{event_id}?expires={expires}&sig={signature}"
+        """Where the provider fetches an outbound fax's document: signed, for a while."""
+        return self.links.link(self.settings.public_url, event_id, self.clock().timestamp())
 
     @public  # the link's signature and expiry authenticate it (the provider fetches it)
     async def serve_document(self, request: web.Request) -> web.StreamResponse:
         """An outbound fax's document, for the provider that sends it."""
         event_id = path_id(request, "event_id")
-        try:
-            expires = int(request.query.get("expires", ""))
-        except ValueError as err:
-            raise NotFound("no such document") from err
-        signature = request.query.get("sig", "")
-        valid = hmac.compare_digest(signature, self._signature(event_id, expires))
-        if not valid or expires < self.clock().timestamp():
+        expires, signature = request.query.get("expires", ""), request.query.get("sig", "")
+        if not self.links.valid(event_id, expires, signature, self.clock().timestamp()):
             raise NotFound("no such document (or the link has expired)")
         path = self.folder / "outbound" / str(event_id) / "document.pdf"
         if not await asyncio.to_thread(path.is_file):
@@ -433,15 +361,7 @@ class FaxChannel(ChannelAdapter):
             raise ChannelConfigError("faxes go out through a provider: set fax.provider")
         if message.event_id is None:
             raise ValidationError("an outbound fax needs its timeline event")
-        pdfs = [a for a in message.attachments if a.path and a.content_type == documents.PDF]
-        if pdfs:
-            data = await asyncio.to_thread(Path(str(pdfs[0].path)).read_bytes)
-            if documents.kind_of(data) != documents.PDF:
-                raise ValidationError("the attached file is not really a PDF")
-        elif message.body.strip():
-            data = await asyncio.to_thread(documents.render_text, message.body)
-        else:
-            raise ValidationError("a fax needs a PDF or some text to send")
+        data = await document_of(message)
         ours = message.reply_from or next(iter(self.settings.fax.numbers), None)
         if ours is None:
             raise ChannelConfigError("no fax number to send from: set fax.numbers")

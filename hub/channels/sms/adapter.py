@@ -22,42 +22,21 @@ from hub.channels.sms.inbound import parse_webhook, to_inbound_message
 from hub.channels.sms.outbound import send_sms
 from hub.channels.twilio.account import TwilioAccount
 from hub.channels.twilio.client import HubTwilioHttpClient, twilio_client
-from hub.channels.twilio.media import RESUME_DAYS, keep_media, owed_event, owed_media
+from hub.channels.twilio.media import RESUME_DAYS, keep_media, owed_event
 from hub.config import Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.events import AttachmentsOwed
-from hub.domain.identity import IdentityKind, IdentityRef
 from hub.domain.interaction import Channel
 from hub.domain.timeline import Attachment
 from hub.errors import ChannelConfigError, ChannelError, Conflict, MalformedRequest
 from hub.http import public
+from hub.services.texts import UNSUBSCRIBED, TextRecords
 
 log = structlog.get_logger(__name__)
 EMPTY_TWIML = str(MessagingResponse())  # the answer to every inbound SMS, built once
 
 INBOUND_PATH = "/webhooks/twilio/sms"  # our numbers' SMS URL
 STATUS_PATH = "/webhooks/twilio/sms/status"
-# Twilio's message statuses in the order they happen
-# (https://www.twilio.com/docs/messaging/api/message-resource#message-status-values); the last
-# three are final. A status the hub does not know yet is kept only on a message with none.
-_ORDER = (
-    "accepted",
-    "scheduled",
-    "queued",
-    "sending",
-    "sent",
-    "partially_delivered",
-    "delivered",
-    "read",
-    "undelivered",
-    "failed",
-    "canceled",
-)
-UNSUBSCRIBED = "21610"  # Twilio: the recipient texted STOP to Twilio's own opt-out handling
-
-
-def _rank(status: object) -> int:
-    return _ORDER.index(status) if status in _ORDER else -1
 
 
 class SmsChannel(ChannelAdapter):
@@ -71,6 +50,7 @@ class SmsChannel(ChannelAdapter):
         self._account = TwilioAccount.from_settings(settings, "SMS")
         self._region = settings.default_region
         self._store = store
+        self.texts = TextRecords(store, clock)
         self._clock = clock
         self._settings = settings
         self._client: Client | None = None
@@ -88,10 +68,7 @@ class SmsChannel(ChannelAdapter):
         The event records each attachment's URL when the message commits; a file kept, or a
         fetch that gave up, records its path or error. Anything with neither is still owed.
         """
-        since = self._clock() - timedelta(days=RESUME_DAYS)
-        async with self._store.unit_of_work() as uow:
-            recent = await uow.timeline.recent_messages(Channel.SMS, since=since, limit=1000)
-        owed = [e for e in recent if any(owed_media(a) for a in e.attachments)]
+        owed = await self.texts.media_owed(self._clock() - timedelta(days=RESUME_DAYS))
         for event in owed:
             self.spawn(self._keep(event.id, event.attachments))
         if owed:
@@ -122,12 +99,11 @@ class SmsChannel(ChannelAdapter):
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """Send an SMS from the number the customer wrote to (else our first number)."""
-        async with self._store.unit_of_work() as uow:
-            if await uow.customers.is_opted_out(message.to):
-                raise Conflict(
-                    f"{message.to.value} has opted out of SMS (texted STOP); not sent",
-                    code="sms_opted_out",
-                )
+        if await self.texts.opted_out(message.to):
+            raise Conflict(
+                f"{message.to.value} has opted out of SMS (texted STOP); not sent",
+                code="sms_opted_out",
+            )
         sender = message.reply_from or next(iter(self._account.queues), None)
         if sender is None:
             raise ChannelConfigError("no Twilio number to send from: set twilio.numbers")
@@ -146,17 +122,12 @@ class SmsChannel(ChannelAdapter):
             if str(err.details.get("twilio_code")) != UNSUBSCRIBED:
                 raise
             # Twilio knows the number opted out (STOP handled by Twilio): so must the hub.
-            await self._opted_out(message.to)
+            await self.texts.opt_out(message.to)
             raise Conflict(
                 f"{message.to.value} has opted out of SMS at Twilio (error 21610); not sent",
                 code="sms_opted_out",
             ) from err
         return DeliveryReceipt("twilio", sent.sid, sent.status)
-
-    async def _opted_out(self, number: IdentityRef) -> None:
-        async with self._store.unit_of_work() as uow:
-            await uow.customers.set_opt_out(number, self._clock())
-            await uow.commit()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -172,20 +143,7 @@ class SmsChannel(ChannelAdapter):
         if not sid or not status:
             raise MalformedRequest("the status callback lacks MessageSid or MessageStatus")
         await self.sent_message(self._store, "twilio", sid)  # it may not be recorded yet
-        async with self._store.unit_of_work() as uow:  # read again: in this transaction
-            event = await uow.timeline.by_provider_ref("twilio", sid)
-            current = event.data.get("status") if event is not None else None
-            if event is not None and _rank(status) >= _rank(current):
-                changes: dict[str, Any] = {"status": status}
-                if params.get("ErrorCode"):
-                    changes["error_code"] = params["ErrorCode"]
-                await uow.timeline.update_delivery(event.id, **changes)
-                to = event.data.get("to")
-                if params.get("ErrorCode") == UNSUBSCRIBED and isinstance(to, str):
-                    await uow.customers.set_opt_out(
-                        IdentityRef(IdentityKind.PHONE, to), self._clock()
-                    )
-                await uow.commit()
+        await self.texts.delivery(sid, status, params.get("ErrorCode"))
         return web.Response(status=204)
 
     @public  # authenticated by Twilio's signature instead of a user's token

@@ -1,4 +1,4 @@
-"""The interaction's conference at Twilio: who is dialled in, held, muted, coached or removed.
+"""Calls out: the interaction's conference at Twilio, who is dialled in, held, muted or removed.
 
 Every party is dialled into (or leaves) the interaction's conference through the Conference
 Participants API (https://www.twilio.com/docs/voice/api/conference-participant-resource):
