@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -44,19 +43,12 @@ from hub.errors import (
     HubError,
     IllegalTransition,
     NotFound,
-    StoreConflict,
     ValidationError,
 )
 from hub.routing.effects import StoreEffects
 from hub.routing.model import AgentState, Presence, WorkItem
-from hub.routing.policy import (
-    Policy,
-    PolicyError,
-    PolicyFile,
-    policy_document,
-    policy_from_document,
-    read_policy_file,
-)
+from hub.routing.policies import PolicyVersions
+from hub.routing.policy import Policy, PolicyError, PolicyFile, policy_from_document
 from hub.routing.router import Router
 from hub.routing.state.base import RoutingState
 from hub.routing.stats import window_stats
@@ -64,12 +56,7 @@ from hub.routing.upkeep import Upkeep
 from hub.services.interactions import require_handler, visible_interaction
 
 log = structlog.get_logger(__name__)
-RACE_ATTEMPTS = 3  # a start-up write that loses a race with another process: tried again
-
-DEFAULT_POLICY_FILE = Path("config/routing.toml")
 STOP_SECONDS = 4.0  # how long stopping waits for a routing pass in progress
-POLICY = "routing_policy"  # its kind among the config versions
-FROM_QUEUES = "the queues in the store"  # the source of a policy made without a file
 S = InteractionState
 
 
@@ -94,7 +81,7 @@ class RoutingService:
         self._queue_names: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self._version: ConfigVersion | None = None
+        self.policies = PolicyVersions(store, settings, clock)
         self.upkeep = Upkeep(self)
         # New work arriving together (the outbox's lanes deliver side by side) is routed
         # together: one read of what routing needs, one transaction for the queued moves.
@@ -106,14 +93,12 @@ class RoutingService:
 
     def policy_file(self) -> Path | None:
         """The policy file in use: the setting, else config/routing.toml if it exists."""
-        if self.settings.routing_policy:
-            return Path(self.settings.routing_policy)
-        return DEFAULT_POLICY_FILE if DEFAULT_POLICY_FILE.is_file() else None
+        return self.policies.policy_file()
 
     async def start(self) -> None:
         """Load the policy, rebuild the state from the store, subscribe, start ticking."""
         await self.state.start()
-        policy = await self._load_policy()
+        policy = await self.policies.load()
         self.router = Router(self.state, policy, StoreEffects(self), self.clock)
         await self._sync_queues(policy)
         # Subscribe before rebuilding: work arriving meanwhile is either in the store when the
@@ -153,104 +138,10 @@ class RoutingService:
             raise HubError("routing is not started")
         return self.router
 
-    async def _load_policy(self, *, import_file: bool = False) -> Policy:
-        """The policy in force: the store's newest version, after importing a changed file.
-
-        The store keeps every version (admins edit the policy from the console). The policy
-        file, when there is one, is imported as a new version whenever its text differs from
-        the file the version in force descends from, so editing the file still takes effect
-        (import_file: whatever its text). Processes starting together race to import the same
-        file: the one that loses reads what the winner saved and decides again.
-        """
-        for attempt in range(1, RACE_ATTEMPTS + 1):
-            try:
-                return await self._load_policy_once(import_file=import_file)
-            except Conflict:
-                if attempt == RACE_ATTEMPTS:
-                    raise
-                log.info("routing policy saved by another process meanwhile; reading it again")
-        raise AssertionError("unreachable")
-
-    async def _load_policy_once(self, *, import_file: bool) -> Policy:
-        path = self.policy_file()
-        async with self.store.unit_of_work() as uow:
-            latest = await uow.config.latest(POLICY)
-        if path is not None:
-            text = read_policy_file(path)
-            digest = hashlib.sha256(text.encode()).hexdigest()
-            if import_file or latest is None or latest.file_digest != digest:
-                document = policy_document(text, source=str(path))
-                latest = await self._save(
-                    document, source=f"file {path}", file_digest=digest, after=latest
-                )
-                log.info("routing policy file imported", source=str(path), version=latest.version)
-        elif latest is None or latest.source == FROM_QUEUES:
-            # Until an admin edits it, a policy made from the store's queues follows them.
-            document = await self._document_from_queues()
-            if latest is None or latest.document != document:
-                latest = await self._save(document, source=FROM_QUEUES, after=latest)
-        assert latest is not None
-        self._version = latest
-        return policy_from_document(latest.document, source=f"policy version {latest.version}")
-
-    async def _document_from_queues(self) -> dict[str, Any]:
-        """Without a policy: one queue per queue in the store, each served by its team."""
-        async with self.store.unit_of_work() as uow:
-            queues = await uow.accounts.queues()
-            teams = await uow.accounts.team_names()
-        default = self.settings.default_team
-        pairs = [(default, default)] + [
-            (q.name, teams.get(q.team_id or -1, default)) for q in queues if q.name != default
-        ]
-        return {
-            "default_queue": default,
-            "queues": [{"name": name, "team": team} for name, team in pairs],
-        }
-
-    async def _save(
-        self,
-        document: dict[str, Any],
-        *,
-        source: str,
-        after: ConfigVersion | None,
-        file_digest: str | None = None,
-        actor_id: int | None = None,
-    ) -> ConfigVersion:
-        """Save the version after ``after``; Conflict if someone saved one meanwhile."""
-        now = self.clock()
-        try:
-            async with self.store.unit_of_work() as uow:
-                saved = await uow.config.add(
-                    POLICY,
-                    version=(after.version if after else 0) + 1,
-                    document=document,
-                    source=source,
-                    file_digest=file_digest or (after.file_digest if after else None),
-                    created_by=actor_id,
-                    now=now,
-                )
-                if actor_id is not None:
-                    uow.audit.add(
-                        at=now,
-                        actor_id=actor_id,
-                        action="routing.policy",
-                        entity_type="routing_policy",
-                        entity_id=saved.version,
-                        source=source,
-                    )
-                await uow.commit()
-        except StoreConflict as err:
-            raise Conflict(
-                "the routing policy was changed meanwhile; load it again and redo the change"
-            ) from err
-        return saved
-
     @property
     def version(self) -> ConfigVersion:
         """The stored policy version in force."""
-        if self._version is None:
-            raise HubError("routing is not started")
-        return self._version
+        return self.policies.in_force
 
     async def reload(self, *, from_file: bool = False) -> Policy:
         """Put the newest policy in force: a changed (or, from_file, any) file is imported first.
@@ -261,15 +152,11 @@ class RoutingService:
         if from_file and path is None:
             raise ValidationError("there is no routing policy file to import (routing_policy)")
         try:
-            policy = await self._load_policy(import_file=from_file)
+            policy = await self.policies.load(import_file=from_file)
         except PolicyError as err:
             raise ValidationError(f"policy not reloaded, the old one stays: {err}") from err
         await self._put_in_force(policy)
         return policy
-
-    async def _latest(self) -> ConfigVersion | None:
-        async with self.store.unit_of_work() as uow:
-            return await uow.config.latest(POLICY)
 
     async def _put_in_force(self, policy: Policy) -> None:
         await self._sync_queues(policy)
@@ -296,7 +183,7 @@ class RoutingService:
             policy = policy_from_document(document, source="the new policy")
         except PolicyError as err:
             raise ValidationError(str(err)) from err
-        current = await self._latest()
+        current = await self.policies.latest()
         if base_version is not None and current is not None and current.version != base_version:
             raise Conflict(
                 f"the routing policy is at version {current.version}, not {base_version}; "
@@ -312,32 +199,25 @@ class RoutingService:
                 "move them before removing it"
             )
         clean = PolicyFile.model_validate(document).model_dump(mode="json", exclude_none=True)
-        self._version = await self._save(
+        saved = await self.policies.save(
             clean, source=source, after=current, actor_id=principal.user_id
         )
-        policy = replace(policy, source=f"policy version {self._version.version}")
+        policy = replace(policy, source=f"policy version {saved.version}")
         await self._put_in_force(policy)
         return policy
 
     async def policy_versions(self, limit: int = 50) -> list[ConfigVersion]:
         """The policy's history, newest first."""
-        async with self.store.unit_of_work() as uow:
-            return await uow.config.history(POLICY, limit=limit)
+        return await self.policies.history(limit)
 
     async def policy_version(self, version: int) -> ConfigVersion:
         """One version of the policy (NotFound if there is none)."""
-        async with self.store.unit_of_work() as uow:
-            found = await uow.config.get(POLICY, version)
-        if found is None:
-            raise NotFound(f"no routing policy version {version}")
-        return found
+        return await self.policies.get(version)
 
     async def _follow(self) -> None:
         """Scaled out: put in force a version another hub process saved."""
-        async with self.store.unit_of_work() as uow:
-            newest = await uow.config.latest_number(POLICY)
-        if self._version is not None and newest > self._version.version:
-            await self._put_in_force(await self._load_policy())
+        if await self.policies.newer_saved():
+            await self._put_in_force(await self.policies.load())
 
     def _reload_on_signal(self) -> None:
         async def go() -> None:
@@ -349,29 +229,9 @@ class RoutingService:
         asyncio.get_running_loop().create_task(go())
 
     async def _sync_queues(self, policy: Policy) -> None:
-        """Make sure every queue of the policy exists in the store, owned by its team.
-
-        Another process may create the same team or queue at the same moment: the loser
-        finds the winner's rows when it tries again.
-        """
-        for attempt in range(1, RACE_ATTEMPTS + 1):
-            try:
-                async with self.store.unit_of_work() as uow:
-                    now = self.clock()
-                    for queue in policy.queues.values():
-                        team = await uow.accounts.ensure_team(queue.team, now)
-                        stored = await uow.accounts.ensure_queue(queue.name, team.id, now)
-                        if stored.team_id != team.id:
-                            await uow.accounts.set_queue_team(stored.id, team.id)
-                    stored_queues = await uow.accounts.queues()
-                    await uow.commit()
-                break
-            except StoreConflict:
-                if attempt == RACE_ATTEMPTS:
-                    raise
-                log.info("queues created by another process meanwhile; reading them again")
-        self._queue_ids = {q.name: q.id for q in stored_queues}
-        self._queue_names = {q.id: q.name for q in stored_queues}
+        """Every queue of the policy in the store, and their ids known here."""
+        queues = await self.policies.sync_queues(policy)
+        self._queue_ids, self._queue_names = queues.ids, queues.names
 
     async def _ticker(self) -> None:
         while not self._stopping.is_set():
