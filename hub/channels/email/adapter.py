@@ -28,6 +28,7 @@ from hub.config import MailboxSettings, Settings
 from hub.crm_store.unit_of_work import Store
 from hub.domain.interaction import Channel
 from hub.errors import ChannelConfigError, NotFound
+from hub.services.mail import MailRecords
 
 log = structlog.get_logger(__name__)
 
@@ -61,12 +62,12 @@ class EmailChannel(ChannelAdapter):
 
     async def start(self, sink: InboundSink) -> None:
         await super().start(sink)
+        records = MailRecords(self._store, self._clock)
         ingest = MailIngest(
-            self._settings, self._store, self.sink, self.tokens, self._clock, fax=self._fax
+            self._settings, self._store, records, self.sink, self.tokens, self._clock, fax=self._fax
         )
         self.readers = [
-            MailboxReader(m, self._store, ingest.take_batch, self._clock)
-            for m in self._mailboxes.values()
+            MailboxReader(m, records, ingest.take_batch) for m in self._mailboxes.values()
         ]
         self._running = [
             asyncio.create_task(reader.run(), name=f"mailbox {reader.mailbox.name}")
@@ -90,7 +91,7 @@ class EmailChannel(ChannelAdapter):
 
     async def send(self, message: OutboundMessage) -> DeliveryReceipt:
         """Reply from the mailbox the customer wrote to, threaded under their latest message."""
-        async with self._store.unit_of_work() as uow:
+        async with self._store.reading() as uow:
             interaction = await uow.interactions.get(message.interaction_id)
             latest = await uow.timeline.latest_inbound(message.interaction_id)
         if interaction is None:

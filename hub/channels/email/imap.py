@@ -22,7 +22,6 @@ import contextlib
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime
 from typing import TypeVar
 
 import aioimaplib
@@ -30,8 +29,8 @@ import structlog
 
 from hub.channels.email.inbound import Fetched, Outcome
 from hub.config import MailboxSettings
-from hub.crm_store.unit_of_work import Store
 from hub.errors import HubError
+from hub.services.mail import MailRecords
 
 log = structlog.get_logger(__name__)
 
@@ -65,14 +64,12 @@ class MailboxReader:
     def __init__(
         self,
         mailbox: MailboxSettings,
-        store: Store,
+        records: MailRecords,
         take: Callable[[list[Fetched]], Awaitable[list[Outcome]]],
-        clock: Callable[[], datetime],
     ) -> None:
         self.mailbox = mailbox
-        self._store = store
+        self._records = records
         self._take = take
-        self._clock = clock
         self._stopping = asyncio.Event()
         self.connected = asyncio.Event()  # set while a session is up (tests wait on it)
         self.idling = asyncio.Event()  # set while waiting in IDLE
@@ -217,8 +214,7 @@ class MailboxReader:
 
     async def _catch_up(self, client: aioimaplib.IMAP4, uidvalidity: int) -> None:
         """Fetch everything after the last UID taken, a batch at a time."""
-        async with self._store.unit_of_work() as uow:
-            cursor = await uow.mail.cursor(self.mailbox.name)
+        cursor = await self._records.cursor(self.mailbox.name)
         last = cursor.last_uid if cursor and cursor.uidvalidity == uidvalidity else 0
         if cursor is not None and cursor.uidvalidity != uidvalidity:
             log.warning(
@@ -248,9 +244,7 @@ class MailboxReader:
             for outcome in await self._take(taking):
                 self.taken[outcome] += 1
             highest = max([last, batch[-1], *(f.uid for f in taking)])  # expunged: not waited for
-            async with self._store.unit_of_work() as uow:
-                await uow.mail.advance(self.mailbox.name, uidvalidity, highest, self._clock())
-                await uow.commit()
+            await self._records.advance(self.mailbox.name, uidvalidity, highest)
             last = highest
 
     async def _idle(self, client: aioimaplib.IMAP4) -> None:

@@ -31,8 +31,9 @@ from hub.crm_store.unit_of_work import Store, UnitOfWork
 from hub.domain.identity import IdentityKind, IdentityRef, normalize_identity
 from hub.domain.interaction import Channel
 from hub.domain.messages import InboundMessage
-from hub.errors import InvalidIdentity, StoreConflict
+from hub.errors import InvalidIdentity
 from hub.services.files import keep_files
+from hub.services.mail import MailRecords
 
 log = structlog.get_logger(__name__)
 MAX_BYTES = 50 * 1024 * 1024  # larger messages are quarantined, not parsed
@@ -65,6 +66,7 @@ class MailIngest:
         self,
         settings: Settings,
         store: Store,
+        records: MailRecords,
         sink: Callable[[], InboundSink],
         tokens: ReplyTokens,
         clock: Callable[[], datetime],
@@ -74,6 +76,7 @@ class MailIngest:
         self._fax = fax
         self._settings = settings
         self._store = store
+        self._records = records
         self._sink = sink
         self._tokens = tokens
         self._clock = clock
@@ -204,18 +207,13 @@ class MailIngest:
     async def _mark_bounced(self, bounce: Bounce) -> None:
         if bounce.original_message_id is None:
             return
-        async with self._store.unit_of_work() as uow:
-            sent = await uow.timeline.by_provider_ref(PROVIDER, bounce.original_message_id)
-            if sent is None:
-                return
-            await uow.timeline.update_delivery(
-                sent.id,
-                status="bounced" if bounce.action == "failed" else bounce.action,
-                error=bounce.diagnostic,
-                error_code=bounce.status,
-                bounced_recipients=list(bounce.recipients),
-            )
-            await uow.commit()
+        await self._records.bounced(
+            bounce.original_message_id,
+            action=bounce.action,
+            status=bounce.status,
+            diagnostic=bounce.diagnostic,
+            recipients=bounce.recipients,
+        )
 
     async def _quarantine(self, fetched: Fetched, reason: str) -> None:
         """Keep the message for an admin, once by its content: delivered again, it is known."""
@@ -228,21 +226,15 @@ class MailIngest:
             path.write_bytes(fetched.raw)
 
         await asyncio.to_thread(keep)
-        try:
-            async with self._store.unit_of_work() as uow:
-                added = await uow.mail.quarantine(
-                    mailbox=fetched.mailbox.name,
-                    uidvalidity=fetched.uidvalidity,
-                    uid=fetched.uid,
-                    digest=digest,
-                    reason=reason,
-                    raw_path=str(path),
-                    size=len(fetched.raw),
-                    now=self._clock(),
-                )
-                await uow.commit()
-        except StoreConflict:
-            added = False  # the same message, quarantined meanwhile from another copy
+        added = await self._records.quarantine(
+            mailbox=fetched.mailbox.name,
+            uidvalidity=fetched.uidvalidity,
+            uid=fetched.uid,
+            digest=digest,
+            reason=reason,
+            raw_path=str(path),
+            size=len(fetched.raw),
+        )
         log.warning(
             "email quarantined" if added else "email quarantined before, delivered again",
             mailbox=fetched.mailbox.name,
