@@ -132,22 +132,22 @@ class TelnyxFax:
             ) from err
         if not event_type.startswith("fax."):
             return None
+        if not isinstance(payload, dict):
+            raise MalformedRequest(f"the {event_type} webhook's payload is not an object")
         missing = [k for k in ("fax_id", "from", "to") if not payload.get(k)]
         if missing:
             raise MalformedRequest(f"the {event_type} webhook lacks {', '.join(missing)}")
         pages = str(payload.get("page_count"))
         return FaxEvent(
-            event_id=str(data.get("id") or ""),
+            event_id=_text(data, "id", 100) or "",
             kind=event_type.removeprefix("fax."),
-            fax_id=str(payload["fax_id"]),
-            direction=str(payload.get("direction") or "inbound"),
-            sender=str(payload["from"]),
-            to=str(payload["to"]),
-            media_url=payload.get("media_url") or None,
-            page_count=int(pages)
-            if isinstance(pages, int | str) and str(pages).isdigit()
-            else None,
-            failure_reason=payload.get("failure_reason") or None,
+            fax_id=_text(payload, "fax_id", 100) or "",
+            direction=_text(payload, "direction", 20) or "inbound",
+            sender=_text(payload, "from", 100) or "",
+            to=_text(payload, "to", 100) or "",
+            media_url=_text(payload, "media_url", 4000),
+            page_count=int(pages) if pages.isdigit() and len(pages) < 6 else None,
+            failure_reason=_text(payload, "failure_reason", 200),
             partial=payload.get("partial_content") is True,
         )
 
@@ -222,3 +222,13 @@ class TelnyxFax:
                     raise ChannelNotReady(f"the document could not be fetched: {err}") from err
                 await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
+
+
+def _text(fields: dict[str, Any], key: str, longest: int) -> str | None:
+    """A field that must be text (a fax id, a number, a link) of a sane length, if present."""
+    value = fields.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > longest:
+        raise MalformedRequest(f"the webhook's {key} is not text of at most {longest} characters")
+    return value

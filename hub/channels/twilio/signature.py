@@ -20,6 +20,7 @@ from hub.errors import BadSignature, MalformedRequest, UnsupportedMediaType
 SIGNATURE_HEADER = "X-Twilio-Signature"
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 256 * 1024  # an SMS of 1,600 characters and ten media links is a few kB
+MAX_SID = 64  # Twilio's ids (CallSid, MessageSid, ...) are 34 characters; the store keeps 64
 
 
 async def verified_form(request: web.Request, auth_token: str, public_url: str) -> dict[str, str]:
@@ -63,4 +64,8 @@ async def read_form(request: web.Request) -> dict[str, str]:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError) as err:
         raise MalformedRequest(f"the webhook's form is not UTF-8 text: {err}") from err
-    return _Form(pairs)  # a repeated field: its last value, as aiohttp's form gave
+    form = _Form(pairs)  # a repeated field: its last value, as aiohttp's form gave
+    for name, value in form.items():
+        if name.endswith("Sid") and len(value) > MAX_SID:
+            raise MalformedRequest(f"{name} is not a Twilio id (at most {MAX_SID} characters)")
+    return form

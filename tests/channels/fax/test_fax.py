@@ -160,6 +160,13 @@ async def test_forged_stale_and_malformed_webhooks_store_nothing(
     answer = await client.post("/webhooks/fax/telnyx", data=junk, headers=telnyx.signed(junk))
     assert answer.status == 400
     assert "lacks from, to" in (await answer.json())["error"]["message"]
+    for fax_id in ('{"nested": "object"}', '"' + "f" * 300 + '"'):  # not an id: 400, not 503
+        odd = b'{"data": {"event_type": "fax.received", "payload": {"fax_id": %s, '
+        odd += b'"from": "+14155550100", "to": "+14155550199"}}}'
+        odd %= fax_id.encode()
+        answer = await client.post("/webhooks/fax/telnyx", data=odd, headers=telnyx.signed(odd))
+        assert answer.status == 400, await answer.text()
+        assert "fax_id is not text" in (await answer.json())["error"]["message"]
     deep = b"[" * 50_000  # signed, yet no JSON the hub reads: 400, never a 500
     answer = await client.post("/webhooks/fax/telnyx", data=deep, headers=telnyx.signed(deep))
     assert answer.status == 400

@@ -85,6 +85,11 @@ async def test_a_signed_but_malformed_webhook_gets_a_reason(
     assert response.status == 400
     error = (await response.json())["error"]
     assert error["details"]["missing"] == ["From", "To", "MessageSid"]
+    long_id = {"From": "+14155550100", "To": OUR_NUMBER, "Body": "hi", "MessageSid": "SM" * 40}
+    headers = {"X-Twilio-Signature": twilio.signature(PUBLIC + "/webhooks/twilio/sms", long_id)}
+    response = await client.post("/webhooks/twilio/sms", data=long_id, headers=headers)
+    assert response.status == 400  # never a 503 from a column too short for it
+    assert "MessageSid is not a Twilio id" in (await response.json())["error"]["message"]
     assert await count(sms_hub, CustomerRow) == 0
 
 
