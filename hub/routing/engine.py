@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from hub.domain.interaction import Channel
+from hub.routing.expressions import TRUE
 from hub.routing.model import AgentState, Presence, WorkItem
 from hub.routing.policy import Policy, QueuePolicy
 
@@ -97,6 +98,11 @@ def has_room(
     return True
 
 
+def idle_order(agent: AgentState) -> tuple[datetime, int]:
+    """Longest idle first (the earliest ``idle_since``), then by id: the default ranking."""
+    return (agent.idle_since, agent.agent_id)
+
+
 def _rank(agent: AgentState, queue: QueuePolicy, policy: Policy) -> tuple[float, datetime, int]:
     if queue.agent_order == "least_occupied":
         return (agent.occupancy(policy.capacity), agent.idle_since, agent.agent_id)
@@ -124,6 +130,8 @@ def choose_agent(
     policy: Policy,
     now: datetime,
     reserved: Mapping[int, Counter[Channel]] | None = None,
+    *,
+    idle_ordered: bool = False,
 ) -> AgentState | None:
     """The best agent to offer the item to now, or None if nobody eligible has room.
 
@@ -131,7 +139,9 @@ def choose_agent(
     the item's wait has reached. Agents who declined it or let it ring out come last: they
     are offered it again only when no other eligible agent has room (``reoffer_allowed``).
     Sticky work waits for its last agent, if that agent is logged in, until sticky_seconds
-    have passed.
+    have passed. ``idle_ordered``: the agents come longest idle first (``idle_order``), so
+    where that is the queue's ranking the first eligible one who has not passed on it wins,
+    and the rest are not looked at.
     """
     queue = policy.queues.get(item.queue)
     if queue is None:
@@ -150,6 +160,8 @@ def choose_agent(
         if last and last[0].presence is not Presence.OFFLINE:
             candidates = last
     view = item.view()
+    anyone = step.target is TRUE
+    first_wins = idle_ordered and queue.agent_order == "longest_idle"
     best: AgentState | None = None
     best_rank: tuple[bool, float, datetime, int] | None = None
     for agent in candidates:
@@ -160,8 +172,10 @@ def choose_agent(
             continue
         if not can_take(agent, item.channel, policy, now, reserved.get(agent.agent_id)):
             continue
-        if not step.target(agent.view(), view):
+        if not anyone and not step.target(agent.view(), view):
             continue
+        if first_wins and not again:
+            return agent
         rank = (again, *_rank(agent, queue, policy))
         if best_rank is None or rank < best_rank:
             best, best_rank = agent, rank

@@ -24,6 +24,7 @@ from hub.routing.engine import (
     choose_work,
     offer_expiry,
     plan,
+    waited,
 )
 from hub.routing.model import AgentState, Presence, WorkItem
 from hub.routing.policy import Policy, QueuePolicy
@@ -121,6 +122,7 @@ class Router:
         self.clock = clock
         self._policy = policy
         self._ticks = 0
+        state.use_limits(self.limits)
 
     @property
     def policy(self) -> Policy:
@@ -130,6 +132,7 @@ class Router:
     def reload(self, policy: Policy) -> None:
         """Put a new (already checked) policy in force; waiting work keeps its place."""
         self._policy = policy
+        self.state.use_limits(self.limits)
 
     @property
     def limits(self) -> Limits:
@@ -222,7 +225,21 @@ class Router:
             ):
                 return False  # the tick handles closed and removed queues
             now = self.clock()
-            agent = choose_agent(item, await self.state.agents(queue.team), self._policy, now)
+            sticky = (
+                queue.sticky_seconds
+                and item.last_agent_id is not None
+                and waited(item, now) < queue.sticky_seconds
+            )
+            if sticky:  # it waits for its last agent, busy or not: the whole team is looked at
+                agent = choose_agent(item, await self.state.agents(queue.team), self._policy, now)
+            else:
+                agent = choose_agent(
+                    item,
+                    await self.state.candidates(queue.team, item.channel, now),
+                    self._policy,
+                    now,
+                    idle_ordered=True,
+                )
             if agent is None:
                 return False
             again = agent.agent_id in item.excluded

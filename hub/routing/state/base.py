@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hub.domain.interaction import Channel
+from hub.routing.engine import has_room, idle_order
 from hub.routing.model import AgentState, Presence, WorkItem
 
 
@@ -27,6 +28,8 @@ class Limits:
 class RoutingState(abc.ABC):
     """Agents, waiting work and offers. Snapshots returned are not to be changed by callers."""
 
+    limits: Limits | None = None
+
     # -- agents ------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -40,6 +43,23 @@ class RoutingState(abc.ABC):
     @abc.abstractmethod
     async def agents(self, team: str | None = None) -> list[AgentState]:
         """Every agent, or the agents of one team."""
+
+    async def candidates(self, team: str, channel: Channel, now: datetime) -> list[AgentState]:
+        """Agents of the team who may be offered one more of the channel now (available, out
+        of wrap-up, room on it), longest idle first. A state that indexes them (memory) reads
+        only those; the default filters the team's agents."""
+        limits = self.limits
+        found = [
+            a
+            for a in await self.agents(team)
+            if limits is None or has_room(a, channel, limits.capacity, limits.voice_exclusive, now)
+        ]
+        return sorted(found, key=idle_order)
+
+    def use_limits(self, limits: Limits) -> None:
+        """The capacity rule in force (the router's, from its policy): what ``candidates``
+        counts as room."""
+        self.limits = limits
 
     @abc.abstractmethod
     async def set_presence(

@@ -1,19 +1,30 @@
 """Routing state in the hub's own process (the embedded default).
 
 Every method runs without awaiting anything in between, so on one event loop each is atomic.
-Reads return copies, as Redis does, so no caller's snapshot changes under it.
+Reads return copies, as Redis does, so no caller's snapshot changes under it, except
+``candidates``: the live agents, read before the caller's next await (the router's decision).
+
+Agents who can be offered more are indexed as they change: for each team and channel, the
+available agents with room on it (by the policy's capacity rule, ``use_limits``), longest idle
+first. A decision reads those few, not the whole team; wrap-up, which ends with time rather
+than with a change, is checked as they are read.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Collection
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from hub.domain.interaction import Channel
-from hub.routing.engine import has_room
+from hub.routing.engine import has_room, idle_order
 from hub.routing.model import AgentState, Presence, WorkItem
 from hub.routing.state.base import Limits, RoutingState
+
+CHANNELS = tuple(Channel)
+NEVER = datetime.max.replace(tzinfo=UTC)  # "now" for the index: wrap-up is checked on reading
+Ready = list[tuple[datetime, int]]  # (idle since, agent id), in order
 
 
 class MemoryRoutingState(RoutingState):
@@ -25,6 +36,51 @@ class MemoryRoutingState(RoutingState):
         self._items: dict[int, WorkItem] = {}
         self._seen: dict[int, datetime] = {}
         self._claimed = False
+        self._ready: dict[tuple[str, Channel], Ready] = {}  # (team, channel) -> who can take one
+        self._indexed: dict[int, tuple[tuple[datetime, int], frozenset[tuple[str, Channel]]]] = {}
+
+    def use_limits(self, limits: Limits) -> None:
+        super().use_limits(limits)
+        for agent in self._agents.values():
+            self._index(agent)
+
+    def _index(self, agent: AgentState) -> None:
+        """Put the agent where they belong in the index now (after any change to them)."""
+        key = idle_order(agent)
+        limits = self.limits
+        wanted: frozenset[tuple[str, Channel]] = frozenset()
+        if limits is not None and agent.presence is Presence.AVAILABLE:
+            rule = (limits.capacity, limits.voice_exclusive, NEVER)
+            wanted = frozenset(
+                (team, channel)
+                for channel in CHANNELS
+                if has_room(agent, channel, *rule)
+                for team in agent.teams
+            )
+        old_key, old = self._indexed.get(agent.agent_id, (key, frozenset()))
+        for place in old - wanted if old_key == key else old:
+            ready = self._ready[place]
+            del ready[bisect_left(ready, old_key)]
+        for place in wanted - old if old_key == key else wanted:
+            insort(self._ready.setdefault(place, []), key)
+        self._indexed[agent.agent_id] = (key, wanted)
+
+    def _forget(self, agent_id: int) -> None:
+        key, places = self._indexed.pop(agent_id, ((NEVER, 0), frozenset()))
+        for place in places:
+            ready = self._ready[place]
+            del ready[bisect_left(ready, key)]
+
+    async def candidates(self, team: str, channel: Channel, now: datetime) -> list[AgentState]:
+        if self.limits is None:
+            return await super().candidates(team, channel, now)
+        agents = self._agents
+        found = []
+        for _, agent_id in self._ready.get((team, channel), ()):
+            agent = agents[agent_id]
+            if agent.wrap_up_until is None or agent.wrap_up_until <= now:
+                found.append(agent)
+        return found
 
     async def put_agent(self, agent: AgentState) -> None:
         known = self._agents.get(agent.agent_id)
@@ -34,6 +90,8 @@ class MemoryRoutingState(RoutingState):
             self._teams.get(team, {}).pop(agent.agent_id, None)
         for team in kept.teams:
             self._teams.setdefault(team, {})[agent.agent_id] = kept
+        self._forget(agent.agent_id)  # its teams may have changed
+        self._index(kept)
 
     async def agent(self, agent_id: int) -> AgentState | None:
         agent = self._agents.get(agent_id)
@@ -54,12 +112,14 @@ class MemoryRoutingState(RoutingState):
         agent.presence = presence
         agent.away_reason = reason if presence is Presence.AWAY else None
         agent.presence_since = now
+        self._index(agent)
         return _copy_agent(agent)
 
     async def add_load(self, agent_id: int, channel: Channel, count: int) -> None:
         agent = self._agents.get(agent_id)
         if agent is not None:
             agent.load[channel] = agent.load.get(channel, 0) + count
+            self._index(agent)
 
     async def finish(
         self, agent_id: int, channel: Channel, now: datetime, wrap_up_until: datetime | None
@@ -72,6 +132,7 @@ class MemoryRoutingState(RoutingState):
             agent.wrap_up_until = wrap_up_until
         if agent.total_load() == 0:
             agent.idle_since = wrap_up_until or now
+        self._index(agent)
 
     async def add_item(self, item: WorkItem) -> bool:
         if item.interaction_id in self._items:
@@ -151,6 +212,7 @@ class MemoryRoutingState(RoutingState):
             return False
         item.offered_to, item.offer_expires = agent_id, expires_at
         agent.load[item.channel] = agent.load.get(item.channel, 0) + 1
+        self._index(agent)
         return True
 
     async def release_offer(
@@ -204,6 +266,7 @@ class MemoryRoutingState(RoutingState):
                 agent.load[channel] = count
             else:
                 agent.load.pop(channel, None)
+            self._index(agent)
 
     async def claim_duty(self, name: str, seconds: float) -> bool:
         return True  # one process: always this one
@@ -216,6 +279,7 @@ class MemoryRoutingState(RoutingState):
         agent = self._agents.get(agent_id)
         if agent is not None:
             _decrement(agent, channel)
+            self._index(agent)
 
 
 def _copy_agent(agent: AgentState) -> AgentState:
