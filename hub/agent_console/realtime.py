@@ -297,6 +297,7 @@ class Realtime:
             [(e.agent_id, e.interaction_id, e.customer_id) for e in events]
         )
         routing = self.hub.routing
+        pops = []
         for event in events:
             payload = payloads.get((event.agent_id, event.interaction_id))
             if payload is None:
@@ -306,7 +307,9 @@ class Realtime:
             if routing is not None and until is None:
                 continue  # withdrawn or taken meanwhile: nothing to ring
             payload |= _ring(until or event.expires_at, self.hub.clock())
-            await self.to_agent(event.agent_id, "offer", payload)
+            pops.append(self.to_agent(event.agent_id, "offer", payload))
+        # Sent side by side: each waits on its own sockets, not on the offers before it.
+        await asyncio.gather(*pops)
         return [None] * len(events)
 
     async def to_agent(self, agent_id: int, event: str, data: Any) -> None:
@@ -344,11 +347,7 @@ class Realtime:
         """
         wanted = {e.event_id: e.interaction_id for e in events if e.interaction_id}
         async with self.hub.store.reading() as uow:
-            held = {
-                i.id: i.assigned_user_id
-                for i in await uow.interactions.many(set(wanted.values()))
-                if i.assigned_user_id is not None
-            }
+            held = await uow.interactions.holders(wanted.values())
             stored = await uow.timeline.events([e for e, i in wanted.items() if i in held])
         for event_id, interaction_id in wanted.items():
             found = stored.get(event_id)

@@ -152,7 +152,9 @@ async def _agents(
         "connect_all_seconds": round(connected_seconds, 2),
         "connect_p99_ms": round(percentile(connect_times, 0.99) * 1000, 1),
         "offer_p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
+        "offer_p90_ms": round(percentile(latencies, 0.9) * 1000, 1),
         "offer_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
+        "offer_max_ms": round(max(latencies) * 1000, 1),
     }
 
 

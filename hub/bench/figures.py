@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from hub.bootstrap import settle_heap
+
 T = TypeVar("T")
 
 
@@ -31,6 +33,7 @@ async def serve_app(app: web.Application, port: int = 0) -> tuple[web.AppRunner,
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    settle_heap()  # as `hub serve` does once started
     return runner, f"http://127.0.0.1:{port}"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from aiohttp import web
 
-from hub.bootstrap import build_hub, utc_now
+from hub.bootstrap import build_hub, settle_heap, utc_now
 from hub.cli.root import main, run, with_hub, with_settings
 from hub.config import Settings
 from hub.crm_store.database import create_engine, migrate
@@ -57,6 +57,11 @@ def serve(settings: Settings, host: str | None, port: int | None, demo: bool) ->
         except HubError as err:
             raise click.ClickException(err.message) from err
         app = build_app(hub)
+
+        async def settled(_: web.Application) -> None:
+            settle_heap()  # after the hub's own start-up (registered before this)
+
+        app.on_startup.append(settled)
         if simulator is not None:
 
             async def stop_simulator(_: web.Application) -> None:

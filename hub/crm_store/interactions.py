@@ -163,13 +163,29 @@ class InteractionRepository:
         )
         return [interaction_from_row(row) for row in rows]
 
-    async def in_states(self, states: frozenset[InteractionState]) -> list[Interaction]:
-        """Every interaction in one of these states (rebuilding routing after a restart)."""
+    async def holders(self, interaction_ids: Iterable[int]) -> dict[int, int]:
+        """The agent each of these interactions is (or was last) assigned to, if any."""
+        ids = sorted(set(interaction_ids))
+        if not ids:
+            return {}
         rows = await self._session.execute(
+            select(INTERACTIONS.c.id, INTERACTIONS.c.assigned_user_id).where(
+                INTERACTIONS.c.id.in_(ids), INTERACTIONS.c.assigned_user_id.is_not(None)
+            )
+        )
+        return {row.id: row.assigned_user_id for row in rows}
+
+    async def in_states(
+        self, states: frozenset[InteractionState], *, after: int = 0, limit: int | None = None
+    ) -> list[Interaction]:
+        """Interactions in one of these states (rebuilding routing after a restart), by id:
+        those after id ``after``, at most ``limit`` of them (a page) if given."""
+        query = (
             select(InteractionRow.__table__)
-            .where(InteractionRow.state.in_([s.value for s in states]))
+            .where(InteractionRow.state.in_([s.value for s in states]), InteractionRow.id > after)
             .order_by(InteractionRow.id)
         )
+        rows = await self._session.execute(query if limit is None else query.limit(limit))
         return [interaction_from_row(row) for row in rows]
 
     async def held_by(self, user_id: int) -> list[Interaction]:

@@ -38,6 +38,9 @@ class InteractionReceived(Event):
     channel: Channel
     queue_id: int | None
     opened: bool
+    # When it opened (ISO 8601), if this message opened it: its place in line. Routing builds
+    # the new work from the event, without reading the interaction again.
+    opened_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

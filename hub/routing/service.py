@@ -372,16 +372,23 @@ class RoutingService:
             await self._arrivals.submit(event)
 
     async def _route_arrivals(self, events: list[InteractionReceived]) -> list[None]:
-        """Route the new interactions among these events, as one batch."""
+        """Route the new interactions among these events, as one batch.
+
+        The events say what routing needs of the interactions (the queue, when they opened);
+        their customers' traits are read, and their last agents only where a queue is sticky.
+        An event delivered again, for work no longer new, changes nothing: the queued
+        transition is a compare-and-set from new.
+        """
+        unique = dict((e.interaction_id, e) for e in events).values()
+        arrived = [self._opened(e) for e in unique if e.opened_at is not None]
+        older = [e.interaction_id for e in unique if e.opened_at is None]  # events of old rows
+        sticky = any(q.sticky_seconds for q in self.policy.queues.values())
         async with self.store.reading() as uow:
-            arrived = [
-                i
-                for i in await uow.interactions.many(e.interaction_id for e in events)
-                if i.state is S.NEW
-            ]
+            if older:
+                arrived += [i for i in await uow.interactions.many(older) if i.state is S.NEW]
             customers = {i.customer_id for i in arrived}
             traits = await uow.customers.traits(customers)
-            last_agents = await uow.interactions.last_agents(customers)
+            last_agents = await uow.interactions.last_agents(customers) if sticky else {}
         items = [
             (
                 self._item(i, *traits.get(i.customer_id, ({}, [])), last_agents.get(i.customer_id)),
@@ -395,6 +402,21 @@ class RoutingService:
             except HubError:
                 log.exception("could not route", interactions=[i.id for i in arrived])
         return [None] * len(events)
+
+    @staticmethod
+    def _opened(event: InteractionReceived) -> Interaction:
+        """The new interaction as the event that opened it tells it."""
+        assert event.opened_at is not None
+        opened_at = datetime.fromisoformat(event.opened_at)
+        return Interaction(
+            id=event.interaction_id,
+            customer_id=event.customer_id,
+            channel=event.channel,
+            state=S.NEW,
+            queue_id=event.queue_id,
+            opened_at=opened_at,
+            updated_at=opened_at,
+        )
 
     async def _route(self, interaction: Interaction) -> None:
         item = await self._work_item(interaction)

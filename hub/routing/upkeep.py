@@ -13,14 +13,14 @@ API and Prometheus.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from hub.domain.interaction import Channel, InteractionState
+from hub.domain.interaction import Channel, Interaction, InteractionState
 from hub.routing.engine import can_take, choose_agent, waited
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ RECONCILE_SECONDS = 15.0  # how often one process looks for leaks
 HEALTH_SECONDS = 5.0  # how often each process checks how far behind routing is
 SETTLED_SECONDS = 30.0  # work changed more recently than this may still be on its way
 BACKLOG_BEHIND = 500  # events waiting for a handler beyond this: routing is behind
+PAGE = 500  # open interactions read at a time by the reconciler
+OPEN_WORK = frozenset({S.NEW, S.QUEUED, S.OFFERED, S.ASSIGNED})
 STUCK_SECONDS = 30.0  # work an available agent could take, waiting longer: behind
 
 
@@ -101,10 +103,7 @@ class Upkeep:
         """Find work and loads the routing state lost track of, and put them right."""
         service, state = self._service, self._service.state
         now = service.clock()
-        async with service.store.unit_of_work() as uow:
-            open_work = await uow.interactions.in_states(
-                frozenset({S.NEW, S.QUEUED, S.OFFERED, S.ASSIGNED})
-            )
+        open_work = [i async for i in self._open_work()]
         settled = now - timedelta(seconds=SETTLED_SECONDS)
         rerouted = requeued = 0
         expected: Counter[tuple[int, Channel]] = Counter()
@@ -130,6 +129,19 @@ class Upkeep:
         if rerouted or requeued or loads:
             log.warning("routing mended what leaked", **asdict(mended))
         return mended
+
+    async def _open_work(self) -> AsyncIterator[Interaction]:
+        """Every open interaction, a page at a time: the hub's other work goes on between
+        pages (on SQLite a read runs on the event loop's own thread)."""
+        after = 0
+        while True:
+            async with self._service.store.reading() as uow:
+                page = await uow.interactions.in_states(OPEN_WORK, after=after, limit=PAGE)
+            for interaction in page:
+                yield interaction
+            if len(page) < PAGE:
+                return
+            after = page[-1].id
 
     async def _mend_loads(self, expected: Counter[tuple[int, Channel]]) -> int:
         """Set loads that disagree with the work held; only a disagreement seen twice running

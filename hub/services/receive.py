@@ -124,6 +124,7 @@ async def _receive_once(
             channel=message.channel,
             queue_id=interaction.queue_id,
             opened=opened,
+            opened_at=interaction.opened_at.isoformat() if opened else None,
         )
     )
     return Received(customer_id, interaction.id, event.id, False, opened, created)
@@ -489,6 +490,7 @@ async def _store_plain(
                     channel=message.channel,
                     queue_id=continues[n].queue_id,
                     opened=n in opened_by,
+                    opened_at=message.received_at.isoformat() if n in opened_by else None,
                 )
             )
         results.append(Received(customer_id, work, event_id, False, n in opened_by, n in creator))

@@ -11,6 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
 from hub.config import Settings
+from hub.domain.events import InteractionReceived
+from hub.domain.interaction import Channel
 from tests.agent_console.test_api import push
 from tests.conftest import FrozenClock, Team, settled
 
@@ -333,3 +335,28 @@ async def test_processes_starting_together_both_take_the_policy_file(
     finally:
         for h in hubs:
             await h.stop()
+
+
+async def test_new_work_announced_by_an_older_hub_is_read_and_routed(
+    hub: Hub, client: Client, team: Team
+) -> None:
+    """An outbox row written before events carried ``opened_at``: routing reads the work."""
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    now = hub.clock()
+    async with hub.store.unit_of_work() as uow:
+        customer = await uow.customers.create(display_name="Older", team_id=None, now=now)
+        interaction = await uow.interactions.create(
+            customer_id=customer.id,
+            channel=Channel.SMS,
+            now=now,
+            queue_id=hub.routing.queue_id(hub.routing.policy.default_queue),
+        )
+        uow.record(
+            InteractionReceived(
+                interaction.id, customer.id, 0, Channel.SMS, interaction.queue_id, opened=True
+            )
+        )
+        await uow.commit()
+    await settled(client)
+    offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+    assert [o["interaction_id"] for o in offers] == [interaction.id]
