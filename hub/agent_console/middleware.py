@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import time
-import uuid
 
 import structlog
 from aiohttp import web
@@ -23,6 +24,9 @@ from hub.http import (
 from hub.services.accounts import authenticate
 
 log = structlog.get_logger(__name__)
+# Request ids: this process's random prefix and a count (uuid4 read os.urandom per request).
+_PROCESS = secrets.token_hex(6)
+_REQUESTS = itertools.count(1)
 
 
 def error_body(code: str, message: str, **details: object) -> dict[str, object]:
@@ -36,7 +40,7 @@ def error_body(code: str, message: str, **details: object) -> dict[str, object]:
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give each request an id, log it once, and count it in the metrics."""
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-Id") or f"{_PROCESS}-{next(_REQUESTS):x}"
     structlog.contextvars.bind_contextvars(request_id=request_id[:64])
     started = time.perf_counter()
     route = request.match_info.route.resource
