@@ -31,6 +31,7 @@ from typing import Any, cast
 import asyncpg
 import structlog
 from sqlalchemy import Table, delete, func, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -64,8 +65,9 @@ class Ownership(abc.ABC):
 
     several_writers = True  # other processes commit rows too (ids may commit out of order)
 
-    async def start(self, wake: Callable[[], None]) -> None:  # noqa: B027  (optional hook)
-        """Begin; call wake when rows may have arrived from elsewhere."""
+    async def start(self, wake: Callable[[int | None], None]) -> None:  # noqa: B027
+        """Begin; call wake when rows may have arrived from elsewhere (with the database
+        backend's process id that wrote them, where known)."""
 
     @abc.abstractmethod
     def owned(self) -> frozenset[int] | None:
@@ -97,10 +99,10 @@ class PostgresLeases(Ownership):
         self._every = every
         self._connection: asyncpg.Connection | None = None
         self._owned: set[int] = set()
-        self._wake: Callable[[], None] = lambda: None
+        self._wake: Callable[[int | None], None] = lambda _pid: None
         self._next_check = 0.0
 
-    async def start(self, wake: Callable[[], None]) -> None:
+    async def start(self, wake: Callable[[int | None], None]) -> None:
         self._wake = wake
         await self._connect()
 
@@ -111,8 +113,8 @@ class PostgresLeases(Ownership):
         connection.add_termination_listener(self._lost)
         self._connection = connection
 
-    def _notified(self, *_: object) -> None:
-        self._wake()
+    def _notified(self, _connection: object, pid: int, *_: object) -> None:
+        self._wake(pid)
 
     def _lost(self, _connection: object) -> None:
         if self._owned:
@@ -208,10 +210,30 @@ class OutboxDispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self.delivered = 0
+        # The database backends of this process's own connections: what they commit is handed
+        # over by ``committed`` already, so their notifications call for no read.
+        self._own_backends: set[int] = set()
+        if engine.dialect.name == "postgresql":
+            sa_event.listen(engine.sync_engine, "connect", self._connected)
+            sa_event.listen(engine.sync_engine, "close", self._closed)
+            sa_event.listen(engine.sync_engine, "close_detached", self._closed_detached)
 
-    def written(self) -> None:
-        """Rows may have been committed where this process did not see them: read soon."""
-        self._wake.set()
+    def _connected(self, dbapi_connection: Any, _record: Any) -> None:
+        self._own_backends.add(_backend_pid(dbapi_connection))
+
+    def _closed(self, dbapi_connection: Any, _record: Any) -> None:
+        self._own_backends.discard(_backend_pid(dbapi_connection))
+
+    def _closed_detached(self, dbapi_connection: Any) -> None:
+        self._own_backends.discard(_backend_pid(dbapi_connection))
+
+    def written(self, backend: int | None = None) -> None:
+        """Rows may have been committed where this process did not see them: read soon.
+
+        A notification from one of this process's own connections is for rows ``committed``
+        handed over already (or, if it could not, it woke the read itself)."""
+        if backend is None or backend not in self._own_backends:
+            self._wake.set()
 
     def committed(self, entries: Sequence[tuple[int, Event, float]]) -> None:
         """A unit of work of this process committed these (outbox id, event, created): hand
@@ -428,3 +450,8 @@ class OutboxDispatcher:
         while self._reads <= reads:
             self._read_done.clear()
             await self._read_done.wait()
+
+
+def _backend_pid(dbapi_connection: Any) -> int:
+    """The PostgreSQL backend process id of a pooled (asyncpg, through SQLAlchemy) connection."""
+    return int(dbapi_connection.driver_connection.get_server_pid())

@@ -315,3 +315,37 @@ async def test_a_dead_process_partitions_are_taken_over(
     leases._connection.terminate()  # go with its connection
     await got.wait_for(16)
     assert sorted(e.key for e in got.seen) == list(range(16))
+
+
+async def test_a_process_reads_the_outbox_for_other_processes_commits_not_its_own(
+    make_store: MakeStore, database_url: str
+) -> None:
+    """Its own commits are handed over as they commit: their notifications call for no read.
+    Another process's commit wakes it at once, well before its once-a-second poll."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("notifications are PostgreSQL's")
+    mine, other = make_store(), make_store()  # only ``mine`` dispatches
+    seen = Collector()
+    mine.bus.subscribe(CustomerCreated, seen)
+    await mine.outbox.start()
+    await eventually(
+        lambda: _true(len(mine.outbox._ownership.owned() or ()) == PARTITIONS),
+        seconds=10,
+        what="every partition leased",
+    )
+    await asyncio.sleep(0.2)
+    reads = mine.outbox._reads
+    for n in range(20):
+        await commit(mine, CustomerCreated(n))
+    await seen.wait_for(20)
+    await asyncio.sleep(0.2)
+    assert mine.outbox._reads - reads <= 1  # the poll's, at most: none for its own commits
+    await commit(other, CustomerCreated(99))
+    started = asyncio.get_running_loop().time()
+    await seen.wait_for(21)
+    assert asyncio.get_running_loop().time() - started < 0.8
+    assert seen.seen[-1] == CustomerCreated(99)
+
+
+async def _true(value: bool) -> bool:
+    return value
