@@ -6,9 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from hub.bus import EventBus
 from hub.crm_store import backup as backups
+from hub.crm_store import database
 from hub.crm_store.database import create_engine, current_revision, head_revision, migrate
 from hub.crm_store.scratch import scratch_database
 from hub.crm_store.unit_of_work import Store
@@ -172,3 +174,26 @@ async def test_restore_refuses_what_is_not_a_backup(store: Store, tmp_path: Path
     bogus.write_bytes(b"not gzip at all")
     with pytest.raises(ValidationError, match="not a hub backup"):
         await backups.restore(store.engine, bogus)
+
+
+async def test_a_connection_that_died_while_idle_is_replaced_before_use(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL restarted (here: our backend terminated) while the pool held a connection:
+    the next unit of work still works. Busy connections are not pinged, idle ones are."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's connections are files, not sockets")
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as connection:
+            pid = await connection.scalar(text("SELECT pg_backend_pid()"))
+        killer = create_engine(database_url)
+        async with killer.connect() as connection:
+            await connection.scalar(text(f"SELECT pg_terminate_backend({int(pid)})"))
+        await killer.dispose()
+        monkeypatch.setattr(database, "PING_IDLE_SECONDS", 0.0)  # it has sat idle long enough
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("SELECT 1")) == 1
+            assert await connection.scalar(text("SELECT pg_backend_pid()")) != pid
+    finally:
+        await engine.dispose()
