@@ -335,6 +335,8 @@ class Realtime:
         """Anything new or changed on held work (a message, a call note, a delivery status)."""
         if not (self.agent_connections or self.hub.settings.redis_url) or not event.interaction_id:
             return  # nobody to tell in this process
+        if isinstance(event, TimelineEventAdded) and event.unheld:
+            return  # new or waiting work: no console shows it yet
         await self._timeline_pushes.submit(event)
 
     async def _push_events(

@@ -57,6 +57,9 @@ class NewEvent:
     provider_ref: str | None = None
     author_id: int | None = None
     data: dict[str, Any] | None = None
+    # Its interaction is held by nobody (it opened just now, or waits in a queue): no console
+    # shows it, so nobody is to be told of the event (``TimelineEventAdded.unheld``).
+    unheld: bool = False
 
 
 def _event(row: Any) -> TimelineEvent:
@@ -100,8 +103,9 @@ class TimelineRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        # (customer, interaction, event) appended in this unit of work: announced after commit
-        self.appended: list[tuple[int, int | None, int]] = []
+        # (customer, interaction, event, unheld) appended in this unit of work: announced after
+        # commit
+        self.appended: list[tuple[int, int | None, int, bool]] = []
         # events changed in this unit of work (delivery status, attachments): announced too
         self.updated: list[tuple[int, int | None, int]] = []
 
@@ -163,7 +167,7 @@ class TimelineRepository:
         )
         self._session.add(row)
         await self._session.flush()
-        self.appended.append((row.customer_id, row.interaction_id, row.id))
+        self.appended.append((row.customer_id, row.interaction_id, row.id, False))
         return _event(row)
 
     async def append_many(self, events: Sequence[NewEvent]) -> list[int]:
@@ -192,7 +196,7 @@ class TimelineRepository:
             ],
         )
         self.appended.extend(
-            (e.customer_id, e.interaction_id, event_id)
+            (e.customer_id, e.interaction_id, event_id, e.unheld)
             for e, event_id in zip(events, ids, strict=True)
         )
         return ids

@@ -145,7 +145,7 @@ class UnitOfWork:
         events, self._events = self._events, []
         timeline = self.timeline
         events += [TimelineEventAdded(*added) for added in timeline.appended]
-        added = {event_id for _, _, event_id in timeline.appended}
+        added = {event_id for _, _, event_id, _ in timeline.appended}
         # An event added and changed in one transaction is announced once, as added.
         events += [
             TimelineEventUpdated(*changed)

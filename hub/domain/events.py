@@ -174,6 +174,9 @@ class TimelineEventAdded(Event):
     customer_id: int
     interaction_id: int | None
     event_id: int
+    # Its interaction was held by nobody when it was added (new, or waiting in a queue): no
+    # agent's console is to be told. False says nothing either way.
+    unheld: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,7 @@ class StoreEffects:
                         channel=w.channel,
                         body=f"Queued in {w.queue}",
                         data={"from": S.NEW.value, "to": S.QUEUED.value},
+                        unheld=True,
                     )
                     for w in queued
                 ]

@@ -470,6 +470,7 @@ async def _store_plain(
                 provider=_provider(messages[n]),
                 provider_ref=messages[n].provider_ref,
                 data=_event_data(messages[n]),
+                unheld=n in opened_by,
             )
             for n in indexes
         ]

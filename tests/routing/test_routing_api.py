@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
 from hub.config import Settings
-from hub.domain.events import InteractionReceived
+from hub.domain.events import InteractionReceived, TimelineEventAdded
 from hub.domain.interaction import Channel
 from tests.agent_console.test_api import push
 from tests.conftest import FrozenClock, Team, settled
@@ -360,3 +360,27 @@ async def test_new_work_announced_by_an_older_hub_is_read_and_routed(
     await settled(client)
     offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
     assert [o["interaction_id"] for o in offers] == [interaction.id]
+
+
+async def test_events_of_work_nobody_holds_say_so_and_held_work_s_do_not(
+    hub: Hub, client: Client, team: Team
+) -> None:
+    """New work's message and its "Queued in" note are ``unheld`` (no console is told of
+    them); a message on work an agent holds is not."""
+    added: list[TimelineEventAdded] = []
+
+    async def keep(event: TimelineEventAdded) -> None:
+        added.append(event)
+
+    hub.store.bus.subscribe(TimelineEventAdded, keep)
+    created = await push(client, team, **{"from": "+14155550100", "body": "help"})
+    assert [e.unheld for e in added if e.interaction_id == created["interaction_id"]] == [
+        True,
+        True,
+    ]
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    path = f"/api/v1/interactions/{created['interaction_id']}"
+    await call(client, team, "agent", "POST", f"{path}/accept", status=204)
+    added.clear()
+    await push(client, team, **{"from": "+14155550100", "body": "still there?"})
+    assert [e.unheld for e in added if e.interaction_id == created["interaction_id"]] == [False]
