@@ -118,6 +118,16 @@ class InteractionRepository:
             updated_at=now,
         )
 
+    async def requeue_offered(self, interaction_ids: Sequence[int], now: datetime) -> list[int]:
+        """Put offered interactions back in line (their offers rang out or were withdrawn);
+        the ids moved. Compare-and-set: only what is still offered moves."""
+        return await self._move(
+            interaction_ids,
+            InteractionState.OFFERED,
+            state=InteractionState.QUEUED.value,
+            updated_at=now,
+        )
+
     async def _move(
         self, interaction_ids: Sequence[int], expected: InteractionState, **values: Any
     ) -> list[int]:

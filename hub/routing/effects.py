@@ -20,7 +20,7 @@ from hub.domain.interaction import InteractionState
 from hub.domain.timeline import Direction, EventKind
 from hub.routing.model import AgentState, WorkItem
 from hub.routing.policy import QueuePolicy
-from hub.routing.router import Reserved
+from hub.routing.router import Requeued, Reserved
 
 if TYPE_CHECKING:
     from hub.routing.service import RoutingService
@@ -117,14 +117,35 @@ class StoreEffects:
                 await service.state.remove_item(interaction_id)
 
     async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
-        service = self._service
-        event = OfferWithdrawn(item.interaction_id, agent_id, reason)
-        routed = await service.state.item(item.interaction_id)
-        if routed is not None and routed.offered_to is not None:
-            # Offered again already (perhaps by another process): the store stays OFFERED.
-            await service.bus.publish([event])
+        await self.requeued_many([Requeued(item, agent_id, reason)])
+
+    async def requeued_many(self, released: Sequence[Requeued]) -> None:
+        """Withdrawn offers back in line in one transaction (compare-and-set from offered),
+        each with its ``OfferWithdrawn``. Work offered again meanwhile (perhaps by another
+        process) stays offered in the store: its withdrawal is only announced."""
+        if not released:
             return
-        await service.transition(item.interaction_id, S.QUEUED, expected=S.OFFERED, events=[event])
+        service = self._service
+        again: list[OfferWithdrawn] = []
+        back: list[OfferWithdrawn] = []
+        for each in released:
+            event = OfferWithdrawn(each.item.interaction_id, each.agent_id, each.reason)
+            routed = await service.state.item(each.item.interaction_id)
+            (again if routed is not None and routed.offered_to is not None else back).append(event)
+        if again:
+            await service.bus.publish(again)
+        if not back:
+            return
+        async with service.store.unit_of_work() as uow:
+            moved = set(
+                await uow.interactions.requeue_offered(
+                    [e.interaction_id for e in back], service.clock()
+                )
+            )
+            for event in back:
+                if event.interaction_id in moved:
+                    uow.record(event)
+            await uow.commit()
 
     async def assigned(self, item: WorkItem, agent_id: int) -> None:
         async with self._service.store.unit_of_work() as uow:

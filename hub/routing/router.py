@@ -44,6 +44,15 @@ class Reserved:
     expires_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """An offer withdrawn in the routing state (the work waits again), to be recorded."""
+
+    item: WorkItem
+    agent_id: int
+    reason: str
+
+
 class RouterEffects(Protocol):
     """What the router tells the rest of the hub."""
 
@@ -56,6 +65,10 @@ class RouterEffects(Protocol):
     async def assigned(self, item: WorkItem, agent_id: int) -> None: ...
 
     async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None: ...
+
+    async def requeued_many(self, released: Sequence[Requeued]) -> None:
+        """Offers withdrawn together (a tick's ring-outs), recorded in one go."""
+        ...
 
     async def queued(self, item: WorkItem) -> None: ...
 
@@ -87,6 +100,10 @@ class NoEffects:
 
     async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
         return None
+
+    async def requeued_many(self, released: Sequence[Requeued]) -> None:
+        for each in released:
+            await self.requeued(each.item, each.agent_id, each.reason)
 
     async def queued(self, item: WorkItem) -> None:
         return None
@@ -456,6 +473,7 @@ class Router:
         """
         now = self.clock()
         missed: set[int] = set()
+        rang_out: list[Requeued] = []
         for item in await self.state.expired_offers(now):
             if item.offered_to is None:
                 continue
@@ -466,9 +484,10 @@ class Router:
             )
             if released is not None:
                 reason = "timeout" if item.rung else "not_delivered"
-                await self.effects.requeued(released, item.offered_to, reason)
+                rang_out.append(Requeued(released, item.offered_to, reason))
                 if item.rung:
                     missed.add(item.offered_to)
+        await self.effects.requeued_many(rang_out)
         if self._policy.missed_on_ring_out:
             for agent_id in sorted(missed):
                 await self.missed(agent_id)

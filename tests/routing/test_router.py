@@ -11,7 +11,7 @@ from hub.domain.interaction import Channel
 from hub.errors import Conflict, RoutingError
 from hub.routing.model import AgentState, Presence, WorkItem
 from hub.routing.policy import QueuePolicy, parse_policy
-from hub.routing.router import Reserved, Router
+from hub.routing.router import Requeued, Reserved, Router
 from hub.routing.state import RoutingState
 from tests.conftest import FrozenClock
 from tests.routing.conftest import Factory
@@ -81,6 +81,10 @@ class Recorder:
 
     async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
         self.log.append(("requeued", item.interaction_id, reason))
+
+    async def requeued_many(self, released: Sequence[Requeued]) -> None:
+        for each in released:
+            await self.requeued(each.item, each.agent_id, each.reason)
 
     async def queued(self, item: WorkItem) -> None:
         self.log.append(("queued", item.interaction_id, item.queue))
