@@ -29,9 +29,10 @@ ACCESS_ATTRIBUTE = "__hub_access__"
 MAX_JSON_BYTES = 1024 * 1024
 MAX_REPLY_BYTES = 30 * 1024 * 1024  # a reply with attachments (base64: 4/3 of the files)
 MAX_ID = 2**63 - 1  # the stores' ids are signed 64-bit integers
+MAX_VERSION = 2**31 - 1  # versions of what admins edit are 32-bit integers in the store
 # A row id in a request body: what the stores can hold (a larger one is a 422, not a 500).
 Id = Annotated[int, pydantic.Field(ge=1, le=MAX_ID)]
-Version = Annotated[int, pydantic.Field(ge=0, le=MAX_ID)]
+Version = Annotated[int, pydantic.Field(ge=0, le=MAX_VERSION)]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -114,11 +115,12 @@ def loads_json(raw: bytes | str) -> Any:
         raise MalformedRequest("the body is not JSON the hub reads: nested too deeply") from err
 
 
-def path_id(request: web.Request, name: str, *, low: int = 1) -> int:
-    """A numeric id from the path; an id no row can have (beyond 64 bits) is simply not found."""
+def path_id(request: web.Request, name: str, *, low: int = 1, high: int = MAX_ID) -> int:
+    """A numeric id from the path; an id no row can have (beyond 64 bits, or ``high``) is
+    simply not found."""
     raw = request.match_info[name]
     value = int(raw) if raw.isdigit() and len(raw) <= 19 else -1
-    if not low <= value <= MAX_ID:
+    if not low <= value <= high:
         raise NotFound(f"no {name.removesuffix('_id').replace('_', ' ')} {raw[:40]}")
     return value
 

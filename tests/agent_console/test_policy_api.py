@@ -142,6 +142,10 @@ async def test_versions_can_be_restored_and_exported_as_a_policy_file(
     assert "calendars" not in restored["document"] or restored["document"]["calendars"] == []
     await call(client, team, "admin", "POST", "/api/v1/routing/policy/versions/3/restore", 422)
     await call(client, team, "admin", "GET", "/api/v1/routing/policy/versions/9", 404)
+    for beyond in (2**31, 2**63):  # no version can be that (the store's are 32-bit): 404
+        path = f"/api/v1/routing/policy/versions/{beyond}"
+        await call(client, team, "admin", "GET", path, 404)
+        await call(client, team, "admin", "POST", f"{path}/restore", 404)
     await call(client, team, "admin", "POST", "/api/v1/routing/policy/versions/2/restore")
     response = await client.get("/api/v1/routing/policy?format=toml", headers=team.headers("admin"))
     assert response.status == 200

@@ -16,7 +16,15 @@ from hub.agent_console.routes.routing import routing_of
 from hub.crm_store.config_versions import ConfigVersion
 from hub.domain.users import Permission
 from hub.errors import NotFound, ValidationError
-from hub.http import Version, json_response, path_id, principal_of, read_json, requires
+from hub.http import (
+    MAX_VERSION,
+    Version,
+    json_response,
+    path_id,
+    principal_of,
+    read_json,
+    requires,
+)
 from hub.routing.policy import policy_toml
 from hub.routing.service import RoutingService
 
@@ -169,7 +177,7 @@ async def versions(request: web.Request) -> web.Response:
 @requires(Permission.AGENTS_READ)
 async def version(request: web.Request) -> web.Response:
     """One version of the policy, with its document."""
-    found = await routing_of(request).policy_version(path_id(request, "version"))
+    found = await routing_of(request).policy_version(path_id(request, "version", high=MAX_VERSION))
     return json_response(version_json(found, document=True))
 
 
@@ -178,7 +186,7 @@ async def version(request: web.Request) -> web.Response:
 async def restore(request: web.Request) -> web.Response:
     """Put an earlier version back in force, as a new version (admins)."""
     routing = routing_of(request)
-    number = path_id(request, "version")
+    number = path_id(request, "version", high=MAX_VERSION)
     found = await routing.policy_version(number)
     if number == routing.version.version:
         raise ValidationError(f"version {number} is the one in force")
