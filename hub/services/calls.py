@@ -728,7 +728,8 @@ class CallService:
         if not call_sid:
             return
         conference, number = params.get("ConferenceSid"), params.get("SequenceNumber", "")
-        sequence = int(number) if number.isdigit() else None
+        # Kept as a 32-bit integer: a number beyond it is no sequence Twilio sends.
+        sequence = int(number) if number.isdigit() and len(number) <= 9 else None
         changes: dict[str, Any] = {}
         if event in ("participant-hold", "participant-unhold"):
             changes["held"] = event == "participant-hold"

@@ -429,15 +429,15 @@ class VoiceChannel(ChannelAdapter):
         """An agent's browser calls in: join them to the conference of their assigned call."""
         params = await self._account.verified_form(request)
         agent = agent_of(params.get("From", ""))
-        wanted = params.get("interaction", "")
-        if agent is None or not wanted.isdigit():
+        wanted = _id(params.get("interaction", ""))
+        if agent is None or wanted is None:
             return _xml(said_twiml("This line is for agents joining a call."))
         mine = await self.calls.agent_dialled_in(
-            int(wanted), agent, params.get("CallSid"), params.get("From")
+            wanted, agent, params.get("CallSid"), params.get("From")
         )
         if not mine:
             return _xml(said_twiml("That call is not assigned to you."))
-        return _xml(join_twiml(int(wanted)))
+        return _xml(join_twiml(wanted))
 
 
 def choose(menu: dict[str, str], digits: str, speech: str) -> str | None:
@@ -459,10 +459,16 @@ def _call_sid(params: dict[str, str]) -> str:
 
 
 def _interaction_in(request: web.Request) -> int:
-    value = request.query.get("interaction", "")
-    if not value.isdigit():
-        raise MalformedRequest("the webhook URL lacks ?interaction=")
-    return int(value)
+    value = _id(request.query.get("interaction", ""))
+    if value is None:
+        raise MalformedRequest("the webhook URL lacks ?interaction= (an interaction's id)")
+    return value
+
+
+def _id(text: str) -> int | None:
+    """An id the store can hold (a positive 64-bit integer) written in text, or None."""
+    value = int(text) if text.isdigit() and len(text) <= 18 else 0
+    return value or None
 
 
 def _xml(twiml: str) -> web.Response:

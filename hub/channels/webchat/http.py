@@ -17,7 +17,7 @@ from aiohttp import BodyPartReader, web
 from hub.channels.webchat.namespace import TooFast, widget_settings
 from hub.config import ChatSiteSettings
 from hub.errors import AuthError, MalformedRequest, NotFound, ValidationError
-from hub.http import public
+from hub.http import path_id, public
 
 if TYPE_CHECKING:
     from hub.channels.webchat.adapter import WebchatChannel
@@ -119,7 +119,7 @@ def routes(channel: WebchatChannel) -> list[web.RouteDef]:
         visitor = channel.visitors.check(request.query.get("visitor"))
         if visitor is None:
             raise NotFound("no such file")
-        event_id, index = int(request.match_info["event_id"]), int(request.match_info["n"])
+        event_id, index = path_id(request, "event_id"), path_id(request, "n", low=0)
         found = await channel.chats.file(visitor, event_id, index)
         if found is None:
             raise NotFound("no such file")

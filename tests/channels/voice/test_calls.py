@@ -175,6 +175,8 @@ async def test_malformed_call_webhooks_get_a_reason_not_a_crash(
         ("/webhooks/twilio/voice/wait", {"CallSid": "CA9"}),  # no ?interaction=
         ("/webhooks/twilio/voice/recording?interaction=1", {"RecordingStatus": "completed"}),
         ("/webhooks/twilio/voice/voicemail", {"CallSid": "CA9"}),
+        # an id no interaction can have: a reason, not the database's overflow (503)
+        ("/webhooks/twilio/voice/wait?interaction=99999999999999999999", {"CallSid": "CA9"}),
     ):
         status, answer = await twilio.post_to_hub(path, params)
         assert status == 400, (path, answer)
