@@ -115,12 +115,19 @@ def loads_json(raw: bytes | str) -> Any:
         raise MalformedRequest("the body is not JSON the hub reads: nested too deeply") from err
 
 
+def id_in(text: str, *, low: int = 1, high: int = MAX_ID) -> int | None:
+    """A numeric id written in text, or None if it is none a row can have (not digits, or
+    outside ``low``-``high``: beyond 64 bits by default)."""
+    value = int(text) if text.isdigit() and len(text) <= 19 else -1
+    return value if low <= value <= high else None
+
+
 def path_id(request: web.Request, name: str, *, low: int = 1, high: int = MAX_ID) -> int:
     """A numeric id from the path; an id no row can have (beyond 64 bits, or ``high``) is
     simply not found."""
     raw = request.match_info[name]
-    value = int(raw) if raw.isdigit() and len(raw) <= 19 else -1
-    if not low <= value <= high:
+    value = id_in(raw, low=low, high=high)
+    if value is None:
         raise NotFound(f"no {name.removesuffix('_id').replace('_', ' ')} {raw[:40]}")
     return value
 

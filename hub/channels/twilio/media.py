@@ -35,11 +35,6 @@ EXTENSIONS = {
 RESUME_DAYS = 7  # at start, media this recent that was never fetched is fetched
 
 
-def owed_media(attachment: Attachment) -> bool:
-    """Media still to fetch: a link, and neither a kept file nor a reason it could not be."""
-    return attachment.owed
-
-
 def mp3(recording_url: str) -> str:
     """A Twilio recording's MP3 (its RecordingUrl alone gives a WAV, eight times the size)."""
     return recording_url if recording_url.endswith(".mp3") else recording_url + ".mp3"

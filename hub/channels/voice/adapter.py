@@ -70,7 +70,7 @@ from hub.domain.events import AttachmentsOwed
 from hub.domain.interaction import Channel
 from hub.domain.timeline import Attachment, TimelineEvent
 from hub.errors import ChannelConfigError, HubError, MalformedRequest
-from hub.http import public
+from hub.http import id_in, public
 from hub.services.calls import CallService
 from hub.services.receive import Received
 
@@ -429,7 +429,7 @@ class VoiceChannel(ChannelAdapter):
         """An agent's browser calls in: join them to the conference of their assigned call."""
         params = await self._account.verified_form(request)
         agent = agent_of(params.get("From", ""))
-        wanted = _id(params.get("interaction", ""))
+        wanted = id_in(params.get("interaction", ""))
         if agent is None or wanted is None:
             return _xml(said_twiml("This line is for agents joining a call."))
         mine = await self.calls.agent_dialled_in(
@@ -459,16 +459,10 @@ def _call_sid(params: dict[str, str]) -> str:
 
 
 def _interaction_in(request: web.Request) -> int:
-    value = _id(request.query.get("interaction", ""))
+    value = id_in(request.query.get("interaction", ""))
     if value is None:
         raise MalformedRequest("the webhook URL lacks ?interaction= (an interaction's id)")
     return value
-
-
-def _id(text: str) -> int | None:
-    """An id the store can hold (a positive 64-bit integer) written in text, or None."""
-    value = int(text) if text.isdigit() and len(text) <= 18 else 0
-    return value or None
 
 
 def _xml(twiml: str) -> web.Response:
