@@ -1,36 +1,44 @@
 """Bulk reads and writes for the receive path: one statement per step for a whole batch.
 
-Core statements (no ORM units of work, no identity map): a batch of inbound messages looks up
-its provider references, identities and open interactions in one query each, and inserts its
-customers, identities, interactions and timeline events with one multi-row INSERT each.
+Core statements (no ORM units of work, no identity map): a batch of inbound messages reads
+what it needs (its provider references stored already, its queues, who holds its senders, their
+open interactions, the default team) in one statement, and inserts its customers, identities,
+interactions and timeline events with one multi-row INSERT each.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    String,
+    Table,
+    bindparam,
+    column,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TextualSelect
 
 from hub.crm_store.customers import fold_name
 from hub.crm_store.database import insert_many
 from hub.crm_store.interactions import INTERACTIONS, OPEN_STATE_VALUES
-from hub.crm_store.tables import (
-    CustomerRow,
-    IdentityRow,
-    QueueRow,
-    TimelineEventRow,
-)
+from hub.crm_store.tables import CustomerRow, IdentityRow
 from hub.domain.identity import IdentityRef
 from hub.domain.interaction import Channel, InteractionState
 
 CUSTOMERS = cast(Table, CustomerRow.__table__)
 IDENTITIES = cast(Table, IdentityRow.__table__)
-EVENTS = cast(Table, TimelineEventRow.__table__)
-QUEUES = cast(Table, QueueRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +61,90 @@ class OpenInteraction:
     queue_id: int | None
 
 
-# Built once: the statement of every batch (building it cost more than running it).
-_EARLIER = select(
-    EVENTS.c.provider,
-    EVENTS.c.provider_ref,
-    EVENTS.c.customer_id,
-    EVENTS.c.interaction_id,
-    EVENTS.c.id,
-).where(tuple_(EVENTS.c.provider, EVENTS.c.provider_ref).in_(bindparam("refs", expanding=True)))
+def _snapshot_sql(dialect: str) -> TextualSelect:
+    """The batch's snapshot in one statement: the lists it asks about arrive as JSON arrays, so
+    the text is the same for every batch (PostgreSQL prepares it once per connection), and
+    each answer comes back as one JSON array (no row per fact, no round trip per question)."""
+    if dialect == "postgresql":
+        pairs = "SELECT p->>0 AS a, p->>1 AS b FROM jsonb_array_elements(CAST({} AS jsonb)) AS p"
+        names = "SELECT jsonb_array_elements_text(CAST({} AS jsonb))"
+        rows, row = "coalesce(json_agg({}), '[]')", "json_build_array({})"
+        # Each key looked up in its index: PostgreSQL guesses a JSON array holds 100 elements
+        # and would rather scan a small table whole (OFFSET 0 keeps each lookup apart).
+        lookup = "CROSS JOIN LATERAL (SELECT * FROM {0} AS {1} WHERE {2} OFFSET 0) AS {1}"
+    else:
+        pairs = (
+            "SELECT json_extract(p.value, '$[0]') AS a, json_extract(p.value, '$[1]') AS b"
+            " FROM json_each({}) AS p"
+        )
+        names = "SELECT value FROM json_each({})"
+        rows, row = "json_group_array({})", "json_array({})"
+        lookup = "CROSS JOIN {0} AS {1} ON {2}"  # CROSS: SQLite keeps the order written
+
+    def listed(columns: str) -> str:
+        return rows.format(row.format(columns))
+
+    return (
+        text(
+            f"""
+WITH refs AS ({pairs.format(":refs")}),
+senders AS ({pairs.format(":senders")}),
+held AS (
+  SELECT i.kind, i.value, i.customer_id, i.verified, c.display_name
+  FROM senders AS s
+  {lookup.format("identities", "i", "i.kind = s.a AND i.value = s.b")}
+  JOIN customers AS c ON c.id = i.customer_id
+)
+SELECT
+  (SELECT {listed("e.provider, e.provider_ref, e.customer_id, e.interaction_id, e.id")}
+   FROM timeline_events AS e JOIN refs AS r ON e.provider = r.a AND e.provider_ref = r.b
+  ) AS earlier,
+  (SELECT {listed("q.name, q.id, q.team_id")}
+   FROM queues AS q WHERE q.name IN ({names.format(":queues")})
+  ) AS queues,
+  (SELECT {listed("h.kind, h.value, h.customer_id, h.verified, h.display_name")} FROM held AS h
+  ) AS holders,
+  (SELECT {listed("n.id, n.customer_id, n.channel, n.thread_key, n.queue_id")}
+   FROM (SELECT DISTINCT customer_id FROM held) AS h
+   {lookup.format("interactions", "n", "n.customer_id = h.customer_id")}
+   WHERE n.channel IN ({names.format(":channels")})
+     AND n.state IN ({names.format(":states")})
+  ) AS open,
+  (SELECT t.id FROM teams AS t WHERE t.name = :team) AS team
+"""  # noqa: S608 (built from this function's constants; every value is a bound parameter)
+        )
+        .bindparams(
+            bindparam("refs", type_=String),
+            bindparam("senders", type_=String),
+            bindparam("queues", type_=String),
+            bindparam("channels", type_=String),
+            bindparam("states", type_=String),
+            bindparam("team", type_=String),
+        )
+        .columns(
+            column("earlier", JSON),
+            column("queues", JSON),
+            column("holders", JSON),
+            column("open", JSON),
+            column("team", BigInteger),
+        )
+    )
+
+
+# Built once per dialect: building a statement cost more than running it.
+_SNAPSHOT = {dialect: _snapshot_sql(dialect) for dialect in ("postgresql", "sqlite")}
+_STATES = json.dumps(sorted(OPEN_STATE_VALUES))
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a batch of inbound messages needs to know before it writes, read at once."""
+
+    earlier: dict[tuple[str, str], tuple[int, int | None, int]]  # ref -> customer, work, event
+    queues: dict[str, tuple[int, int | None]]  # name -> id, team
+    holders: dict[IdentityRef, list[Holder]]
+    open: list[OpenInteraction]  # the holders' open interactions on the channels, newest first
+    team_id: int | None  # the default team's, if it exists
 
 
 class IntakeRepository:
@@ -69,15 +153,47 @@ class IntakeRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def earlier(
-        self, refs: Iterable[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[int, int | None, int]]:
-        """Events already stored under these provider references: customer, interaction, id."""
-        wanted = list(dict.fromkeys(refs))
-        if not wanted:
-            return {}
-        rows = await self._session.execute(_EARLIER, {"refs": wanted})
-        return {(p, r): (c, i, e) for p, r, c, i, e in rows}
+    async def snapshot(
+        self,
+        *,
+        refs: Iterable[tuple[str, str]],
+        senders: Iterable[IdentityRef],
+        queues: Iterable[str],
+        channels: Iterable[Channel],
+        team: str,
+    ) -> Snapshot:
+        """Which references were stored already, the named queues, who holds the senders,
+        those holders' open interactions on the channels, and the team: one statement."""
+        wanted = list(dict.fromkeys(senders))
+        bind = self._session.bind
+        assert bind is not None
+        row = (
+            await self._session.execute(
+                _SNAPSHOT[bind.dialect.name],
+                {
+                    "refs": json.dumps(list(dict.fromkeys(refs))),
+                    "senders": json.dumps([[r.kind.value, r.value] for r in wanted]),
+                    "queues": json.dumps(sorted(set(queues))),
+                    "channels": json.dumps(sorted({c.value for c in channels})),
+                    "states": _STATES,
+                    "team": team,
+                },
+            )
+        ).one()
+        holders: dict[IdentityRef, list[Holder]] = {ref: [] for ref in wanted}
+        by_key = {(ref.kind.value, ref.value): ref for ref in wanted}
+        for kind, value, customer_id, verified, name in row.holders or ():
+            holders[by_key[(kind, value)]].append(Holder(customer_id, bool(verified), name))
+        return Snapshot(
+            earlier={(p, r): (c, i, e) for p, r, c, i, e in row.earlier or ()},
+            queues={name: (queue_id, team_id) for name, queue_id, team_id in row.queues or ()},
+            holders=holders,
+            open=sorted(
+                (OpenInteraction(*values) for values in row.open or ()),
+                key=lambda interaction: -interaction.id,
+            ),
+            team_id=row.team,
+        )
 
     async def holders(self, refs: Iterable[IdentityRef]) -> dict[IdentityRef, list[Holder]]:
         """Who holds each identity (verified or not), with the holder's name."""
@@ -104,16 +220,6 @@ class IntakeRepository:
         for kind, value, customer_id, verified, name in rows:
             found[by_key[(kind, value)]].append(Holder(customer_id, bool(verified), name))
         return found
-
-    async def queues(self, names: Iterable[str]) -> dict[str, tuple[int, int | None]]:
-        """Queues by name: id and team."""
-        wanted = sorted(set(names))
-        if not wanted:
-            return {}
-        rows = await self._session.execute(
-            select(QUEUES.c.name, QUEUES.c.id, QUEUES.c.team_id).where(QUEUES.c.name.in_(wanted))
-        )
-        return {name: (queue_id, team_id) for name, queue_id, team_id in rows}
 
     async def create_customers(
         self, customers: Sequence[tuple[str | None, int]], now: datetime

@@ -301,16 +301,20 @@ async def receive_batch(
     customer holds) take the one-message path inside the same transaction.
     """
     outcomes: list[Outcome | None] = [None] * len(messages)
-    earlier = await uow.intake.earlier(
-        (_provider(m), m.provider_ref) for m in messages if m.provider_ref
+    seen = await uow.intake.snapshot(
+        refs=[(_provider(m), m.provider_ref) for m in messages if m.provider_ref],
+        senders=[m.sender for m in messages],
+        queues=[m.queue for m in messages if m.queue],
+        channels={m.channel for m in messages if m.creates_work},
+        team=default_team,
     )
     first_of: dict[tuple[str, str], int] = {}
     repeats: dict[int, int] = {}  # a message repeated within the batch -> its first
     todo: list[int] = []
     for n, message in enumerate(messages):
         ref = (_provider(message), message.provider_ref) if message.provider_ref else None
-        if ref is not None and ref in earlier:
-            outcomes[n] = Received(*earlier[ref], duplicate=True)
+        if ref is not None and ref in seen.earlier:
+            outcomes[n] = Received(*seen.earlier[ref], duplicate=True)
         elif ref is not None and ref in first_of:
             repeats[n] = first_of[ref]
         else:
@@ -318,21 +322,20 @@ async def receive_batch(
                 first_of[ref] = n
             todo.append(n)
 
-    queues = await uow.intake.queues(m.queue for n in todo if (m := messages[n]).queue)
-    team_id: int | None = None
+    team_id = seen.team_id
     placed: dict[int, tuple[int | None, int]] = {}  # message -> queue, team
     for n in list(todo):
         name = messages[n].queue
-        if name is not None and name not in queues:
+        if name is not None and name not in seen.queues:
             outcomes[n] = ValidationError(f"there is no queue named {name!r}", field="queue")
             todo.remove(n)
             continue
-        queue_id, queue_team = queues[name] if name is not None else (None, None)
+        queue_id, queue_team = seen.queues[name] if name is not None else (None, None)
         if queue_team is None and team_id is None:
             team_id = (await uow.accounts.ensure_team(default_team, now)).id
         placed[n] = (queue_id, queue_team if queue_team is not None else team_id or 0)
 
-    holders = await uow.intake.holders(messages[n].sender for n in todo)
+    holders, known = seen.holders, seen.open
     judged = {
         messages[n].sender
         for n in todo
@@ -351,7 +354,11 @@ async def receive_batch(
             for n in plain:
                 outcomes[n] = await _receive_once(uow, messages[n], default_team, now)
             plain = []
-    stored = await _store_plain(uow, messages, plain, holders, placed, now)
+        known = await uow.intake.open_interactions(
+            {h.customer_id for n in plain for h in holders[messages[n].sender]},
+            {messages[n].channel for n in plain},
+        )
+    stored = await _store_plain(uow, messages, plain, holders, known, placed, now)
     for n, outcome in zip(plain, stored, strict=True):
         outcomes[n] = outcome
     for n, first in repeats.items():
@@ -374,6 +381,7 @@ async def _store_plain(
     messages: Sequence[InboundMessage],
     indexes: list[int],
     holders: dict[IdentityRef, list[Holder]],
+    known: list[OpenInteraction],
     placed: dict[int, tuple[int | None, int]],
     now: datetime,
 ) -> list[Received]:
@@ -402,10 +410,6 @@ async def _store_plain(
     await uow.intake.name_customers(names, now)
 
     working = [n for n in indexes if messages[n].creates_work]
-    known = await uow.intake.open_interactions(
-        {customer_of[messages[n].sender] for n in working if messages[n].sender not in newcomers},
-        {messages[n].channel for n in working},
-    )
     open_by: dict[tuple[int, str], list[OpenInteraction]] = {}
     for interaction in known:
         open_by.setdefault((interaction.customer_id, interaction.channel), []).append(interaction)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from hub.crm_store.tables import CustomerRow, IdentityRow, InteractionRow, TimelineEventRow
 from hub.crm_store.unit_of_work import Store
@@ -317,6 +317,41 @@ async def test_times_come_back_as_aware_utc(
     assert event.occurred_at == clock()
     assert event.occurred_at.utcoffset() == timedelta(0)
     assert await count(store, InteractionRow) == 1
+
+
+async def test_a_batch_reads_what_it_needs_in_one_statement_before_it_writes(
+    store: Store, clock: FrozenClock
+) -> None:
+    """Retries, queues, holders, their open work and the team: one read, whatever the batch."""
+    intake = core.Intake(store, default_team="support", clock=clock, max_wait=0.05)
+    known = await intake.receive(sms("before", clock, "SM0"))
+    clock.advance(5)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+    engine = store.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        burst = [
+            sms("known again", clock, "SM1"),
+            sms("a retry", clock, "SM0"),
+            *(
+                sms(f"new {n}", clock, f"SMn{n}", sender=IdentityRef(IdentityKind.PHONE, f"+1{n}"))
+                for n in range(4415550000, 4415550005)
+            ),
+        ]
+        outcomes = await asyncio.gather(*(intake.receive(m) for m in burst))
+        await intake.stop()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert intake.batches == 2
+    assert statements.count("SELECT") + statements.count("WITH") == 1, statements
+    assert outcomes[0].interaction_id == known.interaction_id
+    assert outcomes[1].duplicate
+    assert len({o.customer_id for o in outcomes[2:]}) == 5
+    assert all(o.opened_interaction and o.created_customer for o in outcomes[2:])
 
 
 async def test_a_burst_through_the_group_commit_lands_as_one_message_at_a_time_would(
