@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CompoundSelect, Select, Table, and_, bindparam, or_, select, union_all
+from sqlalchemy import Integer, String, Table, and_, bindparam, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TextualSelect
 
 from hub.crm_store.database import insert_many
 from hub.crm_store.tables import TimelineEventRow
@@ -22,23 +23,35 @@ from hub.errors import ValidationError
 EVENTS = cast(Table, TimelineEventRow.__table__)
 
 
-def _page(number: int) -> Select[Any]:
-    """The newest ``:limit`` events of customer ``:c{number}``."""
+def _newest_sql(dialect: str) -> TextualSelect:
+    """The newest ``:limit`` events of each customer in the JSON array ``:ids``: one indexed
+    page per customer from ``(customer_id, occurred_at, id)``, however long their histories,
+    in one statement whose text is the same however many customers there are (a UNION of a
+    page per customer took longer to compile than to run, once per count)."""
+    # Built from this module's constants only; the ids and the limit are bound parameters.
+    columns = ", ".join(f"e.{column.name}" for column in EVENTS.c)
+    page = (
+        "SELECT {0} FROM timeline_events AS x WHERE x.customer_id = {1}"
+        " ORDER BY x.occurred_at DESC, x.id DESC LIMIT :limit"
+    )
+    if dialect == "postgresql":
+        sql = (
+            f"SELECT {columns} FROM jsonb_array_elements_text(CAST(:ids AS jsonb)) AS c(id)"  # noqa: S608
+            f" CROSS JOIN LATERAL ({page.format('x.*', 'CAST(c.id AS BIGINT)')}) AS e"
+        )
+    else:  # SQLite: no LATERAL; the page, a list of ids, picks the rows by their key
+        sql = (
+            f"SELECT {columns} FROM json_each(:ids) AS c"  # noqa: S608
+            f" CROSS JOIN timeline_events AS e ON e.id IN ({page.format('x.id', 'c.value')})"
+        )
     return (
-        select(EVENTS)
-        .where(EVENTS.c.customer_id == bindparam(f"c{number}"))
-        .order_by(EVENTS.c.occurred_at.desc(), EVENTS.c.id.desc())
-        .limit(bindparam("limit"))
+        text(sql)
+        .bindparams(bindparam("ids", type_=String), bindparam("limit", type_=Integer))
+        .columns(*EVENTS.c)
     )
 
 
-@functools.lru_cache(maxsize=16)
-def _pages(count: int) -> Select[Any] | CompoundSelect[Any]:
-    """The pages of ``count`` customers in one statement (built once per count: building a
-    statement costs more than running it)."""
-    if count == 1:
-        return _page(0)
-    return union_all(*(_page(n).subquery().select() for n in range(count)))
+_NEWEST = {dialect: _newest_sql(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,28 +324,15 @@ class TimelineRepository:
     async def newest_of(
         self, customer_ids: Sequence[int], *, limit: int
     ) -> dict[int, list[TimelineEvent]]:
-        """Each customer's newest events (newest first), in one statement.
-
-        One indexed page per customer joined with UNION ALL: each reads only its ``limit``
-        rows from ``(customer_id, occurred_at, id)``, however long the customer's history.
-        """
+        """Each customer's newest events (newest first), in one statement (``_newest_sql``)."""
         ids = sorted(set(customer_ids))
         if not ids:
             return {}
-        # Statements for 1, 2, 4, 8 ... customers, the last one repeated to fill: a UNION of
-        # dozens of pages takes longer to compile than to run, so only a few are compiled.
-        size = 1 << (len(ids) - 1).bit_length()
-        padded = ids + [ids[-1]] * (size - len(ids))
-        params: dict[str, Any] = {f"c{n}": customer_id for n, customer_id in enumerate(padded)}
-        params["limit"] = limit
         found: dict[int, list[TimelineEvent]] = {customer_id: [] for customer_id in ids}
-        seen: set[int] = set()
         connection = await self._session.connection()  # Core: none of the ORM's machinery
-        for row in await connection.execute(_pages(size), params):
-            if row.id not in seen:
-                seen.add(row.id)
-                found[row.customer_id].append(_event(row))
-        if len(ids) > 1:
-            for events in found.values():
-                events.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
+        statement = _NEWEST[connection.dialect.name]
+        for row in await connection.execute(statement, {"ids": json.dumps(ids), "limit": limit}):
+            found[row.customer_id].append(_event(row))
+        for events in found.values():  # the pages come back in no promised order
+            events.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
         return found

@@ -150,15 +150,15 @@ def choose_agent(
     if step.overflow is not None:
         return None
     reserved = reserved or {}
-    candidates = [a for a in agents if queue.team in a.teams]
+    candidates: Iterable[AgentState] = (a for a in agents if queue.team in a.teams)
     if (
         queue.sticky_seconds
         and item.last_agent_id is not None
         and waited(item, now) < queue.sticky_seconds
     ):
-        last = [a for a in candidates if a.agent_id == item.last_agent_id]
-        if last and last[0].presence is not Presence.OFFLINE:
-            candidates = last
+        team = list(candidates)
+        last = [a for a in team if a.agent_id == item.last_agent_id]
+        candidates = last if last and last[0].presence is not Presence.OFFLINE else team
     view = item.view()
     anyone = step.target is TRUE
     first_wins = idle_ordered and queue.agent_order == "longest_idle"

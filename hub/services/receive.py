@@ -479,7 +479,10 @@ async def _store_plain(
             for n in indexes
         ]
     )
-    await uow.intake.touch((customer_of[messages[n].sender] for n in working), now)
+    await uow.intake.touch(  # the customers created just now were made with it
+        (customer_of[messages[n].sender] for n in working if messages[n].sender not in newcomers),
+        now,
+    )
     results = []
     for n, event_id in zip(indexes, event_ids, strict=True):
         message = messages[n]

@@ -197,3 +197,31 @@ async def test_a_connection_that_died_while_idle_is_replaced_before_use(
             assert await connection.scalar(text("SELECT pg_backend_pid()")) != pid
     finally:
         await engine.dispose()
+
+
+async def test_each_customers_newest_events_come_in_one_read(
+    store: Store, clock: FrozenClock
+) -> None:
+    """``newest_of``: each customer's own page (newest first, at most ``limit``), the same
+    as reading them one by one, for one customer or many, with or without history."""
+    async with store.unit_of_work() as uow:
+        ids = [
+            (await uow.customers.create(display_name=f"c{n}", team_id=None, now=clock())).id
+            for n in range(5)
+        ]
+        for step in range(40):  # interleaved, some at the same instant (the id breaks ties)
+            await uow.timeline.append(
+                customer_id=ids[(step * 7) % 4],  # the fifth customer has no history
+                kind=EventKind.MESSAGE,
+                direction=Direction.INBOUND,
+                occurred_at=clock() + timedelta(seconds=(step * 13) % 9),
+                body=f"m{step}",
+            )
+        await uow.commit()
+    async with store.reading() as uow:
+        one_by_one = {i: await uow.timeline.page(i, limit=6) for i in ids}
+        together = await uow.timeline.newest_of([*ids, ids[0]], limit=6)
+        alone = await uow.timeline.newest_of([ids[2]], limit=6)
+    assert together == one_by_one
+    assert alone == {ids[2]: one_by_one[ids[2]]}
+    assert [len(events) for events in together.values()] == [6, 6, 6, 6, 0]

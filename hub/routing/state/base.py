@@ -8,7 +8,7 @@ Redis from offering or assigning one interaction twice, or overfilling an agent.
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -44,10 +44,12 @@ class RoutingState(abc.ABC):
     async def agents(self, team: str | None = None) -> list[AgentState]:
         """Every agent, or the agents of one team."""
 
-    async def candidates(self, team: str, channel: Channel, now: datetime) -> list[AgentState]:
+    async def candidates(self, team: str, channel: Channel, now: datetime) -> Iterable[AgentState]:
         """Agents of the team who may be offered one more of the channel now (available, out
-        of wrap-up, room on it), longest idle first. A state that indexes them (memory) reads
-        only those; the default filters the team's agents."""
+        of wrap-up, room on it), longest idle first, to be read before the caller's next await.
+        A state that indexes them (memory) yields them as they are read, so a decision that
+        stops at the first eligible agent reads no further; the default filters the team's
+        agents."""
         limits = self.limits
         found = [
             a

@@ -13,7 +13,7 @@ than with a change, is checked as they are read.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -71,16 +71,15 @@ class MemoryRoutingState(RoutingState):
             ready = self._ready[place]
             del ready[bisect_left(ready, key)]
 
-    async def candidates(self, team: str, channel: Channel, now: datetime) -> list[AgentState]:
+    async def candidates(self, team: str, channel: Channel, now: datetime) -> Iterable[AgentState]:
         if self.limits is None:
             return await super().candidates(team, channel, now)
         agents = self._agents
-        found = []
-        for _, agent_id in self._ready.get((team, channel), ()):
-            agent = agents[agent_id]
-            if agent.wrap_up_until is None or agent.wrap_up_until <= now:
-                found.append(agent)
-        return found
+        return (
+            agents[agent_id]
+            for _, agent_id in self._ready.get((team, channel), ())
+            if (until := agents[agent_id].wrap_up_until) is None or until <= now
+        )
 
     async def put_agent(self, agent: AgentState) -> None:
         known = self._agents.get(agent.agent_id)
