@@ -5,7 +5,8 @@ library's own algorithm), sent over loopback HTTP to a running hub: the signatur
 the message committed (customer resolved, interaction opened, event appended); routing (queued)
 runs behind the answers, and the time it takes to catch up after the last answer is reported.
 The baseline is a bare aiohttp app answering the same POST with empty TwiML, doing nothing
-else: the ratio says what the hub's work costs.
+else, timed before the hub and again after it: the ratio to the faster of the two says what the
+hub's work costs.
 """
 
 from __future__ import annotations
@@ -101,6 +102,27 @@ def _figures(seconds: float, latencies: list[float]) -> dict[str, Any]:
     }
 
 
+async def _time_bare(requests: int, concurrency: int, customers: int) -> dict[str, Any]:
+    """Bare aiohttp answering the same POST with empty TwiML, doing nothing else."""
+
+    async def bare(request: web.Request) -> web.Response:
+        await request.post()
+        return web.Response(
+            text='<?xml version="1.0" encoding="UTF-8"?><Response />',
+            content_type="application/xml",
+        )
+
+    baseline = web.Application()
+    baseline.router.add_post(PATH, bare)
+    runner, base = await serve_app(baseline)
+    try:
+        await _drive(base, 50, concurrency, customers)
+        seconds, latencies = await _drive(base, requests, concurrency, customers)
+        return _figures(seconds, latencies)
+    finally:
+        await runner.cleanup()
+
+
 async def run_sms_bench(
     settings: Settings,
     *,
@@ -109,8 +131,10 @@ async def run_sms_bench(
     customers: int,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    """The hub on a scratch database like the configured one, then bare aiohttp."""
+    """Bare aiohttp, the hub on a scratch database like the configured one, bare aiohttp."""
     result: dict[str, Any] = {"requests": requests, "concurrency": concurrency}
+    progress("timing bare aiohttp")
+    before = await _time_bare(requests, concurrency, customers)
     async with scratch_database(settings.database_url, prefix="hub_bench_sms") as url:
         bench_settings = settings.model_copy(
             update={
@@ -149,23 +173,12 @@ async def run_sms_bench(
         finally:
             await runner.cleanup()
 
-    async def bare(request: web.Request) -> web.Response:
-        await request.post()
-        return web.Response(
-            text='<?xml version="1.0" encoding="UTF-8"?><Response />',
-            content_type="application/xml",
-        )
-
-    baseline = web.Application()
-    baseline.router.add_post(PATH, bare)
-    runner, base = await serve_app(baseline)
-    try:
-        progress("timing bare aiohttp")
-        await _drive(base, 50, concurrency, customers)
-        seconds, latencies = await _drive(base, requests, concurrency, customers)
-        result["bare_aiohttp"] = _figures(seconds, latencies)
-    finally:
-        await runner.cleanup()
+    progress("timing bare aiohttp again")
+    after = await _time_bare(requests, concurrency, customers)
+    # The faster of the two bare runs is the yardstick: the stricter ratio. (Beside a database
+    # the machine is busier after the hub's run, and bare aiohttp slower, than before it.)
+    result["bare_aiohttp"] = max(before, after, key=lambda f: f["requests_per_second"])
+    result["bare_aiohttp_runs"] = [before["requests_per_second"], after["requests_per_second"]]
     result["hub_over_bare"] = round(
         result["hub"]["requests_per_second"] / result["bare_aiohttp"]["requests_per_second"], 3
     )
