@@ -41,6 +41,9 @@ class InteractionReceived(Event):
     # When it opened (ISO 8601), if this message opened it: its place in line. Routing builds
     # the new work from the event, without reading the interaction again.
     opened_at: str | None = None
+    # The customer was created with this message: they have no custom fields or tags yet, so
+    # routing has none of their traits to read.
+    customer_created: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -375,20 +375,26 @@ class RoutingService:
         """Route the new interactions among these events, as one batch.
 
         The events say what routing needs of the interactions (the queue, when they opened);
-        their customers' traits are read, and their last agents only where a queue is sticky.
+        their customers' traits are read, and their last agents only where a queue is sticky,
+        except for customers created with the message (nothing to read: no read at all when
+        every arrival is a first contact).
         An event delivered again, for work no longer new, changes nothing: the queued
         transition is a compare-and-set from new.
         """
         unique = dict((e.interaction_id, e) for e in events).values()
         arrived = [self._opened(e) for e in unique if e.opened_at is not None]
         older = [e.interaction_id for e in unique if e.opened_at is None]  # events of old rows
+        created = {e.customer_id for e in unique if e.customer_created}  # no traits, no history
         sticky = any(q.sticky_seconds for q in self.policy.queues.values())
-        async with self.store.reading() as uow:
-            if older:
-                arrived += [i for i in await uow.interactions.many(older) if i.state is S.NEW]
-            customers = {i.customer_id for i in arrived}
-            traits = await uow.customers.traits(customers)
-            last_agents = await uow.interactions.last_agents(customers) if sticky else {}
+        traits: dict[int, tuple[dict[str, Any], list[str]]] = {}
+        last_agents: dict[int, int] = {}
+        if older or any(i.customer_id not in created for i in arrived):
+            async with self.store.reading() as uow:
+                if older:
+                    arrived += [i for i in await uow.interactions.many(older) if i.state is S.NEW]
+                customers = {i.customer_id for i in arrived} - created
+                traits = await uow.customers.traits(customers)
+                last_agents = await uow.interactions.last_agents(customers) if sticky else {}
         items = [
             (
                 self._item(i, *traits.get(i.customer_id, ({}, [])), last_agents.get(i.customer_id)),

@@ -125,6 +125,7 @@ async def _receive_once(
             queue_id=interaction.queue_id,
             opened=opened,
             opened_at=interaction.opened_at.isoformat() if opened else None,
+            customer_created=created,
         )
     )
     return Received(customer_id, interaction.id, event.id, False, opened, created)
@@ -499,6 +500,7 @@ async def _store_plain(
                     queue_id=continues[n].queue_id,
                     opened=n in opened_by,
                     opened_at=message.received_at.isoformat() if n in opened_by else None,
+                    customer_created=n in creator,
                 )
             )
         results.append(Received(customer_id, work, event_id, False, n in opened_by, n in creator))

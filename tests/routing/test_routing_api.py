@@ -13,6 +13,7 @@ from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
 from hub.config import Settings
 from hub.domain.events import InteractionReceived, TimelineEventAdded
+from hub.domain.identity import IdentityKind, IdentityRef
 from hub.domain.interaction import Channel
 from tests.agent_console.test_api import push
 from tests.conftest import FrozenClock, Team, settled
@@ -415,3 +416,51 @@ async def test_offers_that_ring_out_together_go_back_in_line_in_one_statement(
     for interaction_id in ids:
         path = f"/api/v1/interactions/{interaction_id}"
         assert (await call(client, team, "agent", "GET", path))["state"] == "queued"
+
+
+async def test_a_first_contact_is_routed_without_reading_its_brand_new_customer(
+    hub: Hub, client: Client, team: Team
+) -> None:
+    """A customer created with the message has no custom fields or tags: routing reads none.
+    A customer known before is read (what routing rules match on may be there)."""
+    now = hub.clock()
+    async with hub.store.unit_of_work() as uow:
+        known = await uow.customers.create(display_name="Known", team_id=None, now=now)
+        await uow.customers.add_identity(
+            known.id, IdentityRef(IdentityKind.PHONE, "+14155550177"), verified=True, now=now
+        )
+        await uow.customers.update(known.id, now, tags=["vip"])
+        await uow.commit()
+    received: list[InteractionReceived] = []
+
+    async def keep(event: InteractionReceived) -> None:
+        received.append(event)
+
+    hub.store.bus.subscribe(InteractionReceived, keep)
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SELECT customers.id, customers.custom_fields"):
+            reads.append(statement)
+
+    engines = [hub.store.engine.sync_engine]  # a reader sharing its pool shares its events
+    reader = hub.store.reader
+    if reader is not None and reader.sync_engine.pool is not engines[0].pool:
+        engines.append(reader.sync_engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        first = await push(client, team, **{"from": "+14155550166", "body": "hello"})
+        await settled(client)
+        assert reads == []
+        again = await push(client, team, **{"from": "+14155550177", "body": "me again"})
+        await settled(client)
+        assert len(reads) == 1
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
+    by_work = {e.interaction_id: e.customer_created for e in received}
+    assert by_work == {first["interaction_id"]: True, again["interaction_id"]: False}
+    for pushed in (first, again):
+        path = f"/api/v1/interactions/{pushed['interaction_id']}"
+        assert (await call(client, team, "admin", "GET", path))["state"] == "queued"
