@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
@@ -53,6 +54,27 @@ async def eventually(
 async def settled(client: TestClient[Any, Any]) -> None:
     """Wait until the hub behind client has delivered what it committed (routing, pushes)."""
     await client.server.app[HUB].settle()
+
+
+@contextlib.contextmanager
+def statements_run(store: Store) -> Iterator[list[str]]:
+    """The SQL statements the store runs inside the block, on its writer and its readers."""
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engines = [store.engine.sync_engine]  # a reader sharing its pool shares its events
+    reader = store.reader
+    if reader is not None and reader.sync_engine.pool is not engines[0].pool:
+        engines.append(reader.sync_engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", seen)
 
 
 class FrozenClock:

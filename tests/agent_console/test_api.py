@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from pydantic import SecretStr
-from sqlalchemy import event
 
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub
 from hub.http import PUBLIC, access_of
-from tests.conftest import FrozenClock, Team, make_team, settled
+from tests.conftest import FrozenClock, Team, make_team, settled, statements_run
 
 Client = TestClient[Any, Any]
 
@@ -127,22 +126,8 @@ async def test_the_unified_record_costs_three_statements(
     await settled(client)
     path = f"/api/v1/customers/{first['customer_id']}"
     await get(client, team, path)  # the token's grant is read once
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    engines = [hub.store.engine.sync_engine]  # a reader sharing its pool shares its events
-    reader = hub.store.reader
-    if reader is not None and reader.sync_engine.pool is not engines[0].pool:
-        engines.append(reader.sync_engine)
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(hub.store) as statements:
         record = await get(client, team, path)
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", count)
     assert len(statements) == 3, statements
     assert [e["body"] for e in record["latest_events"] if e["kind"] == "message"] == ["Hi"]
     assert [i["value"] for i in record["identities"]] == ["+14155550123"]

@@ -16,7 +16,7 @@ from hub.domain.events import InteractionReceived, TimelineEventAdded
 from hub.domain.identity import IdentityKind, IdentityRef
 from hub.domain.interaction import Channel
 from tests.agent_console.test_api import push
-from tests.conftest import FrozenClock, Team, settled
+from tests.conftest import FrozenClock, Team, settled, statements_run
 
 Client = TestClient[Any, Any]
 
@@ -437,28 +437,14 @@ async def test_a_first_contact_is_routed_without_reading_its_brand_new_customer(
         received.append(event)
 
     hub.store.bus.subscribe(InteractionReceived, keep)
-    reads: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("SELECT customers.id, customers.custom_fields"):
-            reads.append(statement)
-
-    engines = [hub.store.engine.sync_engine]  # a reader sharing its pool shares its events
-    reader = hub.store.reader
-    if reader is not None and reader.sync_engine.pool is not engines[0].pool:
-        engines.append(reader.sync_engine)
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", seen)
-    try:
+    traits = "SELECT customers.id, customers.custom_fields"
+    with statements_run(hub.store) as statements:
         first = await push(client, team, **{"from": "+14155550166", "body": "hello"})
         await settled(client)
-        assert reads == []
+        assert not [s for s in statements if s.startswith(traits)]
         again = await push(client, team, **{"from": "+14155550177", "body": "me again"})
         await settled(client)
-        assert len(reads) == 1
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", seen)
+        assert len([s for s in statements if s.startswith(traits)]) == 1
     by_work = {e.interaction_id: e.customer_created for e in received}
     assert by_work == {first["interaction_id"]: True, again["interaction_id"]: False}
     for pushed in (first, again):
