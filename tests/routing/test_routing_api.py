@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import event
 
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
@@ -398,21 +397,11 @@ async def test_offers_that_ring_out_together_go_back_in_line_in_one_statement(
     ids = [p["interaction_id"] for p in pushed]
     offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
     assert sorted(o["interaction_id"] for o in offers) == sorted(ids)  # capacity 5: all ring
-    requeues: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("UPDATE interactions SET state"):
-            requeues.append(statement)
-
-    engine = hub.store.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(hub.store) as statements:
         clock.advance(hub.routing.policy.queues[hub.routing.policy.default_queue].ring_seconds + 1)
         await hub.routing.router.tick()  # type: ignore[union-attr]
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     await settled(client)
-    assert len(requeues) == 1
+    assert len([s for s in statements if s.startswith("UPDATE interactions SET state")]) == 1
     for interaction_id in ids:
         path = f"/api/v1/interactions/{interaction_id}"
         assert (await call(client, team, "agent", "GET", path))["state"] == "queued"

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from hub.crm_store.tables import CustomerRow, IdentityRow, InteractionRow, TimelineEventRow
 from hub.crm_store.unit_of_work import Store
@@ -19,7 +19,7 @@ from hub.domain.messages import InboundMessage
 from hub.domain.timeline import Attachment
 from hub.errors import HubError, ValidationError
 from hub.services import receive as core
-from tests.conftest import FrozenClock
+from tests.conftest import FrozenClock, statements_run
 
 Receive = Callable[..., Awaitable[core.Received]]
 
@@ -326,14 +326,7 @@ async def test_a_batch_reads_what_it_needs_in_one_statement_before_it_writes(
     intake = core.Intake(store, default_team="support", clock=clock, max_wait=0.05)
     known = await intake.receive(sms("before", clock, "SM0"))
     clock.advance(5)
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement.lstrip().split(None, 1)[0].upper())
-
-    engine = store.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(store) as statements:
         burst = [
             sms("known again", clock, "SM1"),
             sms("a retry", clock, "SM0"),
@@ -344,10 +337,9 @@ async def test_a_batch_reads_what_it_needs_in_one_statement_before_it_writes(
         ]
         outcomes = await asyncio.gather(*(intake.receive(m) for m in burst))
         await intake.stop()
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert intake.batches == 2
-    assert statements.count("SELECT") + statements.count("WITH") == 1, statements
+    verbs = [statement.lstrip().split(None, 1)[0].upper() for statement in statements]
+    assert verbs.count("SELECT") + verbs.count("WITH") == 1, statements
     assert outcomes[0].interaction_id == known.interaction_id
     assert outcomes[1].duplicate
     assert len({o.customer_id for o in outcomes[2:]}) == 5
