@@ -1,8 +1,10 @@
 """Group commit: callers hand over items one at a time, one worker handles them in batches.
 
-Each caller waits for its own item's outcome. The wait is bounded: a batch starts
-``max_wait`` seconds after the first item reaches an idle worker (so a burst gathers), or at
-once when ``max_batch`` are waiting; under load the next batch gathers while the last one is
+Each caller waits for its own item's outcome. The wait is bounded: when the first item reaches
+an idle worker, the worker lets the event loop go round while each pass brings more items (a
+burst that is being read gathers), and starts the batch once a pass brings none, ``max_wait``
+seconds have passed or ``max_batch`` are waiting. A lone item waits for no timer, and the loop
+never sits idle with items in hand. Under load the next batch gathers while the last one is
 being handled, with no wait of its own.
 """
 
@@ -51,14 +53,28 @@ class Batcher(Generic[T, R]):
         try:
             idle = True
             while self._waiting:
-                if idle and len(self._waiting) < self._max_batch and self._max_wait > 0:
-                    await asyncio.sleep(self._max_wait)  # let a burst gather
+                if idle and self._max_wait > 0:
+                    await self._gather()
                 idle = False
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
                 await self._run(batch)
         finally:
             self._worker = None
+
+    async def _gather(self) -> None:
+        """Let a burst gather while each pass of the event loop brings more of it.
+
+        A fixed sleep here kept the loop idle with items in hand: under a steady load a batch's
+        answers bring the next requests back within a pass or two, and the rest of the sleep
+        was lost (11% of a process serving SMS webhooks on SQLite).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._max_wait
+        count = 0
+        while count < len(self._waiting) < self._max_batch and loop.time() < deadline:
+            count = len(self._waiting)
+            await asyncio.sleep(0)
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import json
 import math
 import random
 import time
@@ -30,7 +31,7 @@ from typing import Any, cast
 
 import asyncpg
 import structlog
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, Text, delete, func, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -211,14 +212,17 @@ class OutboxDispatcher:
         self._running = False
         self.delivered = 0
         # The database backends of this process's own connections: what they commit is handed
-        # over by ``committed`` already, so their notifications call for no read.
+        # over by ``committed`` already, so their notifications call for no read. Noted at
+        # checkout, not only at connect: the pool may hold connections opened before this
+        # dispatcher was (the migrations' own), whose every commit would otherwise call for a
+        # read of the whole table's tail.
         self._own_backends: set[int] = set()
         if engine.dialect.name == "postgresql":
-            sa_event.listen(engine.sync_engine, "connect", self._connected)
+            sa_event.listen(engine.sync_engine, "checkout", self._checked_out)
             sa_event.listen(engine.sync_engine, "close", self._closed)
             sa_event.listen(engine.sync_engine, "close_detached", self._closed_detached)
 
-    def _connected(self, dbapi_connection: Any, _record: Any) -> None:
+    def _checked_out(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         self._own_backends.add(_backend_pid(dbapi_connection))
 
     def _closed(self, dbapi_connection: Any, _record: Any) -> None:
@@ -324,8 +328,14 @@ class OutboxDispatcher:
         sweep = now - self._last_sweep >= self._sweep_every and (
             self._ownership.several_writers or not self._last_sweep
         )
+        # The data as text, parsed below only for rows not in hand already: a sweep reads back
+        # every row still awaiting its delete, and the driver would parse them all.
         statement = select(
-            OUTBOX.c.id, OUTBOX.c.partition, OUTBOX.c.type, OUTBOX.c.data, OUTBOX.c.created_at
+            OUTBOX.c.id,
+            OUTBOX.c.partition,
+            OUTBOX.c.type,
+            OUTBOX.c.data.cast(Text),
+            OUTBOX.c.created_at,
         ).order_by(OUTBOX.c.id)
         limit = room
         if sweep:
@@ -345,7 +355,7 @@ class OutboxDispatcher:
             if self._known(outbox_id):
                 continue
             try:
-                event = decode(type_name, data, outbox_id=outbox_id)
+                event = decode(type_name, json.loads(data), outbox_id=outbox_id)
             except (KeyError, TypeError, ValueError):
                 log.error("outbox: unreadable event dropped", outbox_id=outbox_id, type=type_name)
                 self._finished(outbox_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.bus import EventBus
 from hub.bus.base import PARTITIONS
@@ -41,9 +42,11 @@ async def make_store(database_url: str) -> AsyncIterator[MakeStore]:
     """Makes stores on one database, each with a bus and a dispatcher of its own."""
     made: list[Store] = []
 
-    def make(**bus_options: Any) -> Store:
+    def make(engine: AsyncEngine | None = None, **bus_options: Any) -> Store:
         store = Store(
-            create_engine(database_url), EventBus(**bus_options), ownership_for(database_url)
+            engine or create_engine(database_url),
+            EventBus(**bus_options),
+            ownership_for(database_url),
         )
         made.append(store)
         return store
@@ -317,14 +320,21 @@ async def test_a_dead_process_partitions_are_taken_over(
     assert sorted(e.key for e in got.seen) == list(range(16))
 
 
+@pytest.mark.parametrize("warm_pool", [False, True], ids=["new-pool", "warm-pool"])
 async def test_a_process_reads_the_outbox_for_other_processes_commits_not_its_own(
-    make_store: MakeStore, database_url: str
+    make_store: MakeStore, database_url: str, warm_pool: bool
 ) -> None:
-    """Its own commits are handed over as they commit: their notifications call for no read.
+    """Its own commits are handed over as they commit: their notifications call for no read,
+    also from a connection the pool held before the dispatcher existed (the migrations').
     Another process's commit wakes it at once, well before its once-a-second poll."""
     if not database_url.startswith("postgresql"):
         pytest.skip("notifications are PostgreSQL's")
-    mine, other = make_store(), make_store()  # only ``mine`` dispatches
+    engine = None
+    if warm_pool:
+        engine = create_engine(database_url, pool_size=1, max_overflow=0)
+        async with engine.connect() as connection:  # pooled before the store is made
+            await connection.execute(select(1))
+    mine, other = make_store(engine=engine), make_store()  # only ``mine`` dispatches
     seen = Collector()
     mine.bus.subscribe(CustomerCreated, seen)
     await mine.outbox.start()
