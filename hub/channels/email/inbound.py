@@ -9,6 +9,7 @@ mailbox goes on with the next one.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -91,34 +92,51 @@ class MailIngest:
         parsed = await asyncio.to_thread(lambda: [_parse(fetched) for fetched in batch])
         outcomes: dict[int, Outcome] = {}
         limit = asyncio.Semaphore(CONCURRENCY)
+        # Which messages were stored before this batch, in one read for the batch. A Message-ID
+        # the batch holds twice is looked up again at its second copy, once the first (in the
+        # same conversation, so stored before it) has committed.
+        ids = [p.message_id for p in parsed if not isinstance(p, str)]
+        async with self._store.reading() as uow:
+            stored = set(await uow.timeline.by_provider_refs(PROVIDER, ids))
+        repeated = {i for i, count in Counter(ids).items() if count > 1}
 
         async def conversation(members: list[int]) -> None:
             async with limit:
                 for n in members:
-                    outcomes[n] = await self._take_parsed(batch[n], parsed[n])
+                    message = parsed[n]
+                    if not isinstance(message, str) and message.message_id in stored:
+                        outcomes[n] = Outcome.DUPLICATE
+                        continue
+                    outcomes[n] = await self._take_parsed(batch[n], message, repeated)
 
         await asyncio.gather(*(conversation(group) for group in _conversations(parsed)))
         return [outcomes[n] for n in range(len(batch))]
 
-    async def _take_parsed(self, fetched: Fetched, parsed: ParsedEmail | str) -> Outcome:
+    async def _take_parsed(
+        self, fetched: Fetched, parsed: ParsedEmail | str, repeated: set[str]
+    ) -> Outcome:
         if isinstance(parsed, str):
             reason = parsed
         else:
             try:
-                return await self._store_parsed(fetched, parsed)
+                return await self._store_parsed(fetched, parsed, parsed.message_id in repeated)
             except InvalidIdentity as err:
                 reason = err.message
         await self._quarantine(fetched, reason)
         return Outcome.QUARANTINED
 
-    async def _store_parsed(self, fetched: Fetched, parsed: ParsedEmail) -> Outcome:
+    async def _store_parsed(self, fetched: Fetched, parsed: ParsedEmail, repeated: bool) -> Outcome:
+        """Store a message its batch had not stored before (``repeated``: its Message-ID
+        came earlier in the batch, so it may have been stored since)."""
         assert parsed.sender is not None
         sender = normalize_identity(IdentityKind.EMAIL, parsed.sender.email, "US")
         now = self._clock()
         # Only reads: a conversation's messages are stored one after another, so each reads
         # what the one before it committed.
         async with self._store.reading() as uow:
-            if await uow.timeline.by_provider_ref(PROVIDER, parsed.message_id) is not None:
+            if repeated and (
+                await uow.timeline.by_provider_ref(PROVIDER, parsed.message_id) is not None
+            ):
                 return Outcome.DUPLICATE
             bounced = await self._bounced_reply(uow, parsed)
             if bounced is not None:

@@ -334,6 +334,29 @@ async def test_a_backlog_is_read_in_batches(
     assert await email_events(mail_hub) == 30
 
 
+async def test_a_message_delivered_twice_is_stored_once_in_one_batch_or_across_batches(
+    mail_hub: Hub, client: Client, dovecot: Dovecot
+) -> None:
+    """A batch reads which of its Message-IDs were stored before it in one statement; a copy
+    later in the same batch is caught once the first has committed."""
+    email = channel(mail_hub)
+    dovecot.deliver(ADDRESS, mail(message_id="<first@example.org>"))
+    await arrived(mail_hub, "<first@example.org>")
+    await email.stop()
+    for message_id in ("<first@example.org>", "<twice@example.org>", "<twice@example.org>"):
+        dovecot.deliver(ADDRESS, mail(message_id=message_id))
+    await email.start(mail_hub.receive)
+    reader = email.readers[0]  # a new reader: it counts what it took since the start
+
+    async def all_taken() -> bool:
+        return reader.total() == 3
+
+    await eventually(all_taken, what="3 messages taken")
+    assert reader.taken["stored"] == 1
+    assert reader.taken["duplicate"] == 2
+    assert await email_events(mail_hub) == 2
+
+
 async def test_smtp_trouble_is_retried_or_reported(
     mail_hub: Hub, client: Client, dovecot: Dovecot, outbox: Outbox
 ) -> None:
