@@ -11,9 +11,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
+from sqlalchemy import event
 
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
+from hub.channels.email.inbound import READS
 from hub.config import Settings
 from hub.dev.dovecot import Dovecot, free_port, self_signed
 from hub.domain.timeline import TimelineEvent
@@ -332,6 +334,45 @@ async def test_a_backlog_is_read_in_batches(
     await eventually(all_taken, what="30 messages taken")
     assert reader.taken["stored"] == 30
     assert await email_events(mail_hub) == 30
+
+
+async def test_a_backlog_batch_reads_on_the_pooled_connections_it_has(
+    mail_hub: Hub, client: Client, dovecot: Dovecot
+) -> None:
+    """Threading reads take turns (``READS`` at once): a batch of 60 conversations opens no
+    more connections than the pool keeps and the reads use. Before, 64 reads at once overflowed
+    the pool, whose overflow connections close when they come back, so every batch connected
+    anew."""
+    email = channel(mail_hub)
+    await email.stop()
+    email._mailboxes["support"] = email._mailboxes["support"].model_copy(update={"batch_size": 60})
+    for n in range(60):
+        dovecot.deliver(ADDRESS, mail(sender=f"c{n}@example.org", message_id=f"<c{n}@example.org>"))
+    connects = 0
+
+    def connected(*_: object) -> None:
+        nonlocal connects
+        connects += 1
+
+    engines = {mail_hub.store.engine.sync_engine}
+    if mail_hub.store.reader is not None:
+        engines.add(mail_hub.store.reader.sync_engine)
+    for engine in engines:
+        event.listen(engine, "connect", connected)
+    try:
+        await email.start(mail_hub.receive)
+        reader = email.readers[0]
+
+        async def all_taken() -> bool:
+            return reader.total() == 60
+
+        await eventually(all_taken, what="60 messages taken")
+    finally:
+        for engine in engines:
+            event.remove(engine, "connect", connected)
+    assert reader.taken["stored"] == 60
+    pool = mail_hub.store.engine.sync_engine.pool.size()  # type: ignore[attr-defined]
+    assert connects <= pool + READS, connects  # 58 on PostgreSQL with 64 reads at once
 
 
 async def test_a_message_delivered_twice_is_stored_once_in_one_batch_or_across_batches(
