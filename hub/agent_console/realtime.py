@@ -52,7 +52,7 @@ from hub.domain.events import (
 from hub.domain.interaction import InteractionState
 from hub.domain.users import Permission, Principal
 from hub.errors import AuthError, HubError
-from hub.http import GuardedNamespace, Id, failure, json_default, public, validate
+from hub.http import GuardedNamespace, Id, failure, json_bytes, json_default, public, validate
 from hub.routing.reports import queue_report
 from hub.services import customers, interactions
 from hub.services.accounts import authenticate
@@ -64,6 +64,7 @@ log = structlog.get_logger(__name__)
 RECORD_EVENTS = 20  # the timeline in an offer's customer record
 BOARD_SECONDS = 1.0  # the supervisor board is sent at most this often
 SUPERVISORS = "supervisors"
+COMPACT = (",", ":")
 
 
 class _Json:
@@ -71,6 +72,9 @@ class _Json:
 
     @staticmethod
     def dumps(data: Any, **kwargs: Any) -> str:
+        # python-socketio asks for compact separators, which is how orjson writes anyway.
+        if set(kwargs) <= {"separators"} and kwargs.get("separators", COMPACT) == COMPACT:
+            return json_bytes(data).decode()
         return json.dumps(data, default=json_default, ensure_ascii=False, **kwargs)
 
     @staticmethod

@@ -75,22 +75,31 @@ class NewEvent:
     unheld: bool = False
 
 
+# Enum members by value: a dict lookup costs a fifth of calling the enum, 150 times a record.
+_KINDS = {kind.value: kind for kind in EventKind}
+_DIRECTIONS = {direction.value: direction for direction in Direction}
+_CHANNELS = {channel.value: channel for channel in Channel}
+
+
 def _event(row: Any) -> TimelineEvent:
     """A domain event from an ORM instance or a Core row (same attribute names)."""
+    attachments = row.attachments
+    data = row.data
+    channel = row.channel
     return TimelineEvent(
-        id=row.id,
-        customer_id=row.customer_id,
-        kind=EventKind(row.kind),
-        direction=Direction(row.direction),
-        occurred_at=row.occurred_at,
-        interaction_id=row.interaction_id,
-        channel=None if row.channel is None else Channel(row.channel),
-        body=row.body,
-        attachments=tuple(Attachment(**a) for a in row.attachments or ()),
-        provider=row.provider,
-        provider_ref=row.provider_ref,
-        author_id=row.author_id,
-        data=dict(row.data or {}),
+        row.id,
+        row.customer_id,
+        _KINDS[row.kind],
+        _DIRECTIONS[row.direction],
+        row.occurred_at,
+        row.interaction_id,
+        None if channel is None else _CHANNELS[channel],
+        row.body,
+        tuple(Attachment(**a) for a in attachments) if attachments else (),
+        row.provider,
+        row.provider_ref,
+        row.author_id,
+        dict(data) if data else {},
     )
 
 
