@@ -97,7 +97,8 @@ held AS (
 )
 SELECT
   (SELECT {listed("e.provider, e.provider_ref, e.customer_id, e.interaction_id, e.id")}
-   FROM timeline_events AS e JOIN refs AS r ON e.provider = r.a AND e.provider_ref = r.b
+   FROM refs AS r
+   {lookup.format("timeline_events", "e", "e.provider = r.a AND e.provider_ref = r.b")}
   ) AS earlier,
   (SELECT {listed("q.name, q.id, q.team_id")}
    FROM queues AS q WHERE q.name IN ({names.format(":queues")})
