@@ -65,6 +65,10 @@ RECORD_EVENTS = 20  # the timeline in an offer's customer record
 BOARD_SECONDS = 1.0  # the supervisor board is sent at most this often
 SUPERVISORS = "supervisors"
 COMPACT = (",", ":")
+# Sockets whose connect reads the store at once. A shift's agents connect together: hundreds
+# of reads at once overflowed PostgreSQL's pool, whose overflow connections close when they
+# come back, so the connects kept opening connections (200 for 500 agents).
+HANDSHAKES = 8
 
 
 class _Json:
@@ -162,6 +166,7 @@ class Realtime:
             if namespace is not None:
                 self.sio.register_namespace(namespace)
         self._board_due = asyncio.Event()
+        self.handshakes = asyncio.Semaphore(HANDSHAKES)
         self.supervisors = 0  # connected to this process
         self.agent_connections = 0  # to /agent in this process
         self._board: asyncio.Task[None] | None = None
@@ -447,15 +452,17 @@ class AgentNamespace(GuardedNamespace):
         self.hub = realtime.hub
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
-        try:
-            principal, token_id = await _principal(self.hub, auth, Permission.WORK_TAKE)
-        except HubError as err:
-            raise socketio.exceptions.ConnectionRefusedError(err.message) from err
-        await self.save_session(sid, {"principal": principal})
-        self.realtime.agent_connections += 1
-        await self.realtime.joined(sid, "/agent", principal, token_id)
-        await self.enter_room(sid, f"agent:{principal.user_id}")
-        await self.emit("hello", await self._hello(principal), to=sid)
+        async with self.realtime.handshakes:
+            try:
+                principal, token_id = await _principal(self.hub, auth, Permission.WORK_TAKE)
+            except HubError as err:
+                raise socketio.exceptions.ConnectionRefusedError(err.message) from err
+            await self.save_session(sid, {"principal": principal})
+            self.realtime.agent_connections += 1
+            await self.realtime.joined(sid, "/agent", principal, token_id)
+            await self.enter_room(sid, f"agent:{principal.user_id}")
+            hello = await self._hello(principal)
+        await self.emit("hello", hello, to=sid)
 
     async def _hello(self, principal: Principal) -> dict[str, Any]:
         routing = self.hub.routing
@@ -587,10 +594,13 @@ class SupervisorNamespace(GuardedNamespace):
         self.realtime = realtime
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: object) -> None:
-        try:
-            principal, token_id = await _principal(self.realtime.hub, auth, Permission.AGENTS_READ)
-        except HubError as err:
-            raise socketio.exceptions.ConnectionRefusedError(err.message) from err
+        async with self.realtime.handshakes:
+            try:
+                principal, token_id = await _principal(
+                    self.realtime.hub, auth, Permission.AGENTS_READ
+                )
+            except HubError as err:
+                raise socketio.exceptions.ConnectionRefusedError(err.message) from err
         await self.realtime.joined(sid, "/supervisor", principal, token_id)
         await self.enter_room(sid, SUPERVISORS)
         self.realtime.supervisors += 1

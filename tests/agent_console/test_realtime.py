@@ -196,3 +196,37 @@ async def test_work_offered_pops_its_customer_whichever_team_the_customer_is_in(
     assert "Is my order on its way?" in [e["body"] for e in offer["customer"]["latest_events"]]
     found = await client.get(f"/api/v1/customers/{customer.id}", headers=team.headers("agent"))
     assert found.status == 404  # not theirs to browse until they take the work
+
+
+async def test_a_shift_connecting_at_once_reads_on_the_pooled_connections_it_has(
+    hub: Hub, client: Client, team: Team, listeners: list[Listener]
+) -> None:
+    """Connects read the store a few at a time (``HANDSHAKES``): sixty agents connecting
+    together open no more connections than the pool keeps and the reads use. Before, their
+    reads all at once overflowed the pool, whose overflow connections close on return."""
+    from sqlalchemy import event
+
+    from hub.agent_console.realtime import HANDSHAKES
+
+    url = str(client.make_url(""))
+    connects = 0
+
+    def connected(*_: object) -> None:
+        nonlocal connects
+        connects += 1
+
+    engines = {hub.store.engine.sync_engine}
+    if hub.store.reader is not None:
+        engines.add(hub.store.reader.sync_engine)
+    for engine in engines:
+        event.listen(engine, "connect", connected)
+    try:
+        shift = [Listener("/agent") for _ in range(60)]
+        listeners.extend(shift)
+        await asyncio.gather(*(agent.connect(url, team.tokens["agent"]) for agent in shift))
+        await asyncio.gather(*(agent.next("hello") for agent in shift))
+    finally:
+        for engine in engines:
+            event.remove(engine, "connect", connected)
+    pool = hub.store.engine.sync_engine.pool.size()  # type: ignore[attr-defined]
+    assert connects <= pool + HANDSHAKES, connects  # 56 on PostgreSQL, all at once
