@@ -57,6 +57,22 @@ async def settled(client: TestClient[Any, Any]) -> None:
 
 
 @contextlib.contextmanager
+def _listening(store: Store, name: str, listener: Callable[..., None]) -> Iterator[None]:
+    """Listen to an engine event on the store's writer and its readers inside the block."""
+    engines = [store.engine.sync_engine]  # a reader sharing its pool shares its events
+    reader = store.reader
+    if reader is not None and reader.sync_engine.pool is not engines[0].pool:
+        engines.append(reader.sync_engine)
+    for engine in engines:
+        event.listen(engine, name, listener)
+    try:
+        yield
+    finally:
+        for engine in engines:
+            event.remove(engine, name, listener)
+
+
+@contextlib.contextmanager
 def statements_run(store: Store) -> Iterator[list[str]]:
     """The SQL statements the store runs inside the block, on its writer and its readers."""
     statements: list[str] = []
@@ -64,17 +80,20 @@ def statements_run(store: Store) -> Iterator[list[str]]:
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
-    engines = [store.engine.sync_engine]  # a reader sharing its pool shares its events
-    reader = store.reader
-    if reader is not None and reader.sync_engine.pool is not engines[0].pool:
-        engines.append(reader.sync_engine)
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with _listening(store, "before_cursor_execute", seen):
         yield statements
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", seen)
+
+
+@contextlib.contextmanager
+def connections_opened(store: Store) -> Iterator[list[object]]:
+    """The database connections the store's pools open inside the block (one entry each)."""
+    opened: list[object] = []
+
+    def seen(dbapi_connection: object, _record: object) -> None:
+        opened.append(dbapi_connection)
+
+    with _listening(store, "connect", seen):
+        yield opened
 
 
 class FrozenClock:
