@@ -61,8 +61,10 @@ async def _post(
 
 async def _drive(
     url: str, requests: int, concurrency: int, customers: int, first: int = 0
-) -> tuple[float, list[float]]:
-    """Closed loop: ``concurrency`` senders, each sending its next webhook on an answer."""
+) -> tuple[float, list[float], float]:
+    """Closed loop: ``concurrency`` senders, each sending its next webhook on an answer. The
+    seconds it took, each request's latency, and the process's processor time per request
+    (client and server: on a machine whose neighbours come and go, steadier than the rate)."""
     prepared = [_signed(n, customers) for n in range(first, first + requests)]
     latencies: list[float] = []
     next_index = iter(range(requests))
@@ -75,13 +77,7 @@ async def _drive(
         started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-        _PROCESSOR.append((time.process_time() - cpu) / max(requests, 1))
-        return seconds, latencies
-
-
-# The process's processor time per request (client and server) of each closed-loop run: on a
-# machine whose neighbours come and go, steadier than the rates.
-_PROCESSOR: list[float] = []
+        return seconds, latencies, (time.process_time() - cpu) / max(requests, 1)
 
 
 async def _drive_paced(
@@ -101,14 +97,14 @@ async def _queued(hub: Hub) -> int:
         return len(await uow.interactions.in_states(frozenset({InteractionState.QUEUED})))
 
 
-def _figures(seconds: float, latencies: list[float], *, closed: bool = True) -> dict[str, Any]:
+def _figures(seconds: float, latencies: list[float], cpu: float | None = None) -> dict[str, Any]:
     figures = {
         "requests_per_second": round(len(latencies) / seconds, 1),
         "p50_ms": round(percentile(latencies, 0.5) * 1000, 2),
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
     }
-    if closed:
-        figures["cpu_ms_per_request"] = round(_PROCESSOR[-1] * 1000, 3)
+    if cpu is not None:
+        figures["cpu_ms_per_request"] = round(cpu * 1000, 3)
     return figures
 
 
@@ -127,8 +123,7 @@ async def _time_bare(requests: int, concurrency: int, customers: int) -> dict[st
     runner, base = await serve_app(baseline)
     try:
         await _drive(base, 50, concurrency, customers)
-        seconds, latencies = await _drive(base, requests, concurrency, customers)
-        return _figures(seconds, latencies)
+        return _figures(*await _drive(base, requests, concurrency, customers))
     finally:
         await runner.cleanup()
 
@@ -164,8 +159,7 @@ async def run_sms_bench(
             await _drive(base, 50, concurrency, customers, first=requests * 2)
             progress(f"timing {requests} signed webhooks")
             batches = hub.intake.batches
-            seconds, latencies = await _drive(base, requests, concurrency, customers)
-            result["hub"] = _figures(seconds, latencies)
+            result["hub"] = _figures(*await _drive(base, requests, concurrency, customers))
             result["hub"]["messages_per_transaction"] = round(
                 requests / max(hub.intake.batches - batches, 1), 1
             )
@@ -180,7 +174,7 @@ async def run_sms_bench(
             seconds, latencies = await _drive_paced(base, requests, half, customers, requests)
             result["hub_at_half_rate"] = {
                 "rate": round(half, 1),
-                **_figures(seconds, latencies, closed=False),
+                **_figures(seconds, latencies),
             }
             await hub.settle(within=300)
         finally:

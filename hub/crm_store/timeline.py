@@ -80,29 +80,6 @@ _KINDS = {kind.value: kind for kind in EventKind}
 _DIRECTIONS = {direction.value: direction for direction in Direction}
 _CHANNELS = {channel.value: channel for channel in Channel}
 
-
-def _event(row: Any) -> TimelineEvent:
-    """A domain event from an ORM instance or a Core row (same attribute names)."""
-    attachments = row.attachments
-    data = row.data
-    channel = row.channel
-    return TimelineEvent(
-        row.id,
-        row.customer_id,
-        _KINDS[row.kind],
-        _DIRECTIONS[row.direction],
-        row.occurred_at,
-        row.interaction_id,
-        None if channel is None else _CHANNELS[channel],
-        row.body,
-        tuple(Attachment(**a) for a in attachments) if attachments else (),
-        row.provider,
-        row.provider_ref,
-        row.author_id,
-        dict(data) if data else {},
-    )
-
-
 # The table's columns in order, as ``_event_of`` unpacks them.
 _COLUMNS = (
     "id",
@@ -159,6 +136,11 @@ def _event_of(row: Sequence[Any]) -> TimelineEvent:
         author_id,
         dict(data) if data else {},
     )
+
+
+def _event(row: Any) -> TimelineEvent:
+    """A domain event from an ORM instance or a Core row (same attribute names)."""
+    return _event_of([getattr(row, name) for name in _COLUMNS])
 
 
 def encode_cursor(event: TimelineEvent) -> str:
