@@ -4,16 +4,23 @@ Core statements (no ORM units of work, no identity map): a batch of inbound mess
 what it needs (its provider references stored already, its queues, who holds its senders, their
 open interactions, the default team) in one statement, and inserts its customers, identities,
 interactions and timeline events with one multi-row INSERT each.
+
+On PostgreSQL, where each statement is a round trip to the server, the snapshot also reserves
+ids from the tables' sequences, so a batch of plain messages knows every id it will write
+before it writes: its rows, its customers' updates and its outbox rows then go in as one
+statement of data-modifying CTEs (``write_plain``), atomic on its own in autocommit. A batch
+costs two round trips instead of eight (BEGIN, snapshot, five writes, COMMIT).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -27,13 +34,16 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
 from hub.crm_store.customers import fold_name
 from hub.crm_store.database import insert_many
 from hub.crm_store.interactions import INTERACTIONS, OPEN_STATE_VALUES
-from hub.crm_store.tables import CustomerRow, IdentityRow
+from hub.crm_store.tables import CustomerRow, IdentityRow, UTCDateTime
+from hub.crm_store.timeline import NewEvent
 from hub.domain.identity import IdentityRef
 from hub.domain.interaction import Channel, InteractionState
 
@@ -72,6 +82,12 @@ def _snapshot_sql(dialect: str) -> TextualSelect:
         # Each key looked up in its index: PostgreSQL guesses a JSON array holds 100 elements
         # and would rather scan a small table whole (OFFSET 0 keeps each lookup apart).
         lookup = "CROSS JOIN LATERAL (SELECT * FROM {0} AS {1} WHERE {2} OFFSET 0) AS {1}"
+        # Ids the batch may write with, taken now (a sequence never hands one out twice, and
+        # one not used is a gap, as after any rollback).
+        sequence = (
+            "(SELECT array_agg(nextval('{0}_id_seq')) FROM generate_series(1, :reserve)) AS {0}"
+        )
+        reserved = ",\n  ".join(sequence.format(table) for table in RESERVED)
     else:
         pairs = (
             "SELECT json_extract(p.value, '$[0]') AS a, json_extract(p.value, '$[1]') AS b"
@@ -80,6 +96,7 @@ def _snapshot_sql(dialect: str) -> TextualSelect:
         names = "SELECT value FROM json_each({})"
         rows, row = "json_group_array({})", "json_array({})"
         lookup = "CROSS JOIN {0} AS {1} ON {2}"  # CROSS: SQLite keeps the order written
+        reserved = ",\n  ".join(f"NULL AS {table}" for table in RESERVED)  # one writer: no need
 
     def listed(columns: str) -> str:
         return rows.format(row.format(columns))
@@ -111,7 +128,8 @@ SELECT
    WHERE n.channel IN ({names.format(":channels")})
      AND n.state IN ({names.format(":states")})
   ) AS open,
-  (SELECT t.id FROM teams AS t WHERE t.name = :team) AS team
+  (SELECT t.id FROM teams AS t WHERE t.name = :team) AS team,
+  {reserved}
 """  # noqa: S608 (built from this function's constants; every value is a bound parameter)
         )
         .bindparams(
@@ -121,6 +139,7 @@ SELECT
             bindparam("channels", type_=String),
             bindparam("states", type_=String),
             bindparam("team", type_=String),
+            *([bindparam("reserve", type_=BigInteger)] if dialect == "postgresql" else []),
         )
         .columns(
             column("earlier", JSON),
@@ -128,8 +147,12 @@ SELECT
             column("holders", JSON),
             column("open", JSON),
             column("team", BigInteger),
+            *(column(table, ARRAY(BigInteger)) for table in RESERVED),
         )
     )
+
+
+RESERVED = ("customers", "interactions", "timeline_events")  # the tables whose ids are reserved
 
 
 # Built once per dialect: building a statement cost more than running it.
@@ -146,6 +169,16 @@ class Snapshot:
     holders: dict[IdentityRef, list[Holder]]
     open: list[OpenInteraction]  # the holders' open interactions on the channels, newest first
     team_id: int | None  # the default team's, if it exists
+    reserved: Reserved | None = None  # ids taken for the batch's rows (PostgreSQL)
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """Ids taken from the sequences for a batch's new rows, as many of each as it has messages."""
+
+    customers: list[int]
+    interactions: list[int]
+    events: list[int]
 
 
 class IntakeRepository:
@@ -162,25 +195,24 @@ class IntakeRepository:
         queues: Iterable[str],
         channels: Iterable[Channel],
         team: str,
+        reserve: int = 0,
     ) -> Snapshot:
         """Which references were stored already, the named queues, who holds the senders,
-        those holders' open interactions on the channels, and the team: one statement."""
+        those holders' open interactions on the channels, and the team: one statement. On
+        PostgreSQL it also reserves ``reserve`` ids of each table a batch inserts into."""
         wanted = list(dict.fromkeys(senders))
-        bind = self._session.bind
-        assert bind is not None
-        row = (
-            await self._session.execute(
-                _SNAPSHOT[bind.dialect.name],
-                {
-                    "refs": json.dumps(list(dict.fromkeys(refs))),
-                    "senders": json.dumps([[r.kind.value, r.value] for r in wanted]),
-                    "queues": json.dumps(sorted(set(queues))),
-                    "channels": json.dumps(sorted({c.value for c in channels})),
-                    "states": _STATES,
-                    "team": team,
-                },
-            )
-        ).one()
+        dialect = self._dialect()
+        values: dict[str, Any] = {
+            "refs": json.dumps(list(dict.fromkeys(refs))),
+            "senders": json.dumps([[r.kind.value, r.value] for r in wanted]),
+            "queues": json.dumps(sorted(set(queues))),
+            "channels": json.dumps(sorted({c.value for c in channels})),
+            "states": _STATES,
+            "team": team,
+        }
+        if dialect == "postgresql":
+            values["reserve"] = reserve
+        row = (await self._session.execute(_SNAPSHOT[dialect], values)).one()
         holders: dict[IdentityRef, list[Holder]] = {ref: [] for ref in wanted}
         by_key = {(ref.kind.value, ref.value): ref for ref in wanted}
         for kind, value, customer_id, verified, name in row.holders or ():
@@ -194,7 +226,47 @@ class IntakeRepository:
                 key=lambda interaction: -interaction.id,
             ),
             team_id=row.team,
+            reserved=(
+                Reserved(row.customers, row.interactions, row.timeline_events)
+                if reserve and row.customers
+                else None
+            ),
         )
+
+    def _dialect(self) -> str:
+        bind = self._session.bind
+        assert bind is not None
+        return bind.dialect.name
+
+    async def write_plain(self, batch: PlainWrite, outbox: Sequence[dict[str, Any]]) -> list[int]:
+        """Write a batch of plain messages and its outbox rows in one statement (PostgreSQL,
+        with ids reserved by the snapshot); the outbox rows' ids, in order.
+
+        Run in autocommit, the statement is its own transaction: all of it or none. Its
+        sibling CTEs see one snapshot, and the foreign keys are checked when it ends, so an
+        identity may name a customer inserted beside it.
+        """
+        result = await self._session.execute(
+            _WRITE_PLAIN,
+            {
+                "now": batch.now,
+                "customers": _json(
+                    [[i, name, fold_name(name), team] for i, name, team in batch.customers]
+                ),
+                "identities": _json(
+                    [[customer, ref.kind.value, ref.value] for customer, ref in batch.identities]
+                ),
+                "interactions": _json(batch.interactions),
+                "events": _json([_event_values(i, e) for i, e in batch.events]),
+                "changed": _json(
+                    [[i, i in batch.touched, name, fold_name(name)] for i, name in batch.changed()]
+                ),
+                "outbox": _json(
+                    [[r["partition"], r["type"], r["data"], r["created_at"]] for r in outbox]
+                ),
+            },
+        )
+        return sorted(outbox_id for (outbox_id,) in result)  # one statement's ids grow in order
 
     async def holders(self, refs: Iterable[IdentityRef]) -> dict[IdentityRef, list[Holder]]:
         """Who holds each identity (verified or not), with the holder's name."""
@@ -323,3 +395,119 @@ class IntakeRepository:
             await self._session.execute(
                 update(CUSTOMERS).where(CUSTOMERS.c.id.in_(ids)).values(updated_at=now)
             )
+
+
+@dataclass(frozen=True, slots=True)
+class PlainWrite:
+    """What a batch of plain messages writes (``IntakeRepository.write_plain``), ids known."""
+
+    now: datetime
+    customers: list[tuple[int, str | None, int]]  # id, display name, team
+    identities: list[tuple[int, IdentityRef]]  # verified, of the new customers
+    # id, customer, channel, queue, subject, thread key, opened at
+    interactions: list[tuple[int, int, str, int | None, str | None, str | None, datetime]]
+    events: list[tuple[int, NewEvent]]
+    touched: frozenset[int]  # customers with new activity
+    names: dict[int, str]  # nameless customers' names, from their messages
+
+    def changed(self) -> list[tuple[int, str | None]]:
+        """The existing customers to update, with the name each may take."""
+        return [(i, self.names.get(i)) for i in sorted(self.touched | self.names.keys())]
+
+
+def _event_values(event_id: int, e: NewEvent) -> list[Any]:
+    return [
+        event_id,
+        e.customer_id,
+        e.interaction_id,
+        e.kind.value,
+        None if e.channel is None else e.channel.value,
+        e.direction.value,
+        e.occurred_at,
+        e.body,
+        [asdict(a) for a in e.attachments],
+        e.provider,
+        e.provider_ref,
+        e.author_id,
+        e.data or {},
+    ]
+
+
+def _json(value: Any) -> str:
+    """JSON for a statement's parameter: orjson (datetimes as RFC 3339), or the standard
+    library for what orjson refuses (an integer beyond 64 bits in a channel's data)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, default=lambda v: v.isoformat(), ensure_ascii=False)
+
+
+def _rows(name: str, columns: str) -> str:
+    """A JSON array of arrays as rows of the named, typed columns, and their ``ordinality``."""
+    typed = [c.split(None, 1) for c in columns.split(",")]
+    picked = ", ".join(
+        f"CAST(r->>{n} AS {kind}) AS {label}" if kind != "jsonb" else f"r->{n} AS {label}"
+        for n, (label, kind) in enumerate(typed)
+    )
+    rows = "(SELECT {}, ordinality FROM jsonb_array_elements(CAST(:{} AS jsonb))"
+    return rows.format(picked, name) + " WITH ORDINALITY AS e(r, ordinality))"
+
+
+# Built once: every batch sends the same text, which PostgreSQL prepares once per connection.
+_WRITE_PLAIN: TextClause = text(
+    f"""
+WITH new_customers AS (
+  INSERT INTO customers
+    (id, display_name, name_folded, custom_fields, tags, team_id, created_at, updated_at)
+  SELECT x.id, x.name, x.folded, '{{}}', '[]', x.team, :now, :now
+  FROM {_rows("customers", "id bigint, name text, folded text, team bigint")} AS x
+),
+new_identities AS (
+  INSERT INTO identities (customer_id, kind, value, verified, created_at)
+  SELECT x.customer, x.kind, x.value, true, :now
+  FROM {_rows("identities", "customer bigint, kind text, value text")} AS x
+),
+new_interactions AS (
+  INSERT INTO interactions (id, customer_id, channel, state, queue_id, subject, thread_key,
+    priority, opened_at, updated_at)
+  SELECT x.id, x.customer, x.channel, '{InteractionState.NEW.value}', x.queue, x.subject,
+    x.thread, 0, x.opened, x.opened
+  FROM {
+        _rows(
+            "interactions",
+            "id bigint, customer bigint, channel text, queue bigint, subject text,"
+            " thread text, opened timestamptz",
+        )
+    } AS x
+),
+new_events AS (
+  INSERT INTO timeline_events (id, customer_id, interaction_id, kind, channel, direction,
+    occurred_at, body, attachments, provider, provider_ref, author_id, data)
+  SELECT x.id, x.customer, x.interaction, x.kind, x.channel, x.direction, x.occurred, x.body,
+    x.attachments, x.provider, x.ref, x.author, x.data
+  FROM {
+        _rows(
+            "events",
+            "id bigint, customer bigint, interaction bigint, kind text, channel text,"
+            " direction text, occurred timestamptz, body text, attachments jsonb,"
+            " provider text, ref text, author bigint, data jsonb",
+        )
+    } AS x
+),
+changed AS (
+  UPDATE customers AS c SET
+    updated_at = CASE WHEN x.touch OR c.display_name IS NULL AND x.name IS NOT NULL
+      THEN :now ELSE c.updated_at END,
+    display_name = coalesce(c.display_name, x.name),
+    name_folded = CASE WHEN c.display_name IS NULL AND x.name IS NOT NULL
+      THEN x.folded ELSE c.name_folded END
+  FROM {_rows("changed", "id bigint, touch boolean, name text, folded text")} AS x
+  WHERE c.id = x.id AND (x.touch OR c.display_name IS NULL AND x.name IS NOT NULL)
+)
+INSERT INTO outbox (partition, type, data, created_at)
+SELECT x.partition, x.type, x.data, x.created
+FROM {_rows("outbox", "partition integer, type text, data jsonb, created double precision")} AS x
+ORDER BY x.ordinality
+RETURNING id
+"""  # noqa: S608 (built from this module's constants; every value is a bound parameter)
+).bindparams(bindparam("now", type_=UTCDateTime()))

@@ -18,7 +18,7 @@ from hub.crm_store.config_versions import ConfigVersionRepository
 from hub.crm_store.customers import CustomerRepository
 from hub.crm_store.database import insert_many
 from hub.crm_store.grants import GrantCache
-from hub.crm_store.intake import IntakeRepository
+from hub.crm_store.intake import IntakeRepository, PlainWrite
 from hub.crm_store.interactions import InteractionRepository
 from hub.crm_store.mail import MailRepository
 from hub.crm_store.outbox import OUTBOX, OutboxDispatcher, Ownership, rows
@@ -49,6 +49,15 @@ class Store:
             if reader is None
             else async_sessionmaker(reader, expire_on_commit=False, autoflush=False)
         )
+        self._statements = (
+            async_sessionmaker(
+                engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                autoflush=False,
+            )
+            if engine.dialect.name == "postgresql"
+            else None
+        )
 
     @property
     def dialect(self) -> str:
@@ -58,6 +67,14 @@ class Store:
     def unit_of_work(self) -> UnitOfWork:
         """Start a unit of work (use it with ``async with``)."""
         return UnitOfWork(self._sessions(), self.outbox)
+
+    def autocommit(self) -> UnitOfWork | None:
+        """A unit of work whose every statement commits on its own, with no BEGIN or COMMIT
+        round trip (PostgreSQL), for writes that are one statement; None on SQLite, whose
+        statements cost no round trip."""
+        if self._statements is None:
+            return None
+        return UnitOfWork(self._statements(), self.outbox)
 
     def reading(self) -> UnitOfWork:
         """Start a unit of work that only reads (hot reads: records, pushes, routing's
@@ -135,6 +152,21 @@ class UnitOfWork:
             await self.session.commit()
         except IntegrityError as err:
             raise StoreConflict(f"a uniqueness rule refused the write: {err.orig}") from err
+        self._committed(ids, events, created)
+
+    async def commit_plain(self, batch: PlainWrite) -> None:
+        """Write a batch of plain inbound messages and the recorded events in one statement
+        (``IntakeRepository.write_plain``; a unit of work from ``Store.autocommit``), then
+        wake the dispatcher, as ``commit`` does."""
+        events = self._recorded()
+        created = time.time()
+        try:
+            ids = await self.intake.write_plain(batch, rows(events, created))
+        except IntegrityError as err:
+            raise StoreConflict(f"a uniqueness rule refused the write: {err.orig}") from err
+        self._committed(ids, events, created)
+
+    def _committed(self, ids: list[int], events: list[Event], created: float) -> None:
         if events:
             self._outbox.committed(
                 [(outbox_id, event, created) for outbox_id, event in zip(ids, events, strict=True)]

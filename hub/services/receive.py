@@ -11,10 +11,15 @@ from typing import Any
 import structlog
 
 from hub.batches import Batcher
-from hub.crm_store.intake import Holder, OpenInteraction
+from hub.crm_store.intake import Holder, OpenInteraction, PlainWrite, Snapshot
 from hub.crm_store.timeline import NewEvent
 from hub.crm_store.unit_of_work import Store, UnitOfWork
-from hub.domain.events import AttachmentsOwed, CustomerCreated, InteractionReceived
+from hub.domain.events import (
+    AttachmentsOwed,
+    CustomerCreated,
+    InteractionReceived,
+    TimelineEventAdded,
+)
 from hub.domain.identity import IdentityRef
 from hub.domain.messages import InboundMessage
 from hub.domain.text import clean_text
@@ -278,8 +283,17 @@ class Intake:
     async def _write(self, messages: list[InboundMessage]) -> Sequence[Outcome | BaseException]:
         now = self._clock()
         try:
+            seen = None
+            statements = self._store.autocommit()
+            if statements is not None:  # PostgreSQL: try the batch as one statement
+                async with statements as uow:
+                    seen = await _snapshot(uow, messages, self._default_team, reserve=True)
+                    done = await receive_in_one_statement(uow, messages, seen, now)
+                if done is not None:
+                    self.batches += 1
+                    return done
             async with self._store.unit_of_work() as uow:
-                outcomes = await receive_batch(uow, messages, self._default_team, now)
+                outcomes = await receive_batch(uow, messages, self._default_team, now, seen=seen)
                 await uow.commit()
             self.batches += 1
             return outcomes
@@ -292,82 +306,188 @@ class Intake:
             )
 
 
-async def receive_batch(
-    uow: UnitOfWork, messages: Sequence[InboundMessage], default_team: str, now: datetime
-) -> list[Outcome]:
-    """Store clean messages in one unit of work (not committed here); an outcome for each.
-
-    The same rules as ``receive``, with one query or insert per step for the whole batch.
-    Messages needing judgement (claims to weigh, consent to change, an identity more than one
-    customer holds) take the one-message path inside the same transaction.
-    """
-    outcomes: list[Outcome | None] = [None] * len(messages)
-    seen = await uow.intake.snapshot(
+async def _snapshot(
+    uow: UnitOfWork, messages: Sequence[InboundMessage], default_team: str, *, reserve: bool
+) -> Snapshot:
+    return await uow.intake.snapshot(
         refs=[(_provider(m), m.provider_ref) for m in messages if m.provider_ref],
         senders=[m.sender for m in messages],
         queues=[m.queue for m in messages if m.queue],
         channels={m.channel for m in messages if m.creates_work},
         team=default_team,
+        reserve=len(messages) if reserve else 0,
     )
+
+
+@dataclass(slots=True)
+class _Sorted:
+    """A batch sorted against its snapshot: what is settled already, and what is to store."""
+
+    outcomes: list[Outcome | None]
+    repeats: dict[int, int]  # a message repeated within the batch -> its first
+    todo: list[int]  # messages to store
+    placed: dict[int, tuple[int | None, int | None]]  # message -> queue, team (None: default)
+
+    def needs_team(self) -> bool:
+        """Some message goes to the default team, which does not exist yet."""
+        return any(team is None for _, team in self.placed.values())
+
+    def finish(self) -> list[Outcome]:
+        """Every message's outcome, a repeat's its first's (as a duplicate)."""
+        outcomes = self.outcomes
+        for n, first in self.repeats.items():
+            original = outcomes[first]
+            outcomes[n] = (
+                replace(original, duplicate=True) if isinstance(original, Received) else original
+            )
+        return [o for o in outcomes if o is not None]
+
+
+def _sort(messages: Sequence[InboundMessage], seen: Snapshot) -> _Sorted:
+    """Settle retries, repeats and unknown queues; place the rest in their queues and teams."""
+    outcomes: list[Outcome | None] = [None] * len(messages)
     first_of: dict[tuple[str, str], int] = {}
-    repeats: dict[int, int] = {}  # a message repeated within the batch -> its first
+    repeats: dict[int, int] = {}
     todo: list[int] = []
+    placed: dict[int, tuple[int | None, int | None]] = {}
     for n, message in enumerate(messages):
         ref = (_provider(message), message.provider_ref) if message.provider_ref else None
         if ref is not None and ref in seen.earlier:
             outcomes[n] = Received(*seen.earlier[ref], duplicate=True)
-        elif ref is not None and ref in first_of:
+            continue
+        if ref is not None and ref in first_of:
             repeats[n] = first_of[ref]
-        else:
-            if ref is not None:
-                first_of[ref] = n
-            todo.append(n)
-
-    team_id = seen.team_id
-    placed: dict[int, tuple[int | None, int]] = {}  # message -> queue, team
-    for n in list(todo):
-        name = messages[n].queue
+            continue
+        name = message.queue
         if name is not None and name not in seen.queues:
             outcomes[n] = ValidationError(f"there is no queue named {name!r}", field="queue")
-            todo.remove(n)
             continue
+        if ref is not None:
+            first_of[ref] = n
         queue_id, queue_team = seen.queues[name] if name is not None else (None, None)
-        if queue_team is None and team_id is None:
-            team_id = (await uow.accounts.ensure_team(default_team, now)).id
-        placed[n] = (queue_id, queue_team if queue_team is not None else team_id or 0)
+        placed[n] = (queue_id, queue_team if queue_team is not None else seen.team_id)
+        todo.append(n)
+    return _Sorted(outcomes, repeats, todo, placed)
 
-    holders, known = seen.holders, seen.open
-    judged = {
+
+def _judged(
+    messages: Sequence[InboundMessage], todo: list[int], holders: dict[IdentityRef, list[Holder]]
+) -> set[IdentityRef]:
+    """Senders whose messages need the one-message path: claims to weigh, consent to change,
+    an identity more than one customer holds."""
+    return {
         messages[n].sender
         for n in todo
         if messages[n].claims
         or messages[n].opt_out is not None
         or not _plain(holders[messages[n].sender])
     }
-    for n in todo:
+
+
+async def receive_batch(
+    uow: UnitOfWork,
+    messages: Sequence[InboundMessage],
+    default_team: str,
+    now: datetime,
+    *,
+    seen: Snapshot | None = None,
+) -> list[Outcome]:
+    """Store clean messages in one unit of work (not committed here); an outcome for each.
+
+    The same rules as ``receive``, with one query or insert per step for the whole batch.
+    Messages needing judgement (claims to weigh, consent to change, an identity more than one
+    customer holds) take the one-message path inside the same transaction. ``seen`` is the
+    batch's snapshot if it was read already.
+    """
+    if seen is None:
+        seen = await _snapshot(uow, messages, default_team, reserve=False)
+    batch = _sort(messages, seen)
+    if batch.needs_team():
+        team_id = (await uow.accounts.ensure_team(default_team, now)).id
+        batch.placed = {n: (q, team_id if t is None else t) for n, (q, t) in batch.placed.items()}
+    holders, known = seen.holders, seen.open
+    judged = _judged(messages, batch.todo, holders)
+    for n in batch.todo:
         if messages[n].sender in judged:
-            outcomes[n] = await _receive_once(uow, messages[n], default_team, now)
-    plain = [n for n in todo if messages[n].sender not in judged]
+            batch.outcomes[n] = await _receive_once(uow, messages[n], default_team, now)
+    plain = [n for n in batch.todo if messages[n].sender not in judged]
     if judged and plain:
         # What those attached (a claim verified) may concern the others: look again.
         holders = await uow.intake.holders(messages[n].sender for n in plain)
         if not all(_plain(holders[messages[n].sender]) for n in plain):
             for n in plain:
-                outcomes[n] = await _receive_once(uow, messages[n], default_team, now)
+                batch.outcomes[n] = await _receive_once(uow, messages[n], default_team, now)
             plain = []
         known = await uow.intake.open_interactions(
             {h.customer_id for n in plain for h in holders[messages[n].sender]},
             {messages[n].channel for n in plain},
         )
-    stored = await _store_plain(uow, messages, plain, holders, known, placed, now)
-    for n, outcome in zip(plain, stored, strict=True):
-        outcomes[n] = outcome
-    for n, first in repeats.items():
-        original = outcomes[first]
-        outcomes[n] = (
-            replace(original, duplicate=True) if isinstance(original, Received) else original
+    plan = _Plan.of(messages, plain, holders, known, batch.placed)
+    created = await uow.intake.create_customers(
+        [(messages[n].name, plan.team_of(n)) for n in plan.newcomers.values()], now
+    )
+    customer_of = plan.customers(created)
+    await uow.intake.add_verified_identities(list(zip(created, plan.newcomers, strict=True)), now)
+    await uow.intake.name_customers(plan.names, now)
+    new_ids = await uow.intake.create_interactions(
+        [
+            {
+                "customer_id": customer,
+                "channel": channel,
+                "queue_id": queue,
+                "subject": subject,
+                "thread_key": thread,
+                "opened_at": opened,
+            }
+            for customer, channel, queue, subject, thread, opened in plan.interactions(customer_of)
+        ]
+    )
+    event_ids = await uow.timeline.append_many(plan.events(customer_of, new_ids))
+    await uow.intake.touch(plan.touched(customer_of), now)
+    for n, outcome in zip(plain, plan.announce(uow, customer_of, new_ids, event_ids), strict=True):
+        batch.outcomes[n] = outcome
+    return batch.finish()
+
+
+async def receive_in_one_statement(
+    uow: UnitOfWork, messages: Sequence[InboundMessage], seen: Snapshot, now: datetime
+) -> list[Outcome] | None:
+    """Store a batch of plain messages in one statement, on a unit of work in autocommit
+    (PostgreSQL), with the ids its snapshot reserved; None (nothing written) if the batch
+    needs more than that: a message to judge, the default team to create, no ids reserved."""
+    reserved = seen.reserved
+    batch = _sort(messages, seen)
+    if reserved is None or batch.needs_team() or _judged(messages, batch.todo, seen.holders):
+        return None
+    plan = _Plan.of(messages, batch.todo, seen.holders, seen.open, batch.placed)
+    created = reserved.customers[: len(plan.newcomers)]
+    customer_of = plan.customers(created)
+    interactions = plan.interactions(customer_of)
+    new_ids = reserved.interactions[: len(interactions)]
+    events = plan.events(customer_of, new_ids)
+    event_ids = reserved.events[: len(events)]
+    outcomes = plan.announce(uow, customer_of, new_ids, event_ids)
+    for event, event_id in zip(events, event_ids, strict=True):
+        uow.record(
+            TimelineEventAdded(event.customer_id, event.interaction_id, event_id, event.unheld)
         )
-    return [o for o in outcomes if o is not None]
+    await uow.commit_plain(
+        PlainWrite(
+            now=now,
+            customers=[
+                (customer_id, messages[n].name, plan.team_of(n))
+                for customer_id, n in zip(created, plan.newcomers.values(), strict=True)
+            ],
+            identities=list(zip(created, plan.newcomers, strict=True)),
+            interactions=[(i, *row) for i, row in zip(new_ids, interactions, strict=True)],
+            events=list(zip(event_ids, events, strict=True)),
+            touched=frozenset(plan.touched(customer_of)),
+            names=plan.names,
+        )
+    )
+    for n, outcome in zip(batch.todo, outcomes, strict=True):
+        batch.outcomes[n] = outcome
+    return batch.finish()
 
 
 def _plain(holders: list[Holder]) -> bool:
@@ -377,131 +497,165 @@ def _plain(holders: list[Holder]) -> bool:
     )
 
 
-async def _store_plain(
-    uow: UnitOfWork,
-    messages: Sequence[InboundMessage],
-    indexes: list[int],
-    holders: dict[IdentityRef, list[Holder]],
-    known: list[OpenInteraction],
-    placed: dict[int, tuple[int | None, int]],
-    now: datetime,
-) -> list[Received]:
-    """Messages from a known customer's verified identity or from nobody known, in bulk."""
-    customer_of: dict[IdentityRef, int] = {}
-    newcomers: dict[IdentityRef, int] = {}  # sender -> the message that creates them
-    names: dict[int, str] = {}
-    for n in indexes:
-        message = messages[n]
-        held = holders[message.sender]
-        if held:
-            customer_of[message.sender] = held[0].customer_id
-            if message.name and not any(h.display_name for h in held):
-                names.setdefault(held[0].customer_id, message.name)
-        else:
-            newcomers.setdefault(message.sender, n)
-    created = await uow.intake.create_customers(
-        [(messages[n].name, placed[n][1]) for n in newcomers.values()], now
-    )
-    creator: dict[int, int] = {}  # message -> the customer it created
-    for (sender, n), customer_id in zip(newcomers.items(), created, strict=True):
-        customer_of[sender] = customer_id
-        creator[n] = customer_id
-        uow.record(CustomerCreated(customer_id))
-    await uow.intake.add_verified_identities(list(zip(created, newcomers, strict=True)), now)
-    await uow.intake.name_customers(names, now)
+@dataclass(slots=True)
+class _Plan:
+    """What plain messages (from a known customer's verified identity or from nobody known)
+    write, before the new rows have ids: a new interaction is known by ``-1 - k``, the k-th
+    the batch opens, until its id is given."""
 
-    working = [n for n in indexes if messages[n].creates_work]
-    open_by: dict[tuple[int, str], list[OpenInteraction]] = {}
-    for interaction in known:
-        open_by.setdefault((interaction.customer_id, interaction.channel), []).append(interaction)
-    continues: dict[int, OpenInteraction] = {}
-    opens: list[int] = []
-    for n in working:
-        message = messages[n]
-        customer_id = customer_of[message.sender]
-        candidates = open_by.setdefault((customer_id, message.channel.value), [])
-        found = next(
-            (
-                i
-                for i in candidates
-                if message.thread_key is None or i.thread_key == message.thread_key
-            ),
-            None,
-        )
-        if found is None:
-            # Opened by this batch: later messages of the batch continue it (its id comes later).
-            found = OpenInteraction(
-                -1 - len(opens),
-                customer_id,
-                message.channel.value,
-                message.thread_key,
-                placed[n][0],
+    messages: Sequence[InboundMessage]
+    indexes: list[int]  # the messages planned, in order
+    placed: dict[int, tuple[int | None, int | None]]
+    known: dict[IdentityRef, int]  # senders already held -> their customer
+    newcomers: dict[IdentityRef, int]  # sender -> the message that creates them
+    names: dict[int, str]  # nameless known customers -> the name their message carried
+    continues: dict[int, OpenInteraction]  # message -> the interaction it goes on
+    opens: list[int]  # messages opening an interaction, in order
+
+    @classmethod
+    def of(
+        cls,
+        messages: Sequence[InboundMessage],
+        indexes: list[int],
+        holders: dict[IdentityRef, list[Holder]],
+        known: list[OpenInteraction],
+        placed: dict[int, tuple[int | None, int | None]],
+    ) -> _Plan:
+        """Who is new, who gets a name, which interaction each message goes on or opens."""
+        plan = cls(messages, indexes, placed, {}, {}, {}, {}, [])
+        owner: dict[IdentityRef, int | IdentityRef] = {}  # a customer, or a newcomer's sender
+        for n in indexes:
+            message = messages[n]
+            held = holders[message.sender]
+            if held:
+                plan.known[message.sender] = owner[message.sender] = held[0].customer_id
+                if message.name and not any(h.display_name for h in held):
+                    plan.names.setdefault(held[0].customer_id, message.name)
+            else:
+                plan.newcomers.setdefault(message.sender, n)
+                owner[message.sender] = message.sender
+        open_by: dict[tuple[int | IdentityRef, str], list[OpenInteraction]] = {}
+        for interaction in known:
+            key = (interaction.customer_id, interaction.channel)
+            open_by.setdefault(key, []).append(interaction)
+        for n in indexes:
+            message = messages[n]
+            if not message.creates_work:
+                continue
+            candidates = open_by.setdefault((owner[message.sender], message.channel.value), [])
+            found = next(
+                (
+                    i
+                    for i in candidates
+                    if message.thread_key is None or i.thread_key == message.thread_key
+                ),
+                None,
             )
-            candidates.insert(0, found)
-            opens.append(n)
-        continues[n] = found
-    new_ids = await uow.intake.create_interactions(
-        [
-            {
-                "customer_id": customer_of[messages[n].sender],
-                "channel": messages[n].channel.value,
-                "queue_id": placed[n][0],
-                "subject": messages[n].subject,
-                "thread_key": messages[n].thread_key,
-                "opened_at": messages[n].received_at,
-            }
-            for n in opens
-        ]
-    )
-    opened_by = set(opens)
+            if found is None:
+                # Opened by this batch: later messages of the batch continue it.
+                found = OpenInteraction(
+                    -1 - len(plan.opens), 0, message.channel.value, message.thread_key, placed[n][0]
+                )
+                candidates.insert(0, found)
+                plan.opens.append(n)
+            plan.continues[n] = found
+        return plan
 
-    def interaction_id(n: int) -> int | None:
-        found = continues.get(n)
+    def team_of(self, n: int) -> int:
+        team = self.placed[n][1]
+        assert team is not None, "placed in the default team before planning"
+        return team
+
+    def customers(self, created: Sequence[int]) -> dict[IdentityRef, int]:
+        """Every sender's customer, given the new customers' ids (in ``newcomers`` order)."""
+        return {**self.known, **dict(zip(self.newcomers, created, strict=True))}
+
+    def interactions(
+        self, customer_of: dict[IdentityRef, int]
+    ) -> list[tuple[int, str, int | None, str | None, str | None, datetime]]:
+        """The interactions to open (customer, channel, queue, subject, thread, opened at)."""
+        rows = []
+        for n in self.opens:
+            m = self.messages[n]
+            rows.append(
+                (
+                    customer_of[m.sender],
+                    m.channel.value,
+                    self.placed[n][0],
+                    m.subject,
+                    m.thread_key,
+                    m.received_at,
+                )
+            )
+        return rows
+
+    def interaction_of(self, n: int, new_ids: Sequence[int]) -> int | None:
+        found = self.continues.get(n)
         if found is None:
             return None
         return found.id if found.id > 0 else new_ids[-1 - found.id]
 
-    event_ids = await uow.timeline.append_many(
-        [
+    def events(self, customer_of: dict[IdentityRef, int], new_ids: Sequence[int]) -> list[NewEvent]:
+        """The messages' timeline events, in order."""
+        opened = set(self.opens)
+        return [
             NewEvent(
-                customer_id=customer_of[messages[n].sender],
-                interaction_id=interaction_id(n),
-                kind=messages[n].event_kind,
+                customer_id=customer_of[m.sender],
+                interaction_id=self.interaction_of(n, new_ids),
+                kind=m.event_kind,
                 direction=Direction.INBOUND,
-                channel=messages[n].channel,
-                occurred_at=messages[n].received_at,
-                body=messages[n].body,
-                attachments=messages[n].attachments,
-                provider=_provider(messages[n]),
-                provider_ref=messages[n].provider_ref,
-                data=_event_data(messages[n]),
-                unheld=n in opened_by,
+                channel=m.channel,
+                occurred_at=m.received_at,
+                body=m.body,
+                attachments=m.attachments,
+                provider=_provider(m),
+                provider_ref=m.provider_ref,
+                data=_event_data(m),
+                unheld=n in opened,
             )
-            for n in indexes
+            for n, m in ((n, self.messages[n]) for n in self.indexes)
         ]
-    )
-    await uow.intake.touch(  # the customers created just now were made with it
-        (customer_of[messages[n].sender] for n in working if messages[n].sender not in newcomers),
-        now,
-    )
-    results = []
-    for n, event_id in zip(indexes, event_ids, strict=True):
-        message = messages[n]
-        customer_id = customer_of[message.sender]
-        work = interaction_id(n)
-        _owe_attachments(uow, message, customer_id, work, event_id)
-        if work is not None:
-            uow.record(
-                InteractionReceived(
-                    interaction_id=work,
-                    customer_id=customer_id,
-                    event_id=event_id,
-                    channel=message.channel,
-                    queue_id=continues[n].queue_id,
-                    opened=n in opened_by,
-                    opened_at=message.received_at.isoformat() if n in opened_by else None,
-                    customer_created=n in creator,
+
+    def touched(self, customer_of: dict[IdentityRef, int]) -> list[int]:
+        """Known customers with new work (the ones created now were made with it)."""
+        return sorted(
+            {
+                customer_of[self.messages[n].sender]
+                for n in self.continues
+                if self.messages[n].sender not in self.newcomers
+            }
+        )
+
+    def announce(
+        self,
+        uow: UnitOfWork,
+        customer_of: dict[IdentityRef, int],
+        new_ids: Sequence[int],
+        event_ids: Sequence[int],
+    ) -> list[Received]:
+        """Record what the batch's rows say happened (delivered after commit); the outcomes."""
+        creators = set(self.newcomers.values())
+        opened = set(self.opens)
+        for n in sorted(creators):
+            uow.record(CustomerCreated(customer_of[self.messages[n].sender]))
+        results = []
+        for n, event_id in zip(self.indexes, event_ids, strict=True):
+            message = self.messages[n]
+            customer_id = customer_of[message.sender]
+            work = self.interaction_of(n, new_ids)
+            _owe_attachments(uow, message, customer_id, work, event_id)
+            if work is not None:
+                uow.record(
+                    InteractionReceived(
+                        interaction_id=work,
+                        customer_id=customer_id,
+                        event_id=event_id,
+                        channel=message.channel,
+                        queue_id=self.continues[n].queue_id,
+                        opened=n in opened,
+                        opened_at=message.received_at.isoformat() if n in opened else None,
+                        customer_created=n in creators,
+                    )
                 )
-            )
-        results.append(Received(customer_id, work, event_id, False, n in opened_by, n in creator))
-    return results
+            results.append(Received(customer_id, work, event_id, False, n in opened, n in creators))
+        return results
