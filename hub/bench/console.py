@@ -6,7 +6,9 @@ against the hub's core. Every agent connects to ``/agent`` with its own token an
 available. Then contacts arrive through ``POST /api/v1/inbound`` (authenticated, committed,
 routed), one at a time or, with ``rate``, sent steadily at that many a second whatever the
 answers do; the figure is the time from sending that request to the ``offer`` event reaching an
-agent's client, measured in the client process (one clock for both ends).
+agent's client, measured in the client process (one clock for both ends). Beside it, the hub's
+processor time per contact and how busy its process was while the contacts came in
+(``hub_cpu_ms_per_contact``, ``hub_cpu_busy``): on a shared machine steadier than the tail.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import aiohttp
 import socketio
 
 from hub.agent_console.app import build_app
-from hub.bench.figures import clients_in_child, paced, percentile, serve_app
+from hub.bench.figures import ProcessorTrace, clients_in_child, paced, percentile, serve_app
 from hub.bootstrap import build_hub
 from hub.config import Settings
 from hub.crm_store.scratch import scratch_database
@@ -76,9 +78,17 @@ async def run_console_bench(
             ]
             admin = await issue_token(hub.store, username="bench-admin", name="bench", now=now)
             progress(f"connecting {agents} agents from a second process")
-            result |= await clients_in_child(
-                "hub.bench.console", [base, admin, str(contacts), str(rate)], tokens
-            )
+            async with ProcessorTrace() as trace:
+                figures = await clients_in_child(
+                    "hub.bench.console", [base, admin, str(contacts), str(rate)], tokens
+                )
+            # The hub's processor time while the contacts came in (connects left out): at a
+            # steady rate, what each costs and how busy the hub was, steadier than the tail.
+            start, end = figures.pop("contacts_from"), figures.pop("contacts_to")
+            used = trace.used(start, end)
+            figures["hub_cpu_ms_per_contact"] = round(used / contacts * 1000, 3)
+            figures["hub_cpu_busy"] = round(used / (end - start), 3)
+            result |= figures
         finally:
             await runner.cleanup()
     return result
@@ -120,6 +130,7 @@ async def _agents(
         answer = await client.call("state", {"state": "available"}, namespace="/agent")
         assert answer["ok"], answer
     sent: dict[int, float] = {}
+    contacts_from = time.perf_counter()
     async with aiohttp.ClientSession(
         headers={"Authorization": f"Bearer {admin}"}, connector=aiohttp.TCPConnector(limit=0)
     ) as http:
@@ -144,6 +155,7 @@ async def _agents(
             for n in range(contacts):
                 await contact(n)
                 await all_offered(n + 1)
+    contacts_to = time.perf_counter()
     latencies = [offered[i] - started for i, started in sent.items()]
     for client in clients:
         await client.disconnect()
@@ -155,6 +167,8 @@ async def _agents(
         "offer_p90_ms": round(percentile(latencies, 0.9) * 1000, 1),
         "offer_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "offer_max_ms": round(max(latencies) * 1000, 1),
+        "contacts_from": contacts_from,
+        "contacts_to": contacts_to,
     }
 
 

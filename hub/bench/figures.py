@@ -4,6 +4,8 @@ requests sent at a steady rate."""
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import json
 import resource
 import subprocess
@@ -35,6 +37,44 @@ async def serve_app(app: web.Application, port: int = 0) -> tuple[web.AppRunner,
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     settle_heap()  # as `hub serve` does once started
     return runner, f"http://127.0.0.1:{port}"
+
+
+class ProcessorTrace:
+    """This process's processor time, sampled while the block runs, so that a window another
+    process timed can be read off (``time.perf_counter`` is the system's monotonic clock on
+    Linux: one clock for both processes)."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        self._every = every
+        self._samples: list[tuple[float, float]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ProcessorTrace:
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _sample(self) -> None:
+        while True:
+            self._samples.append((time.perf_counter(), time.process_time()))
+            await asyncio.sleep(self._every)
+
+    def used(self, start: float, end: float) -> float:
+        """Processor seconds this process used between two ``perf_counter`` readings."""
+        return self._at(end) - self._at(start)
+
+    def _at(self, moment: float) -> float:
+        samples = self._samples
+        index = bisect.bisect_left(samples, (moment,))
+        if index == 0 or index == len(samples):
+            raise ValueError("the moment is outside the trace")
+        (t0, cpu0), (t1, cpu1) = samples[index - 1], samples[index]
+        return cpu0 + (cpu1 - cpu0) * (moment - t0) / (t1 - t0)
 
 
 async def clients_in_child(module: str, args: list[str], given: Any) -> dict[str, Any]:

@@ -6,10 +6,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import BigInteger, Integer, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 
-from hub.crm_store.tables import InteractionRow
+from hub.crm_store.tables import InteractionRow, UTCDateTime
 from hub.domain.interaction import OPEN_STATES, Channel, Interaction, InteractionState
 
 
@@ -39,6 +40,35 @@ def interaction_from_row(row: Any) -> Interaction:
 
 OPEN_STATE_VALUES = [state.value for state in OPEN_STATES]
 INTERACTIONS = cast(Table, InteractionRow.__table__)
+
+
+def _compare_and_set(expected: InteractionState, **values: Any) -> ReturningUpdate[int]:
+    """An UPDATE of the interactions in ``ids`` still in ``expected``, returning those it set.
+
+    Built once: building it per call (its IN, values and RETURNING, then its cache key) took
+    120 us, about what a routing decision costs, two or three times a routing batch.
+    """
+    return (
+        update(INTERACTIONS)
+        .where(
+            INTERACTIONS.c.id.in_(bindparam("ids", expanding=True)),
+            INTERACTIONS.c.state == expected.value,
+        )
+        .values(updated_at=bindparam("now", type_=UTCDateTime()), **values)
+        .returning(INTERACTIONS.c.id)
+    )
+
+
+S = InteractionState
+_QUEUE_NEW = _compare_and_set(
+    S.NEW,
+    state=S.QUEUED.value,
+    queue_id=bindparam("to_queue", type_=BigInteger),
+    priority=bindparam("to_priority", type_=Integer),
+    queued_at=func.coalesce(INTERACTIONS.c.queued_at, INTERACTIONS.c.opened_at),
+)
+_OFFER_QUEUED = _compare_and_set(S.QUEUED, state=S.OFFERED.value)
+_REQUEUE_OFFERED = _compare_and_set(S.OFFERED, state=S.QUEUED.value)
 
 
 class InteractionRepository:
@@ -99,46 +129,31 @@ class InteractionRepository:
         """Move interactions still new to queued (in line since they opened, unless they were
         in line before); the ids moved. Compare-and-set: what left ``new`` is left alone."""
         return await self._move(
-            interaction_ids,
-            InteractionState.NEW,
-            state=InteractionState.QUEUED.value,
-            queue_id=queue_id,
-            priority=priority,
-            queued_at=func.coalesce(INTERACTIONS.c.queued_at, INTERACTIONS.c.opened_at),
-            updated_at=now,
+            _QUEUE_NEW, interaction_ids, now, to_queue=queue_id, to_priority=priority
         )
 
     async def offer_queued(self, interaction_ids: Sequence[int], now: datetime) -> list[int]:
         """Move waiting interactions to offered; the ids moved. Compare-and-set: only what is
         still queued moves (what was closed or taken meanwhile is left alone)."""
-        return await self._move(
-            interaction_ids,
-            InteractionState.QUEUED,
-            state=InteractionState.OFFERED.value,
-            updated_at=now,
-        )
+        return await self._move(_OFFER_QUEUED, interaction_ids, now)
 
     async def requeue_offered(self, interaction_ids: Sequence[int], now: datetime) -> list[int]:
         """Put offered interactions back in line (their offers rang out or were withdrawn);
         the ids moved. Compare-and-set: only what is still offered moves."""
-        return await self._move(
-            interaction_ids,
-            InteractionState.OFFERED,
-            state=InteractionState.QUEUED.value,
-            updated_at=now,
-        )
+        return await self._move(_REQUEUE_OFFERED, interaction_ids, now)
 
     async def _move(
-        self, interaction_ids: Sequence[int], expected: InteractionState, **values: Any
+        self,
+        statement: ReturningUpdate[int],
+        interaction_ids: Sequence[int],
+        now: datetime,
+        **values: Any,
     ) -> list[int]:
-        """Set values on those of these interactions still in ``expected``; the ids set."""
+        """Run a compare-and-set statement on these interactions; the ids it set."""
         if not interaction_ids:
             return []
         moved = await self._session.execute(
-            update(INTERACTIONS)
-            .where(INTERACTIONS.c.id.in_(interaction_ids), INTERACTIONS.c.state == expected.value)
-            .values(**values)
-            .returning(INTERACTIONS.c.id)
+            statement, {"ids": list(interaction_ids), "now": now, **values}
         )
         return [row[0] for row in moved]
 

@@ -93,3 +93,52 @@ async def test_work_a_free_agent_could_take_waiting_long_says_routing_is_behind(
     shown = await call(client, team, "supervisor", "GET", "/api/v1/routing/health")
     assert shown["behind"] is True
     assert created["interaction_id"]
+
+
+REFUSE_OFFERS = {  # the database itself refuses to store an offer: a fault, not a mock
+    "sqlite": [
+        "CREATE TRIGGER refuse_offers BEFORE INSERT ON outbox WHEN NEW.type = 'OfferMade'"
+        " BEGIN SELECT RAISE(ABORT, 'offers refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_offers() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.type = 'OfferMade' THEN RAISE EXCEPTION 'offers refused'; END IF;"
+        " RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_offers BEFORE INSERT ON outbox"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_offers()",
+    ],
+}
+
+
+async def test_work_whose_routing_the_store_refused_leaves_routing_and_is_routed_later(
+    hub: Hub, client: Client, team: Team, clock: FrozenClock
+) -> None:
+    """Queued and offered are one transaction: when it fails, the work entered into routing
+    (and the agent reserved for it) are taken back; the store still says new, and the
+    reconciler routes it once the store takes offers again."""
+    from sqlalchemy import text
+
+    service = routing(hub)
+    agent_id = team.user_ids["agent"]
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    async with hub.store.engine.begin() as connection:
+        for statement in REFUSE_OFFERS[hub.store.dialect]:
+            await connection.execute(text(statement))
+    created = await push(client, team, **{"from": "+14155550100"})
+    work = created["interaction_id"]
+    await hub.settle()
+    shown = await call(client, team, "agent", "GET", f"/api/v1/interactions/{work}")
+    assert shown["state"] == "new"
+    assert await service.state.item(work) is None
+    agent = await service.state.agent(agent_id)
+    assert agent is not None
+    assert agent.load.get(Channel.SMS, 0) == 0
+    async with hub.store.engine.begin() as connection:
+        await connection.execute(text("DROP TRIGGER refuse_offers ON outbox")
+                                 if hub.store.dialect == "postgresql"
+                                 else text("DROP TRIGGER refuse_offers"))  # fmt: skip
+    clock.advance(40)
+    assert (await service.upkeep.reconcile()).rerouted == 1
+    await hub.settle()
+    offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+    assert [o["interaction_id"] for o in offers] == [work]
