@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Table, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.sql.dml import ReturningInsert
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -191,11 +192,25 @@ async def insert_many(
     """
     if not rows:
         return []
-    id_column = table.c.id
-    if session.bind is not None and session.bind.dialect.name == "sqlite":
-        result = await session.execute(insert(table).returning(id_column), list(rows))
+    assert session.bind is not None
+    sqlite = session.bind.dialect.name == "sqlite"
+    result = await session.execute(_inserting(table, sqlite), list(rows))
+    if sqlite:
         return sorted(row[0] for row in result)
-    result = await session.execute(
-        insert(table).returning(id_column, sort_by_parameter_order=True), list(rows)
-    )
     return [row[0] for row in result]
+
+
+_INSERTS: dict[tuple[str, bool], ReturningInsert[int]] = {}
+
+
+def _inserting(table: Table, sqlite: bool) -> ReturningInsert[int]:
+    """The INSERT ... RETURNING id of a table, built once (10 us a build, five a contact)."""
+    statement = _INSERTS.get((table.name, sqlite))
+    if statement is None:
+        id_column = table.c.id
+        statement = _INSERTS[(table.name, sqlite)] = (
+            insert(table).returning(id_column)
+            if sqlite
+            else insert(table).returning(id_column, sort_by_parameter_order=True)
+        )
+    return statement
