@@ -10,7 +10,6 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import orjson
 import pydantic
 import socketio
 import structlog
@@ -18,6 +17,7 @@ from aiohttp import web
 
 from hub.domain.users import Permission, Principal
 from hub.errors import HubError, MalformedRequest, NotFound, UnsupportedMediaType, ValidationError
+from hub.json_writer import json_bytes
 
 if TYPE_CHECKING:
     from hub.bootstrap import Hub
@@ -165,29 +165,6 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(
         body=json_bytes(data), status=status, content_type="application/json", charset="utf-8"
     )
-
-
-def json_bytes(data: Any) -> bytes:
-    """The API's JSON as UTF-8: dates and times as ISO 8601, sets and tuples as lists.
-
-    orjson writes it (a unified record's 50 events: 11 us against the standard library's
-    180 us, 9% of a GET); what it refuses (an integer beyond 64 bits that a client stored in
-    a custom field) falls back to the standard library, so nothing it could write before
-    fails now.
-    """
-    try:
-        return orjson.dumps(data, default=json_default, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(data, default=json_default, ensure_ascii=False).encode()
-
-
-def json_default(value: Any) -> Any:
-    """JSON for what the API returns beyond JSON's types: dates, sets, tuples."""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 def failure(err: HubError) -> dict[str, Any]:

@@ -52,7 +52,8 @@ from hub.domain.events import (
 from hub.domain.interaction import InteractionState
 from hub.domain.users import Permission, Principal
 from hub.errors import AuthError, HubError
-from hub.http import GuardedNamespace, Id, failure, json_bytes, json_default, public, validate
+from hub.http import GuardedNamespace, Id, failure, public, validate
+from hub.json_writer import json_bytes, json_default
 from hub.routing.reports import queue_report
 from hub.services import customers, interactions
 from hub.services.accounts import authenticate

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -43,9 +42,10 @@ from hub.crm_store.customers import fold_name
 from hub.crm_store.database import insert_many
 from hub.crm_store.interactions import INTERACTIONS, OPEN_STATE_VALUES
 from hub.crm_store.tables import CustomerRow, IdentityRow, UTCDateTime
-from hub.crm_store.timeline import NewEvent
+from hub.crm_store.timeline import NewEvent, event_row
 from hub.domain.identity import IdentityRef
 from hub.domain.interaction import Channel, InteractionState
+from hub.json_writer import json_bytes
 
 CUSTOMERS = cast(Table, CustomerRow.__table__)
 IDENTITIES = cast(Table, IdentityRow.__table__)
@@ -422,30 +422,13 @@ class PlainWrite:
 
 
 def _event_values(event_id: int, e: NewEvent) -> list[Any]:
-    return [
-        event_id,
-        e.customer_id,
-        e.interaction_id,
-        e.kind.value,
-        None if e.channel is None else e.channel.value,
-        e.direction.value,
-        e.occurred_at,
-        e.body,
-        [asdict(a) for a in e.attachments],
-        e.provider,
-        e.provider_ref,
-        e.author_id,
-        e.data or {},
-    ]
+    """An event's columns in the order ``_WRITE_PLAIN`` reads them: its id, then the rest."""
+    return [event_id, *event_row(e).values()]
 
 
 def _json(value: Any) -> str:
-    """JSON for a statement's parameter: orjson (datetimes as RFC 3339), or the standard
-    library for what orjson refuses (an integer beyond 64 bits in a channel's data)."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(value, default=lambda v: v.isoformat(), ensure_ascii=False)
+    """A statement's JSON parameter (datetimes as ISO 8601, as the API writes them)."""
+    return json_bytes(value).decode()
 
 
 def _rows(name: str, columns: str) -> str:

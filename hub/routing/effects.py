@@ -67,9 +67,7 @@ class StoreEffects:
             async with service.store.unit_of_work() as uow:
                 queued = await self._queue_new(uow, items, now)
                 made = self._offers(await enter(queued))
-                moved = set(await uow.interactions.offer_queued(list(made), now))
-                for interaction_id in moved:
-                    uow.record(made[interaction_id])
+                moved = await self._record_offers(uow, made, now)
                 await uow.commit()
         except Exception:
             for item in queued:
@@ -118,11 +116,20 @@ class StoreEffects:
             return
         made = self._offers(offers)
         async with self._service.store.unit_of_work() as uow:
-            moved = set(await uow.interactions.offer_queued(list(made), self._service.clock()))
-            for interaction_id in moved:
-                uow.record(made[interaction_id])
+            moved = await self._record_offers(uow, made, self._service.clock())
             await uow.commit()
         await self._offers_lost(made, moved)
+
+    @staticmethod
+    async def _record_offers(
+        uow: UnitOfWork, made: dict[int, OfferMade], now: datetime
+    ) -> set[int]:
+        """Move the offered work to offered (compare-and-set from queued), recording each
+        moved one's ``OfferMade``; the ids moved."""
+        moved = set(await uow.interactions.offer_queued(list(made), now))
+        for interaction_id in moved:
+            uow.record(made[interaction_id])
+        return moved
 
     @staticmethod
     def _offers(offers: Sequence[Reserved]) -> dict[int, OfferMade]:
