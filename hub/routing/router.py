@@ -8,7 +8,7 @@ notifies, the simulator keeps statistics, the benchmark ignores it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -53,10 +53,6 @@ class Requeued:
     reason: str
 
 
-# Puts queued work in the routing state and makes offers for it: the offers made.
-Enter = Callable[[list[WorkItem]], Awaitable[list[Reserved]]]
-
-
 class RouterEffects(Protocol):
     """What the router tells the rest of the hub."""
 
@@ -76,13 +72,8 @@ class RouterEffects(Protocol):
 
     async def queued(self, item: WorkItem) -> None: ...
 
-    async def queued_and_offered(
-        self,
-        items: Sequence[WorkItem],
-        enter: Enter,
-    ) -> None:
-        """New work queued, and the offers made for it, recorded in one go: ``enter`` is
-        given the items that were still new (so are queued) and returns the offers it made."""
+    async def queued_many(self, items: Sequence[WorkItem]) -> list[WorkItem]:
+        """New work queued, in one go; the items that were still new (and so are queued)."""
         ...
 
     async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None: ...
@@ -117,12 +108,8 @@ class NoEffects:
     async def queued(self, item: WorkItem) -> None:
         return None
 
-    async def queued_and_offered(
-        self,
-        items: Sequence[WorkItem],
-        enter: Enter,
-    ) -> None:
-        await self.offered_many(await enter(list(items)))
+    async def queued_many(self, items: Sequence[WorkItem]) -> list[WorkItem]:
+        return list(items)
 
     async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None:
         return None
@@ -200,23 +187,17 @@ class Router:
         return queued
 
     async def route_many(self, arrivals: Sequence[tuple[WorkItem, int]]) -> list[WorkItem]:
-        """Queue a batch of new work (item, base priority) and offer each, recorded together
-        (``RouterEffects.queued_and_offered``: one transaction in the store).
+        """Queue a batch of new work (item, base priority) in one go, then offer each.
 
-        Work no longer new is left alone. The store holds the queued rows (locked, on
-        PostgreSQL) from before the work enters the state until the offers are recorded, so
-        another process offering it meanwhile waits for them, then finds it queued.
+        The queued transitions are recorded together, before any of it enters the state
+        where other processes could offer it; work no longer new is left alone.
         """
-        entered: list[WorkItem] = []
-
-        async def enter(queued: list[WorkItem]) -> list[Reserved]:
-            entered.extend([item for item in queued if await self.state.add_item(item)])
-            offers: list[Reserved] = []
-            for item in entered:
-                await self.offer_item(item.interaction_id, into=offers)
-            return offers
-
-        await self.effects.queued_and_offered(await self._place(arrivals), enter)
+        queued = await self.effects.queued_many(await self._place(arrivals))
+        entered = [item for item in queued if await self.state.add_item(item)]
+        offers: list[Reserved] = []
+        for item in entered:
+            await self.offer_item(item.interaction_id, into=offers)
+        await self.effects.offered_many(offers)
         return entered
 
     async def _place(self, arrivals: Sequence[tuple[WorkItem, int]]) -> list[WorkItem]:
