@@ -34,12 +34,13 @@ class StoreEffects:
     def __init__(self, service: RoutingService) -> None:
         self._service = service
 
-    async def queued(self, item: WorkItem) -> None:
+    async def queued(self, item: WorkItem) -> bool:
         service = self._service
         queue_id = service.queue_id(item.queue)
-        await service.transition(
+        return await service.transition(
             item.interaction_id,
             S.QUEUED,
+            expected=frozenset({S.NEW, S.QUEUED}),
             reason=f"Queued in {item.queue}",
             queue_id=queue_id,
             priority=item.priority,
@@ -147,12 +148,12 @@ class StoreEffects:
                     uow.record(event)
             await uow.commit()
 
-    async def assigned(self, item: WorkItem, agent_id: int) -> None:
+    async def assigned(self, item: WorkItem, agent_id: int) -> bool:
         async with self._service.store.unit_of_work() as uow:
             user = await uow.accounts.user(agent_id)
         name = user.display_name if user else f"agent {agent_id}"
         # From QUEUED too: the agent may accept before the offer's own write has landed.
-        await self._service.transition(
+        return await self._service.transition(
             item.interaction_id,
             S.ASSIGNED,
             expected=frozenset({S.OFFERED, S.QUEUED}),

@@ -62,7 +62,9 @@ class RouterEffects(Protocol):
         """Offers made together (a batch of arrivals, a tick), recorded in one go."""
         ...
 
-    async def assigned(self, item: WorkItem, agent_id: int) -> None: ...
+    async def assigned(self, item: WorkItem, agent_id: int) -> bool:
+        """The accept recorded; False when the work moved on meanwhile (closed, taken)."""
+        ...
 
     async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None: ...
 
@@ -70,7 +72,9 @@ class RouterEffects(Protocol):
         """Offers withdrawn together (a tick's ring-outs), recorded in one go."""
         ...
 
-    async def queued(self, item: WorkItem) -> None: ...
+    async def queued(self, item: WorkItem) -> bool:
+        """Work queued; False when it is no longer new or waiting (taken meanwhile)."""
+        ...
 
     async def queued_many(self, items: Sequence[WorkItem]) -> list[WorkItem]:
         """New work queued, in one go; the items that were still new (and so are queued)."""
@@ -95,8 +99,8 @@ class NoEffects:
         for offer in offers:
             await self.offered(offer.item, offer.agent_id, offer.expires_at)
 
-    async def assigned(self, item: WorkItem, agent_id: int) -> None:
-        return None
+    async def assigned(self, item: WorkItem, agent_id: int) -> bool:
+        return True
 
     async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
         return None
@@ -105,8 +109,8 @@ class NoEffects:
         for each in released:
             await self.requeued(each.item, each.agent_id, each.reason)
 
-    async def queued(self, item: WorkItem) -> None:
-        return None
+    async def queued(self, item: WorkItem) -> bool:
+        return True
 
     async def queued_many(self, items: Sequence[WorkItem]) -> list[WorkItem]:
         return list(items)
@@ -179,8 +183,10 @@ class Router:
         if not placed:
             return None
         queued = placed[0]
-        # Record it as queued before other processes can see (and offer) it in the state.
-        await self.effects.queued(queued)
+        # Record it as queued before other processes can see (and offer) it in the state;
+        # work taken meanwhile (a stale look at it: the reconciler's) is left alone.
+        if not await self.effects.queued(queued):
+            return None
         if not await self.state.add_item(queued):
             return await self.state.item(item.interaction_id)
         await self.offer_item(queued.interaction_id)
@@ -327,7 +333,12 @@ class Router:
         item = await self.state.accept(interaction_id, agent_id)
         if item is None:
             raise Conflict(f"interaction {interaction_id} is not being offered to you")
-        await self.effects.assigned(item, agent_id)
+        if not await self.effects.assigned(item, agent_id):
+            # The store says it moved on (closed, abandoned, or another agent's after a stale
+            # requeue): not the agent's, so the room the offer held is freed for other work.
+            await self.state.finish(agent_id, item.channel, self.clock(), None)
+            await self.offer_agent(agent_id)
+            raise Conflict(f"interaction {interaction_id} is no longer waiting for an agent")
         return item
 
     async def decline(

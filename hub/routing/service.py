@@ -308,9 +308,14 @@ class RoutingService:
             await self.requeue_lost(interaction)
 
     async def requeue_lost(self, interaction: Interaction) -> None:
-        """Work the store says waits that routing lost track of: back in line, routed."""
-        if interaction.state is S.OFFERED:
-            await self.transition(interaction.id, S.QUEUED, expected=S.OFFERED)
+        """Work the store says waits that routing lost track of: back in line, routed.
+
+        ``interaction`` may be a stale look (the reconciler's page): work taken since is left
+        alone, by the compare-and-sets here and in the queued transition."""
+        if interaction.state is S.OFFERED and not await self.transition(
+            interaction.id, S.QUEUED, expected=S.OFFERED
+        ):
+            return
         await self._route(interaction)
 
     async def offer_lost(self, interaction_id: int) -> None:

@@ -94,12 +94,13 @@ class _Simulation(NoEffects):
     async def offered(self, item: WorkItem, agent_id: int, expires_at: datetime) -> None:
         self.schedule(self.now, "accept", item.interaction_id * 100_000 + agent_id)
 
-    async def assigned(self, item: WorkItem, agent_id: int) -> None:
+    async def assigned(self, item: WorkItem, agent_id: int) -> bool:
         contact = self.contacts[item.interaction_id]
         contact.answered = self.now
         handling = self.handle[item.interaction_id]
         self.busy_seconds += handling
         self.schedule(self.now + handling, "finish", agent_id)
+        return True
 
 
 async def simulate(

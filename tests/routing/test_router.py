@@ -76,8 +76,9 @@ class Recorder:
         for offer in offers:
             await self.offered(offer.item, offer.agent_id, offer.expires_at)
 
-    async def assigned(self, item: WorkItem, agent_id: int) -> None:
+    async def assigned(self, item: WorkItem, agent_id: int) -> bool:
         self.log.append(("assigned", item.interaction_id, agent_id))
+        return True
 
     async def requeued(self, item: WorkItem, agent_id: int, reason: str) -> None:
         self.log.append(("requeued", item.interaction_id, reason))
@@ -86,8 +87,9 @@ class Recorder:
         for each in released:
             await self.requeued(each.item, each.agent_id, each.reason)
 
-    async def queued(self, item: WorkItem) -> None:
+    async def queued(self, item: WorkItem) -> bool:
         self.log.append(("queued", item.interaction_id, item.queue))
+        return True
 
     async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None:
         self.log.append(("overflowed", item.interaction_id, f"{from_queue}->{item.queue}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,11 +11,12 @@ from aiohttp.test_utils import TestClient
 from hub.bootstrap import Hub
 from hub.config import Settings
 from hub.domain.interaction import Channel
+from hub.domain.interaction import InteractionState as S
 from hub.routing.model import Presence
 from hub.routing.service import RoutingService
 from tests.agent_console.test_api import push
 from tests.conftest import FrozenClock, Team
-from tests.routing.test_routing_api import call
+from tests.routing.test_routing_api import call, timeline
 
 Client = TestClient[Any, Any]
 
@@ -93,3 +95,50 @@ async def test_work_a_free_agent_could_take_waiting_long_says_routing_is_behind(
     shown = await call(client, team, "supervisor", "GET", "/api/v1/routing/health")
     assert shown["behind"] is True
     assert created["interaction_id"]
+
+
+async def test_a_stale_look_at_work_taken_since_does_not_put_it_back_in_line(
+    hub: Hub, client: Client, team: Team, clock: FrozenClock
+) -> None:
+    # The reconciler reads a page of open work, then asks routing about each: an agent may
+    # take the work in between. Its stale look (offered, or waiting) must change nothing.
+    service = routing(hub)
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    created = await push(client, team, **{"from": "+14155550100"})
+    taken, customer = created["interaction_id"], created["customer_id"]
+    async with hub.store.reading() as uow:
+        offered = await uow.interactions.get(taken)
+    assert offered is not None and offered.state is S.OFFERED
+    await call(client, team, "agent", "POST", f"/api/v1/interactions/{taken}/accept", status=204)
+    clock.advance(40)
+    await service.requeue_lost(offered)
+    await service.requeue_lost(replace(offered, state=S.QUEUED))
+    shown = await call(client, team, "agent", "GET", f"/api/v1/interactions/{taken}")
+    assert (shown["state"], shown["assigned_user_id"]) == ("assigned", team.user_ids["agent"])
+    assert await service.state.item(taken) is None
+    lines = await timeline(client, team, customer)
+    assigned = [n for n, line in enumerate(lines) if line.startswith("Assigned to")]
+    assert len(assigned) == 1
+    assert lines[assigned[0] + 1 :] == []  # not queued, offered or assigned again
+
+
+async def test_an_accept_the_store_refuses_is_a_conflict_and_frees_the_agents_room(
+    hub: Hub, client: Client, team: Team, clock: FrozenClock
+) -> None:
+    service = routing(hub)
+    agent_id = team.user_ids["agent"]
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    created = await push(client, team, **{"from": "+14155550100"})
+    ringing = created["interaction_id"]
+    # Meanwhile the store moved on without routing hearing of it yet (the caller hung up).
+    assert await service.transition(ringing, S.ABANDONED, expected=S.OFFERED)
+    await call(client, team, "agent", "POST", f"/api/v1/interactions/{ringing}/accept", status=409)
+    shown = await call(client, team, "agent", "GET", f"/api/v1/interactions/{ringing}")
+    assert shown["state"] == "abandoned" and shown["assigned_user_id"] is None
+    agent = await service.state.agent(agent_id)
+    assert agent is not None
+    assert agent.load.get(Channel.SMS, 0) == 0
+    # The room is the agent's again: the next contact rings at once.
+    following = await push(client, team, **{"from": "+14155550101"})
+    offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+    assert [o["interaction_id"] for o in offers] == [following["interaction_id"]]
