@@ -8,7 +8,7 @@ notifies, the simulator keeps statistics, the benchmark ignores it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -53,6 +53,10 @@ class Requeued:
     reason: str
 
 
+# Puts queued work in the routing state and makes offers for it: the offers made.
+Enter = Callable[[list[WorkItem]], Awaitable[list[Reserved]]]
+
+
 class RouterEffects(Protocol):
     """What the router tells the rest of the hub."""
 
@@ -76,8 +80,13 @@ class RouterEffects(Protocol):
         """Work queued; False when it is no longer new or waiting (taken meanwhile)."""
         ...
 
-    async def queued_many(self, items: Sequence[WorkItem]) -> list[WorkItem]:
-        """New work queued, in one go; the items that were still new (and so are queued)."""
+    async def queued_and_offered(
+        self,
+        items: Sequence[WorkItem],
+        enter: Enter,
+    ) -> None:
+        """New work queued, and the offers made for it, recorded in one go: ``enter`` is
+        given the items that were still new (so are queued) and returns the offers it made."""
         ...
 
     async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None: ...
@@ -112,8 +121,12 @@ class NoEffects:
     async def queued(self, item: WorkItem) -> bool:
         return True
 
-    async def queued_many(self, items: Sequence[WorkItem]) -> list[WorkItem]:
-        return list(items)
+    async def queued_and_offered(
+        self,
+        items: Sequence[WorkItem],
+        enter: Enter,
+    ) -> None:
+        await self.offered_many(await enter(list(items)))
 
     async def overflowed(self, item: WorkItem, from_queue: str, reason: str) -> None:
         return None
@@ -193,17 +206,23 @@ class Router:
         return queued
 
     async def route_many(self, arrivals: Sequence[tuple[WorkItem, int]]) -> list[WorkItem]:
-        """Queue a batch of new work (item, base priority) in one go, then offer each.
+        """Queue a batch of new work (item, base priority) and offer each, recorded together
+        (``RouterEffects.queued_and_offered``: one transaction in the store).
 
-        The queued transitions are recorded together, before any of it enters the state
-        where other processes could offer it; work no longer new is left alone.
+        Work no longer new is left alone. The store holds the queued rows (locked, on
+        PostgreSQL) from before the work enters the state until the offers are recorded, so
+        another process offering it meanwhile waits for them, then finds it queued.
         """
-        queued = await self.effects.queued_many(await self._place(arrivals))
-        entered = [item for item in queued if await self.state.add_item(item)]
-        offers: list[Reserved] = []
-        for item in entered:
-            await self.offer_item(item.interaction_id, into=offers)
-        await self.effects.offered_many(offers)
+        entered: list[WorkItem] = []
+
+        async def enter(queued: list[WorkItem]) -> list[Reserved]:
+            entered.extend([item for item in queued if await self.state.add_item(item)])
+            offers: list[Reserved] = []
+            for item in entered:
+                await self.offer_item(item.interaction_id, into=offers)
+            return offers
+
+        await self.effects.queued_and_offered(await self._place(arrivals), enter)
         return entered
 
     async def _place(self, arrivals: Sequence[tuple[WorkItem, int]]) -> list[WorkItem]:

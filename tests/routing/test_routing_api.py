@@ -11,7 +11,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from hub.agent_console.app import build_app
 from hub.bootstrap import Hub, build_hub
 from hub.config import Settings
-from hub.domain.events import InteractionReceived, TimelineEventAdded
+from hub.domain.events import (
+    InteractionQueued,
+    InteractionReceived,
+    OfferMade,
+    TimelineEventAdded,
+)
 from hub.domain.identity import IdentityKind, IdentityRef
 from hub.domain.interaction import Channel
 from tests.agent_console.test_api import push
@@ -405,6 +410,31 @@ async def test_offers_that_ring_out_together_go_back_in_line_in_one_statement(
     for interaction_id in ids:
         path = f"/api/v1/interactions/{interaction_id}"
         assert (await call(client, team, "agent", "GET", path))["state"] == "queued"
+
+
+async def test_new_work_is_queued_and_offered_in_one_transaction(
+    hub: Hub, client: Client, team: Team
+) -> None:
+    """A routing batch records its queued transitions and its offers together: one write of
+    the outbox for the message, one for routing it (before, routing wrote twice)."""
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    queued: list[InteractionQueued] = []
+    offered: list[OfferMade] = []
+
+    async def keep(event: InteractionQueued | OfferMade) -> None:
+        (queued if isinstance(event, InteractionQueued) else offered).append(event)
+
+    hub.store.bus.subscribe(InteractionQueued, keep)
+    hub.store.bus.subscribe(OfferMade, keep)
+    with statements_run(hub.store) as statements:
+        pushed = await push(client, team, **{"from": "+14155550100", "body": "hello"})
+        await settled(client)
+    outbox_writes = [s for s in statements if "INSERT INTO outbox" in s]
+    assert len(outbox_writes) == 2, outbox_writes
+    assert [e.interaction_id for e in queued] == [pushed["interaction_id"]]
+    assert [e.interaction_id for e in offered] == [pushed["interaction_id"]]
+    path = f"/api/v1/interactions/{pushed['interaction_id']}"
+    assert (await call(client, team, "agent", "GET", path))["state"] == "offered"
 
 
 async def test_a_first_contact_is_routed_without_reading_its_brand_new_customer(

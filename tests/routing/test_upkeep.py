@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -108,7 +109,8 @@ async def test_a_stale_look_at_work_taken_since_does_not_put_it_back_in_line(
     taken, customer = created["interaction_id"], created["customer_id"]
     async with hub.store.reading() as uow:
         offered = await uow.interactions.get(taken)
-    assert offered is not None and offered.state is S.OFFERED
+    assert offered is not None
+    assert offered.state is S.OFFERED
     await call(client, team, "agent", "POST", f"/api/v1/interactions/{taken}/accept", status=204)
     clock.advance(40)
     await service.requeue_lost(offered)
@@ -134,7 +136,8 @@ async def test_an_accept_the_store_refuses_is_a_conflict_and_frees_the_agents_ro
     assert await service.transition(ringing, S.ABANDONED, expected=S.OFFERED)
     await call(client, team, "agent", "POST", f"/api/v1/interactions/{ringing}/accept", status=409)
     shown = await call(client, team, "agent", "GET", f"/api/v1/interactions/{ringing}")
-    assert shown["state"] == "abandoned" and shown["assigned_user_id"] is None
+    assert shown["state"] == "abandoned"
+    assert shown["assigned_user_id"] is None
     agent = await service.state.agent(agent_id)
     assert agent is not None
     assert agent.load.get(Channel.SMS, 0) == 0
@@ -142,3 +145,118 @@ async def test_an_accept_the_store_refuses_is_a_conflict_and_frees_the_agents_ro
     following = await push(client, team, **{"from": "+14155550101"})
     offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
     assert [o["interaction_id"] for o in offers] == [following["interaction_id"]]
+
+
+REFUSE_OFFERS = {  # the database itself refuses to store an offer: a fault, not a mock
+    "sqlite": [
+        "CREATE TRIGGER refuse_offers BEFORE INSERT ON outbox WHEN NEW.type = 'OfferMade'"
+        " BEGIN SELECT RAISE(ABORT, 'offers refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_offers() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.type = 'OfferMade' THEN RAISE EXCEPTION 'offers refused'; END IF;"
+        " RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_offers BEFORE INSERT ON outbox"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_offers()",
+    ],
+}
+
+
+async def test_work_whose_routing_the_store_refused_leaves_routing_and_is_routed_later(
+    hub: Hub, client: Client, team: Team, clock: FrozenClock
+) -> None:
+    """Queued and offered are one transaction: when it fails, the work entered into routing
+    (and the agent reserved for it) are taken back; the store still says new, and the
+    reconciler routes it once the store takes offers again."""
+    from sqlalchemy import text
+
+    service = routing(hub)
+    agent_id = team.user_ids["agent"]
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    async with hub.store.engine.begin() as connection:
+        for statement in REFUSE_OFFERS[hub.store.dialect]:
+            await connection.execute(text(statement))
+    created = await push(client, team, **{"from": "+14155550100"})
+    work = created["interaction_id"]
+    await hub.settle()
+    shown = await call(client, team, "agent", "GET", f"/api/v1/interactions/{work}")
+    assert shown["state"] == "new"
+    assert await service.state.item(work) is None
+    agent = await service.state.agent(agent_id)
+    assert agent is not None
+    assert agent.load.get(Channel.SMS, 0) == 0
+    async with hub.store.engine.begin() as connection:
+        await connection.execute(text("DROP TRIGGER refuse_offers ON outbox")
+                                 if hub.store.dialect == "postgresql"
+                                 else text("DROP TRIGGER refuse_offers"))  # fmt: skip
+    clock.advance(40)
+    assert (await service.upkeep.reconcile()).rerouted == 1
+    await hub.settle()
+    offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+    assert [o["interaction_id"] for o in offers] == [work]
+
+
+async def test_an_offer_left_by_a_process_killed_before_its_commit_is_refused_then_routed(
+    hub: Hub, client: Client, team: Team, clock: FrozenClock
+) -> None:
+    """A routing batch enters work in the routing state (Redis, when scaled out) before its
+    transaction commits. Killed in between, the process leaves an offer ringing in the state
+    for work the store says is new. Accepting it is refused (the store decides), the agent's
+    room comes back, and the work is routed again."""
+    from sqlalchemy import text
+
+    service = routing(hub)
+    agent_id = team.user_ids["agent"]
+    created = await push(client, team, **{"from": "+14155550100"})
+    work = created["interaction_id"]
+    async with hub.store.engine.begin() as connection:  # the killed transaction's rollback
+        await connection.execute(
+            text("UPDATE interactions SET state = 'new' WHERE id = :id"), {"id": work}
+        )
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+    assert [o["interaction_id"] for o in offers] == [work]  # rings in the state only
+    await call(client, team, "agent", "POST", f"/api/v1/interactions/{work}/accept", status=409)
+    shown = await call(client, team, "agent", "GET", f"/api/v1/interactions/{work}")
+    assert (shown["state"], shown["assigned_user_id"]) == ("new", None)
+    agent = await service.state.agent(agent_id)
+    assert agent is not None
+    assert agent.load.get(Channel.SMS, 0) == 0
+    clock.advance(40)
+    assert (await service.upkeep.reconcile()).rerouted == 1
+    await hub.settle()
+    await call(client, team, "agent", "POST", f"/api/v1/interactions/{work}/accept", status=204)
+    shown = await call(client, team, "agent", "GET", f"/api/v1/interactions/{work}")
+    assert (shown["state"], shown["assigned_user_id"]) == ("assigned", agent_id)
+
+
+async def test_an_offer_made_while_another_process_queues_the_work_is_recorded_late(
+    hub: Hub, client: Client, team: Team, clock: FrozenClock
+) -> None:
+    """Scaled out, a process sees work another process's routing batch has put in the state
+    before that batch commits its queued move: its offer's compare-and-set finds the row new.
+    It waits for that transaction and records the offer then, instead of leaving it to ring
+    at an agent who was never told (until it rings out, 20 s later)."""
+    from sqlalchemy import text
+
+    if hub.store.dialect != "postgresql":
+        pytest.skip("one writer on SQLite: no other transaction can hold the row")
+    created = await push(client, team, **{"from": "+14155550100"})
+    work = created["interaction_id"]
+    move = text("UPDATE interactions SET state = :state WHERE id = :id")
+    async with hub.store.engine.begin() as connection:
+        await connection.execute(move, {"state": "new", "id": work})
+    async with hub.store.engine.connect() as other:  # the other process's routing batch
+        transaction = await other.begin()
+        await other.execute(move, {"state": "queued", "id": work})
+        available = asyncio.ensure_future(
+            call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+        )
+        await asyncio.sleep(0.5)
+        assert not available.done()  # waiting for the other transaction
+        await transaction.commit()
+    await available
+    shown = await call(client, team, "agent", "GET", f"/api/v1/interactions/{work}")
+    assert shown["state"] == "offered"
+    offers = (await call(client, team, "agent", "GET", "/api/v1/me/offers"))["offers"]
+    assert [o["interaction_id"] for o in offers] == [work]
