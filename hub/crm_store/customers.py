@@ -20,7 +20,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from hub.crm_store.interactions import INTERACTIONS, OPEN_STATE_VALUES, interaction_from_row
 from hub.crm_store.tables import (
@@ -189,20 +188,48 @@ def visible_to(principal: Principal) -> ColumnElement[bool]:
     Admins see everyone; others see their teams' customers; an agent also sees the customers
     whose interactions are assigned to them, wherever those customers belong.
     """
-    if principal.sees_everything:
+    return _visibility(_visibility_shape(principal), sorted(principal.team_ids), principal.user_id)
+
+
+def _visibility_shape(principal: Principal) -> tuple[bool, bool, bool]:
+    """What the principal's visibility condition is made of, apart from its values: whether
+    they see everything, have teams, hold work as an agent."""
+    everything = principal.sees_everything
+    return everything, bool(principal.team_ids), principal.role is Role.AGENT
+
+
+def _visibility(shape: tuple[bool, bool, bool], teams: Any, user: Any) -> ColumnElement[bool]:
+    """``visible_to``'s condition for a shape, with the teams and the user as values or as
+    parameters."""
+    everything, has_teams, agent = shape
+    if everything:
         return true()
     conditions: list[ColumnElement[bool]] = []
-    if principal.team_ids:
-        conditions.append(CustomerRow.team_id.in_(principal.team_ids))
-    if principal.role is Role.AGENT:
-        held = aliased(InteractionRow)  # apart from interactions the outer query may join
+    if has_teams:
+        conditions.append(CUSTOMERS.c.team_id.in_(teams))
+    if agent:
+        held = INTERACTIONS.alias()  # apart from interactions the outer query may join
         conditions.append(
-            exists().where(
-                held.customer_id == CustomerRow.id,
-                held.assigned_user_id == principal.user_id,
-            )
+            exists().where(held.c.customer_id == CUSTOMERS.c.id, held.c.assigned_user_id == user)
         )
     return or_(*conditions) if conditions else false()
+
+
+# ``_PROFILES`` for each shape of visibility, the principal's teams and id as parameters
+# (``vis_teams``, ``vis_user``): building the statement and its cache key anew for every
+# read cost a twentieth of a unified record's processor time on PostgreSQL.
+_VISIBLE_PROFILES = {
+    (everything, teams, agent): _PROFILES.where(
+        _visibility(
+            (everything, teams, agent),
+            bindparam("vis_teams", expanding=True),
+            bindparam("vis_user"),
+        )
+    )
+    for everything in (False, True)
+    for teams in (False, True)
+    for agent in (False, True)
+}
 
 
 class CustomerRepository:
@@ -505,11 +532,16 @@ class CustomerRepository:
         if not ids:
             return {}
         query = _PROFILES
+        params: dict[str, Any] = {"ids": ids}
         if visible_to_principal is not None:
-            query = query.where(visible_to(visible_to_principal))
+            query = _VISIBLE_PROFILES[_visibility_shape(visible_to_principal)]
+            params |= {
+                "vis_teams": sorted(visible_to_principal.team_ids),
+                "vis_user": visible_to_principal.user_id,
+            }
         found: dict[int, tuple[Customer, dict[int, Identity], dict[int, Interaction]]] = {}
         connection = await self._session.connection()  # Core: none of the ORM's machinery
-        for row in await connection.execute(query, {"ids": ids}):
+        for row in await connection.execute(query, params):
             entry = found.get(row.id)
             if entry is None:
                 entry = found[row.id] = (_customer(row), {}, {})
