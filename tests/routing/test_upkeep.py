@@ -33,6 +33,14 @@ def routing(hub: Hub) -> RoutingService:
     return hub.routing
 
 
+async def ringing_at_the_agent(client: Client, team: Team) -> int:
+    """The agent available, then a contact: it rings at them at once; its interaction id."""
+    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
+    created = await push(client, team, **{"from": "+14155550100"})
+    interaction_id: int = created["interaction_id"]
+    return interaction_id
+
+
 async def test_work_routing_lost_track_of_is_found_and_routed_again(
     hub: Hub, client: Client, team: Team, clock: FrozenClock
 ) -> None:
@@ -56,9 +64,7 @@ async def test_an_offer_ringing_nowhere_goes_back_in_line_and_loads_are_put_righ
 ) -> None:
     service = routing(hub)
     agent_id = team.user_ids["agent"]
-    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
-    created = await push(client, team, **{"from": "+14155550100"})
-    ringing = created["interaction_id"]
+    ringing = await ringing_at_the_agent(client, team)
     shown = await call(client, team, "agent", "GET", f"/api/v1/interactions/{ringing}")
     assert shown["state"] == "offered"
     # The leak: the offer is gone from routing (its process died), the store still says so.
@@ -129,9 +135,7 @@ async def test_an_accept_the_store_refuses_is_a_conflict_and_frees_the_agents_ro
 ) -> None:
     service = routing(hub)
     agent_id = team.user_ids["agent"]
-    await call(client, team, "agent", "POST", "/api/v1/me/state", state="available")
-    created = await push(client, team, **{"from": "+14155550100"})
-    ringing = created["interaction_id"]
+    ringing = await ringing_at_the_agent(client, team)
     # Meanwhile the store moved on without routing hearing of it yet (the caller hung up).
     assert await service.transition(ringing, S.ABANDONED, expected=S.OFFERED)
     await call(client, team, "agent", "POST", f"/api/v1/interactions/{ringing}/accept", status=409)
