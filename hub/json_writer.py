@@ -1,8 +1,10 @@
-"""JSON as the hub writes it: API answers, socket.io packets, JSON parameters of statements."""
+"""JSON as the hub writes and reads it: API answers, socket.io packets, JSON parameters of
+statements, JSON columns read back from the store."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -29,3 +31,21 @@ def json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+# 19 digits in a row: the only way a JSON number can fall outside 64 bits.
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def json_loads(text: str | bytes) -> Any:
+    """JSON read back from the store (the JSON columns: events' data and attachments,
+    customers' fields).
+
+    orjson reads it (3-5 times faster than the standard library: a unified record decodes a
+    hundred of them), except text with a number it would turn into a float without a word
+    (beyond 64 bits); that, and text with 19 digits in a row anywhere, the standard library
+    reads, exactly.
+    """
+    if _LONG_NUMBER.search(text if isinstance(text, str) else text.decode()):
+        return json.loads(text)
+    return orjson.loads(text)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.crm_store.database import in_ids
 from hub.crm_store.tables import (
     AgentPresenceRow,
     AgentProfileRow,
@@ -26,7 +27,7 @@ from hub.domain.users import Principal, Role
 _USERS_BY_ID = (
     select(UserRow.__table__, UserTeamRow.team_id)
     .outerjoin(UserTeamRow, UserTeamRow.user_id == UserRow.id)
-    .where(UserRow.id.in_(bindparam("ids", expanding=True)))
+    .where(in_ids(UserRow.__table__.c.id))
 )
 
 

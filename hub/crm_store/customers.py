@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.crm_store.database import in_ids
 from hub.crm_store.interactions import INTERACTIONS, OPEN_STATE_VALUES, interaction_from_row
 from hub.crm_store.tables import (
     CustomerRow,
@@ -100,15 +101,15 @@ _PROFILES = (
             ),
         )
     )
-    .where(CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+    .where(in_ids(CUSTOMERS.c.id))
     .order_by(CUSTOMERS.c.id, IDENTITIES.c.id, INTERACTIONS.c.id.desc())
 )
 _OPEN_SUGGESTIONS = (
     select(MergeSuggestionRow.__table__)
     .where(
         or_(
-            MergeSuggestionRow.customer_a_id.in_(bindparam("ids", expanding=True)),
-            MergeSuggestionRow.customer_b_id.in_(bindparam("ids", expanding=True)),
+            in_ids(MergeSuggestionRow.__table__.c.customer_a_id),
+            in_ids(MergeSuggestionRow.__table__.c.customer_b_id),
         ),
         MergeSuggestionRow.status == "open",
     )

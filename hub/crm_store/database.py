@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -13,11 +14,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Table, event, insert
+from sqlalchemy import Boolean, Connection, String, Table, TypeDecorator, bindparam, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
+
+from hub.json_writer import json_loads
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -60,6 +67,7 @@ def create_engine(database_url: str, **options: Any) -> AsyncEngine:
         options.setdefault("pool_size", 1)
         options.setdefault("max_overflow", 0)
         options.setdefault("pool_timeout", 60)
+        options.setdefault("json_deserializer", json_loads)
         engine = create_async_engine(
             url, connect_args={**SQLITE_CONNECT, "async_creator_fn": _inline_connect}, **options
         )
@@ -67,6 +75,7 @@ def create_engine(database_url: str, **options: Any) -> AsyncEngine:
         return engine
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 20)
+    options.setdefault("json_deserializer", json_loads)
     engine = create_async_engine(url, **options)
     for name, listener in (
         ("connect", _note_checkin),
@@ -214,3 +223,60 @@ def _inserting(table: Table, sqlite: bool) -> ReturningInsert[int]:
             else insert(table).returning(id_column, sort_by_parameter_order=True)
         )
     return statement
+
+
+# -- a list of ids as one parameter -------------------------------------------------------------
+
+
+class _IdList(TypeDecorator[list[int]]):
+    """A list of ids bound as one JSON array (text)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else json.dumps([int(i) for i in value])
+
+
+class InIds(ColumnElement[bool]):
+    """``column IN`` a list of ids bound as one parameter (a JSON array), the statement's text
+    the same however many ids there are.
+
+    SQLAlchemy's expanding ``IN`` writes one placeholder per id into the text at every
+    execution: a seventh of a unified record's processor time on PostgreSQL, and a statement
+    prepared anew for every length of list. PostgreSQL reads the array as ``= ANY(...)`` (an
+    index scan per id), SQLite as ``IN (SELECT value FROM json_each(...))``.
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition as it is, not "... = 1" on SQLite
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy declares it a list)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.ids = bindparam(name, type_=_IdList())
+
+
+def in_ids(column: ColumnElement[Any], name: str = "ids") -> InIds:
+    """``column`` among the ids given as the parameter ``name`` (a list) at execution."""
+    return InIds(column, name)
+
+
+@compiles(InIds, "postgresql")
+def _in_ids_postgresql(element: InIds, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    return (
+        f"{column} = ANY(ARRAY(SELECT CAST(jsonb_array_elements_text(CAST({ids} AS jsonb))"
+        " AS BIGINT)))"
+    )
+
+
+@compiles(InIds)
+def _in_ids(element: InIds, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    # Compiled text of a column and a placeholder: no values are written into it.
+    return f"{column} IN (SELECT value FROM json_each({ids}))"  # noqa: S608

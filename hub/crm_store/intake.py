@@ -39,7 +39,7 @@ from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 
 from hub.crm_store.customers import fold_name
-from hub.crm_store.database import insert_many
+from hub.crm_store.database import in_ids, insert_many
 from hub.crm_store.interactions import INTERACTIONS, OPEN_STATE_VALUES
 from hub.crm_store.tables import CustomerRow, IdentityRow, UTCDateTime
 from hub.crm_store.timeline import NewEvent, event_row
@@ -158,7 +158,7 @@ RESERVED = ("customers", "interactions", "timeline_events")  # the tables whose 
 _ADD_IDENTITIES = insert(IDENTITIES)
 _TOUCH = (
     update(CUSTOMERS)
-    .where(CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+    .where(in_ids(CUSTOMERS.c.id))
     .values(updated_at=bindparam("now", type_=UTCDateTime()))
 )
 

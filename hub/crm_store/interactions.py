@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Integer, Table, bindparam, func, select, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningUpdate
 
+from hub.crm_store.database import in_ids
 from hub.crm_store.tables import InteractionRow, UTCDateTime
 from hub.domain.interaction import OPEN_STATES, Channel, Interaction, InteractionState
 
@@ -51,7 +52,7 @@ def _compare_and_set(expected: InteractionState, **values: Any) -> ReturningUpda
     return (
         update(INTERACTIONS)
         .where(
-            INTERACTIONS.c.id.in_(bindparam("ids", expanding=True)),
+            in_ids(INTERACTIONS.c.id),
             INTERACTIONS.c.state == expected.value,
         )
         .values(updated_at=bindparam("now", type_=UTCDateTime()), **values)
