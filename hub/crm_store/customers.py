@@ -97,7 +97,8 @@ _PROFILES = (
             INTERACTIONS,
             and_(
                 INTERACTIONS.c.customer_id == CUSTOMERS.c.id,
-                INTERACTIONS.c.state.in_(OPEN_STATE_VALUES),
+                # equalities, not IN: an IN list is finished at every execution
+                or_(*(INTERACTIONS.c.state == state for state in OPEN_STATE_VALUES)),
             ),
         )
     )
