@@ -14,7 +14,19 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Boolean, Connection, String, Table, TypeDecorator, bindparam, event, insert
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    String,
+    Table,
+    TypeDecorator,
+    bindparam,
+    cast,
+    event,
+    func,
+    insert,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -22,6 +34,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from hub.json_writer import json_loads
@@ -259,6 +272,14 @@ class InIds(ColumnElement[bool]):
     def __init__(self, column: ColumnElement[Any], name: str) -> None:
         self.column = column
         self.ids = bindparam(name, type_=_IdList())
+
+
+def json_ids(name: str = "ids") -> TableValuedAlias:
+    """PostgreSQL: the ids given as the parameter ``name`` (a list) at execution, as a table
+    of one text column, ``value``."""
+    return func.jsonb_array_elements_text(
+        cast(bindparam(name, type_=_IdList()), JSONB)
+    ).table_valued("value")
 
 
 def in_ids(column: ColumnElement[Any], name: str = "ids") -> InIds:

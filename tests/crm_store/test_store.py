@@ -85,9 +85,18 @@ async def test_visibility_by_team_and_by_assignment(store: Store, clock: FrozenC
     async with store.unit_of_work() as uow:
         support = await uow.accounts.ensure_team("support", clock())
         sales = await uow.accounts.ensure_team("sales", clock())
-        interaction = await uow.interactions.get(received.interaction_id or 0)
-        assert interaction is not None
-        interaction.assigned_user_id = 77
+        holder = await uow.accounts.add_user(
+            username="holder",
+            display_name="H",
+            role=Role.AGENT,
+            password_hash=None,
+            team_ids=frozenset({sales.id}),
+            now=clock(),
+        )
+        await uow.session.execute(
+            text("UPDATE interactions SET assigned_user_id = :user WHERE id = :id"),
+            {"user": holder.id, "id": received.interaction_id},
+        )
         await uow.commit()
     customer = received.customer_id
     cases = [
@@ -96,10 +105,16 @@ async def test_visibility_by_team_and_by_assignment(store: Store, clock: FrozenC
         (Principal(3, "c", Role.SUPERVISOR, frozenset({sales.id})), False),
         (Principal(4, "d", Role.MARKETER, frozenset()), False),
         (Principal(5, "e", Role.ADMIN, frozenset()), True),
+        (Principal(holder.id, "f", Role.AGENT, frozenset({sales.id})), True),  # holds its work
+        (Principal(holder.id, "f", Role.AGENT, frozenset()), True),
+        (Principal(holder.id + 1, "g", Role.AGENT, frozenset()), False),
     ]
     async with store.unit_of_work() as uow:
         for principal, visible in cases:
             assert await uow.customers.is_visible(customer, principal) is visible, principal
+            # the record's read: the same rule, its values bound as parameters
+            found = await uow.customers.profiles([customer], visible_to_principal=principal)
+            assert (customer in found) is visible, principal
 
 
 async def test_backup_and_restore_round_trip_across_databases(
