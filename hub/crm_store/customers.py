@@ -179,7 +179,11 @@ def visible_to(principal: Principal) -> ColumnElement[bool]:
     Admins see everyone; others see their teams' customers; an agent also sees the customers
     whose interactions are assigned to them, wherever those customers belong.
     """
-    return _visibility(_visibility_shape(principal), sorted(principal.team_ids), principal.user_id)
+    return _visibility(
+        _visibility_shape(principal),
+        CUSTOMERS.c.team_id.in_(sorted(principal.team_ids)),
+        principal.user_id,
+    )
 
 
 def _visibility_shape(principal: Principal) -> tuple[bool, bool, bool]:
@@ -189,19 +193,17 @@ def _visibility_shape(principal: Principal) -> tuple[bool, bool, bool]:
     return everything, bool(principal.team_ids), principal.role is Role.AGENT
 
 
-def _visibility(shape: tuple[bool, bool, bool], teams: Any, user: Any) -> ColumnElement[bool]:
-    """``visible_to``'s condition for a shape, with the teams and the user as values or as
-    parameters."""
+def _visibility(
+    shape: tuple[bool, bool, bool], in_teams: ColumnElement[bool], user: Any
+) -> ColumnElement[bool]:
+    """``visible_to``'s condition for a shape, given the condition that the customer is in
+    the principal's teams and the principal's id (values, or parameters bound later)."""
     everything, has_teams, agent = shape
     if everything:
         return true()
     conditions: list[ColumnElement[bool]] = []
-    if has_teams:  # teams: a list, or the name of the parameter that will hold it
-        conditions.append(
-            in_ids(CUSTOMERS.c.team_id, teams)
-            if isinstance(teams, str)
-            else CUSTOMERS.c.team_id.in_(teams)
-        )
+    if has_teams:
+        conditions.append(in_teams)
     if agent:
         held = INTERACTIONS.alias()  # apart from interactions the outer query may join
         conditions.append(
@@ -263,7 +265,9 @@ _SHAPES = [(e, t, a) for e in (False, True) for t in (False, True) for a in (Fal
 _PROFILES = {
     (dialect, shape): _profiles_query(
         dialect,
-        None if shape is None else _visibility(shape, "vis_teams", bindparam("vis_user")),
+        None
+        if shape is None
+        else _visibility(shape, in_ids(CUSTOMERS.c.team_id, "vis_teams"), bindparam("vis_user")),
     )
     for dialect in ("postgresql", "sqlite")
     for shape in [None, *_SHAPES]
